@@ -1,0 +1,31 @@
+# allidb_mmseg: three targets. `make demo` runs the whole job on synthetic
+# data; `make test` runs the suite. Both install into .venv first.
+PYTHON ?= python3
+VENV ?= .venv
+# A GPU user installs their CUDA build of torch into the venv first; any torch
+# already present is kept. On this project's CPU machines the local wheel is used.
+TORCH_SPEC ?= torch==2.13.0
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.allidb_installed
+export NO_ALBUMENTATIONS_UPDATE := 1
+
+.PHONY: install demo test table2 clean-demo
+
+install: $(STAMP)
+
+$(STAMP): requirements.txt setup.py
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	@$(PY) -c "import torch" 2>/dev/null || $(PY) -m pip install -q "$(TORCH_SPEC)"
+	$(PY) -m pip install -q -r requirements.txt pytest
+	$(PY) -m pip install -q --no-deps --no-build-isolation -e .
+	@$(PY) -c "import allidb_mmseg, mmseg.models; print('allidb_mmseg installed:', allidb_mmseg.__file__)"
+	@touch $(STAMP)
+
+demo: install
+	$(PY) tools/demo.py $(DEMO_ARGS)
+
+test: install
+	$(PY) -m pytest -q $(PYTEST_ARGS) tests
+
+table2: install
+	$(PY) tools/reproduce_table2.py $(TABLE2_ARGS)

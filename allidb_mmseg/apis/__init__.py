@@ -1,0 +1,1 @@
+"""Inference API: load a trained model and segment smears."""

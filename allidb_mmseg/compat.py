@@ -1,0 +1,152 @@
+"""Every workaround this package needs for its pinned stack, in one place.
+
+Imported first by ``allidb_mmseg/__init__.py`` so that it runs before mmseg is
+imported anywhere. Each fix names its upstream cause and is applied only when
+that cause is present, so a user with full mmcv, or a future mmengine that
+fixes checkpoint loading, gets the unmodified library behaviour.
+"""
+from __future__ import annotations
+
+import importlib
+import importlib.machinery
+import os
+import sys
+import types
+from typing import Any, Callable
+
+__all__ = ['ext_stub_installed', 'install_mmcv_ext_stub',
+           'allow_mmengine_checkpoints', 'apply']
+
+# albumentations asks its package registry for a newer version at import;
+# offline machines would wait on it.
+os.environ.setdefault('NO_ALBUMENTATIONS_UPDATE', '1')
+
+_STUB_FLAG = '__allidb_mmseg_stub__'
+
+
+# (a) mmcv._ext --------------------------------------------------------------
+# Upstream cause: mmsegmentation 1.2.2 imports ``mmcv.ops`` unconditionally
+# (mmseg/utils/mask_classification.py, models/utils/point_sample.py,
+# models/decode_heads/san_head.py, models/losses/focal_loss.py), and every
+# ``mmcv.ops`` module calls ``mmcv.utils.ext_loader.load_ext('_ext', ...)``.
+# mmcv-lite, the only mmcv with wheels, has no compiled ``mmcv._ext``.
+# SegFormer (MiT + SegformerHead + CrossEntropyLoss) never calls a compiled op,
+# so a stub that fails loudly *when an op is called* is enough.
+
+class _MissingOp:
+    """Stands in for one compiled mmcv op; calling it explains what to do."""
+
+    def __init__(self, name: str) -> None:
+        self.__name__ = name
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        raise NotImplementedError(
+            f'mmcv op {self.__name__!r} needs the compiled mmcv extension, '
+            'but only mmcv-lite is installed. SegFormer does not need it; '
+            'for other models install full mmcv==2.1.0 '
+            '(MMCV_WITH_OPS=1 pip install mmcv==2.1.0 --no-build-isolation).')
+
+
+def _stub_getattr(name: str) -> Any:
+    if name.startswith('__'):
+        raise AttributeError(name)
+    return _MissingOp(name)
+
+
+def _real_ext_importable() -> bool:
+    """True when a compiled ``mmcv._ext`` (full mmcv) can be imported."""
+    existing = sys.modules.get('mmcv._ext')
+    if existing is not None:
+        return not getattr(existing, _STUB_FLAG, False)
+    try:
+        importlib.import_module('mmcv._ext')
+    except ImportError:
+        return False
+    return True
+
+
+def ext_stub_installed() -> bool:
+    """Whether ``mmcv._ext`` is currently our stub."""
+    return getattr(sys.modules.get('mmcv._ext'), _STUB_FLAG, False)
+
+
+def install_mmcv_ext_stub() -> bool:
+    """Register a stub ``mmcv._ext`` unless the real one imports.
+
+    Returns True if the stub is (now) in place. Its ``__spec__`` has no loader,
+    so mmengine's ``mmcv_full_available()`` still reports False.
+    """
+    if _real_ext_importable():
+        return False
+    if ext_stub_installed():
+        return True
+    stub = types.ModuleType('mmcv._ext')
+    stub.__spec__ = importlib.machinery.ModuleSpec('mmcv._ext', None)
+    stub.__getattr__ = _stub_getattr  # type: ignore[attr-defined]
+    setattr(stub, _STUB_FLAG, True)
+    sys.modules['mmcv._ext'] = stub
+    return True
+
+
+# (b) checkpoint loading ---------------------------------------------------
+# Upstream cause: torch>=2.6 defaults ``torch.load(weights_only=True)``, and
+# mmengine 0.10.7 (runner/checkpoint.py) calls ``torch.load`` without that
+# argument. Its own checkpoints pickle a MessageHub state with HistoryBuffer,
+# numpy arrays/scalars/dtypes, so loading them raises UnpicklingError.
+# Rather than turning the protection off (weights_only=False or
+# TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD=1), we allowlist exactly the types that
+# mmengine's own checkpoints contain; anything else still fails safely.
+# HistoryBuffer also pickles its bound statistics methods as
+# ``builtins.getattr(HistoryBuffer, 'mean')``. A general ``getattr`` would let
+# a crafted file reach arbitrary attributes, so under that name we allowlist a
+# getattr that resolves only those methods.
+
+def _history_buffer_getattr(obj: Any, name: str) -> Any:
+    from mmengine.logging import HistoryBuffer
+
+    if obj is HistoryBuffer and name in HistoryBuffer._statistics_methods:
+        return getattr(obj, name)
+    import pickle
+    raise pickle.UnpicklingError(
+        f'checkpoint asks for getattr({obj!r}, {name!r}); only '
+        'HistoryBuffer statistics methods are allowed')
+
+
+def _mmengine_checkpoint_globals() -> list[Any]:
+    import numpy as np
+    from mmengine.logging import HistoryBuffer
+
+    try:
+        from numpy._core.multiarray import _reconstruct, scalar
+    except ImportError:  # numpy<2
+        from numpy.core.multiarray import _reconstruct, scalar  # type: ignore
+    dtype_classes = [type(np.dtype(t)) for t in (
+        np.float16, np.float32, np.float64, np.int8, np.int16, np.int32,
+        np.int64, np.uint8, np.uint16, np.uint32, np.uint64, np.bool_)]
+    return [HistoryBuffer, np.ndarray, np.dtype, _reconstruct, scalar,
+            *dtype_classes, (_history_buffer_getattr, 'builtins.getattr')]
+
+
+def allow_mmengine_checkpoints() -> bool:
+    """Allowlist mmengine's checkpoint contents for ``weights_only`` loading.
+
+    Returns False on a torch without ``add_safe_globals`` (torch<2.4), where
+    ``torch.load`` was not restricted by default anyway.
+    """
+    import torch.serialization as ts
+
+    add: Callable[[list[Any]], None] | None = getattr(
+        ts, 'add_safe_globals', None)
+    if add is None:
+        return False
+    add(_mmengine_checkpoint_globals())
+    return True
+
+
+def apply() -> None:
+    """Apply every workaround whose upstream cause is present."""
+    install_mmcv_ext_stub()
+    allow_mmengine_checkpoints()
+
+
+apply()

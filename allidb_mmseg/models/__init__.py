@@ -1,0 +1,1 @@
+"""Model parts registered in mmseg.registry.MODELS."""

@@ -1,0 +1,26 @@
+"""allidb_mmseg: SegFormer segmentation of ALL lymphoblasts as an MMSegmentation plugin."""
+from pathlib import Path
+
+from setuptools import find_packages, setup
+
+HERE = Path(__file__).parent
+
+
+def read_requirements(path: Path = HERE / 'requirements.txt') -> list[str]:
+    lines = (line.split('#', 1)[0].strip() for line in path.read_text().splitlines())
+    return [line for line in lines if line]
+
+
+setup(
+    name='allidb_mmseg',
+    version='0.1.0',
+    description='SegFormer segmentation of acute lymphoblastic leukemia blasts '
+                '(ALL-IDB) as an MMSegmentation plugin',
+    long_description=(HERE / 'README.md').read_text(encoding='utf-8'),
+    long_description_content_type='text/markdown',
+    packages=find_packages(include=['allidb_mmseg', 'allidb_mmseg.*']),
+    python_requires='>=3.9',
+    install_requires=read_requirements(),
+    extras_require={'test': ['pytest>=7']},
+    license='Apache-2.0',
+)
