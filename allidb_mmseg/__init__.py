@@ -6,6 +6,6 @@ mmseg's registries, so a config needs only::
     custom_imports = dict(imports=['allidb_mmseg'], allow_failed_imports=False)
 """
 from . import compat  # noqa: F401  (must run before mmseg is imported)
-from . import datasets, models, transforms  # noqa: F401,E402
+from . import datasets, engine, models, transforms  # noqa: F401,E402
 
 __version__ = '0.1.0'

@@ -1,0 +1,1 @@
+"""Training-loop parts (hooks, runner helpers) registered in mmseg registries."""
