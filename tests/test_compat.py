@@ -45,7 +45,12 @@ def test_stub_not_installed_when_real_ext_importable(tmp_path: Path):
     """Simulate full mmcv: a real importable mmcv._ext module on mmcv's path."""
     fake = tmp_path / 'fakeext'
     fake.mkdir()
-    (fake / '_ext.py').write_text('REAL = True\n')
+    (fake / '_ext.py').write_text(
+        'REAL = True\n'
+        'def __getattr__(name):\n'
+        '    if name.startswith("__"):\n'
+        '        raise AttributeError(name)\n'
+        '    return lambda *args, **kwargs: None\n')
     code = textwrap.dedent(f"""
         import mmcv
         mmcv.__path__.append({str(fake)!r})
