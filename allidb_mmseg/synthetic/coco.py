@@ -1,0 +1,67 @@
+"""COCO 1.0 exactly as CVAT exports it, and the pycocotools rasterization of it.
+
+The ground-truth masks are made here from the very polygons written to the JSON, with the
+same pycocotools calls a COCO converter uses, so a converter's output must equal them.
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+from pycocotools import mask as mask_utils
+
+CATEGORY = 'lymphoblast'
+
+
+def flat_polygon(poly: np.ndarray) -> list[float]:
+    """[x1, y1, x2, y2, ...] as CVAT writes it (floats, 2 decimals)."""
+    return [round(float(v), 2) for v in np.asarray(poly, np.float64).reshape(-1)]
+
+
+def polygons_to_mask(polygons: Sequence[np.ndarray], height: int, width: int) -> np.ndarray:
+    """uint8 (H, W) mask, 1 inside any polygon (union), rasterized by pycocotools."""
+    out = np.zeros((height, width), np.uint8)
+    for poly in polygons:
+        rles = mask_utils.frPyObjects([flat_polygon(poly)], height, width)
+        out |= mask_utils.decode(mask_utils.merge(rles)).astype(np.uint8)
+    return out
+
+
+def coco_annotation(ann_id: int, image_id: int, poly: np.ndarray, height: int,
+                    width: int) -> dict:
+    """One CVAT-style polygon annotation: area from pycocotools, bbox from vertices."""
+    seg = flat_polygon(poly)
+    rle = mask_utils.merge(mask_utils.frPyObjects([seg], height, width))
+    xs, ys = seg[0::2], seg[1::2]
+    x0, y0 = min(xs), min(ys)
+    return {
+        'id': ann_id,
+        'image_id': image_id,
+        'category_id': 1,
+        'segmentation': [seg],
+        'area': float(mask_utils.area(rle)),
+        'bbox': [x0, y0, round(max(xs) - x0, 2), round(max(ys) - y0, 2)],
+        'iscrowd': 0,
+        'attributes': {'occluded': False},
+    }
+
+
+def cvat_coco(images: Sequence[tuple[str, int, int, Sequence[np.ndarray]]]) -> dict:
+    """The whole export: ``images`` holds (file_name, width, height, polygons)."""
+    doc: dict = {
+        'licenses': [{'name': '', 'id': 0, 'url': ''}],
+        'info': {'contributor': '', 'date_created': '', 'description': '', 'url': '',
+                 'version': '', 'year': ''},
+        'categories': [{'id': 1, 'name': CATEGORY, 'supercategory': ''}],
+        'images': [],
+        'annotations': [],
+    }
+    ann_id = 0
+    for image_id, (file_name, width, height, polygons) in enumerate(images, start=1):
+        doc['images'].append({
+            'id': image_id, 'width': width, 'height': height, 'file_name': file_name,
+            'license': 0, 'flickr_url': '', 'coco_url': '', 'date_captured': 0})
+        for poly in polygons:
+            ann_id += 1
+            doc['annotations'].append(coco_annotation(ann_id, image_id, poly, height, width))
+    return doc

@@ -1,0 +1,132 @@
+"""Write a synthetic data set in the layout of a CVAT "COCO 1.0" export plus ground truth.
+
+ALL-IDB may not be redistributed, so the demo and the tests run on these fields. The COCO
+file is what a user would export from CVAT, so the demo runs the real converter on it; the
+masks beside it are the truth the converter's output must equal.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from .coco import cvat_coco, polygons_to_mask
+from .field import render_field
+
+JPEG_PARAMS = [cv2.IMWRITE_JPEG_QUALITY, 95, cv2.IMWRITE_JPEG_OPTIMIZE, 0,
+               cv2.IMWRITE_JPEG_PROGRESSIVE, 0]
+
+
+def _is_nonempty(path: Path) -> bool:
+    if not path.exists() and not path.is_symlink():
+        return False
+    return not path.is_dir() or any(path.iterdir())
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def _image_rng(seed: int, index: int) -> np.random.Generator:
+    """Image i's own stream: the same field for the same (seed, i), whatever num_images is."""
+    return np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(0, index)))
+
+
+def _healthy_indices(seed: int, num_images: int, healthy_fraction: float) -> set[int]:
+    n_healthy = int(round(healthy_fraction * num_images))
+    rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(1,)))
+    return set(int(i) for i in rng.permutation(num_images)[:n_healthy])
+
+
+def _write_all(tmp: Path, num_images: int, size: tuple[int, int], seed: int,
+               healthy_fraction: float, progress: bool) -> list[dict]:
+    width, height = size
+    for sub in ('images', 'annotations', 'masks', 'centres'):
+        (tmp / sub).mkdir()
+    healthy = _healthy_indices(seed, num_images, healthy_fraction)
+    records, coco_images = [], []
+    indices = range(num_images)
+    if progress:
+        from tqdm import tqdm
+        indices = tqdm(indices, desc='synthetic fields', unit='img')
+    for i in indices:
+        rng = _image_rng(seed, i)
+        n_blasts = 0 if i in healthy else int(rng.integers(1, 9))
+        img, polygons, centres = render_field(rng, (width, height), n_blasts)
+        stem = f'synth_{i:03d}'
+        if not cv2.imwrite(str(tmp / 'images' / f'{stem}.jpg'), img, JPEG_PARAMS):
+            raise OSError(f'{tmp / "images" / stem}.jpg: could not write JPEG')
+        mask = polygons_to_mask(polygons, height, width)
+        if not cv2.imwrite(str(tmp / 'masks' / f'{stem}.png'), mask):
+            raise OSError(f'{tmp / "masks" / stem}.png: could not write PNG')
+        (tmp / 'centres' / f'{stem}.xyc').write_text(
+            ''.join(f'{x} {y}\n' for x, y in centres))
+        coco_images.append((f'{stem}.jpg', width, height, polygons))
+        records.append({'file_name': f'{stem}.jpg', 'width': width, 'height': height,
+                        'blasts': len(polygons), 'healthy': i in healthy})
+    doc = cvat_coco(coco_images)
+    (tmp / 'annotations' / 'instances_default.json').write_text(json.dumps(doc))
+    return records
+
+
+def make_synthetic(out_dir: str | os.PathLike, num_images: int = 40,
+                   size: tuple[int, int] = (640, 480), seed: int = 0,
+                   healthy_fraction: float = 0.5, force: bool = False, *,
+                   progress: bool = False) -> dict:
+    """Write ``num_images`` synthetic smear fields under ``out_dir``.
+
+    Layout: ``images/synth_NNN.jpg``, ``annotations/instances_default.json`` (CVAT COCO
+    1.0, category 'lymphoblast'), ``masks/synth_NNN.png`` (uint8 0/1 ground truth from the
+    same polygons, via pycocotools) and ``centres/synth_NNN.xyc`` (ALL-IDB1's "x y" lines).
+    ``round(healthy_fraction * num_images)`` images have no blasts; the others 1-8.
+
+    The set is built in a temporary folder beside ``out_dir`` and renamed into place, so
+    an interrupted run leaves no half-written output. An existing non-empty ``out_dir`` is
+    refused (FileExistsError) unless ``force``. The same arguments give byte-identical files.
+    """
+    out = Path(out_dir)
+    width, height = (int(v) for v in size)
+    if num_images < 1:
+        raise ValueError(f'num_images must be >= 1, got {num_images}')
+    if width < 64 or height < 64:
+        raise ValueError(f'size {width}x{height} is too small (min 64x64)')
+    if not 0.0 <= healthy_fraction <= 1.0:
+        raise ValueError(f'healthy_fraction must be in [0, 1], got {healthy_fraction}')
+    if _is_nonempty(out) and not force:
+        raise FileExistsError(f'{out}: exists and is not empty (use force to replace it)')
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f'.{out.name}.tmp-', dir=out.parent))
+    try:
+        tmp.chmod(0o777 & ~_umask())  # mkdtemp makes it private (0700); use the usual mode
+        records = _write_all(tmp, num_images, (width, height), seed, healthy_fraction,
+                             progress)
+        if out.is_symlink() or out.is_file():
+            out.unlink()
+        elif out.exists():
+            old = Path(tempfile.mkdtemp(prefix=f'.{out.name}.old-', dir=out.parent))
+            old.rmdir()
+            out.rename(old)
+            tmp.rename(out)
+            shutil.rmtree(old, ignore_errors=True)
+        if not out.exists():
+            tmp.rename(out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return {
+        'out_dir': str(out),
+        'num_images': num_images,
+        'num_healthy': sum(r['healthy'] for r in records),
+        'num_blasts': sum(r['blasts'] for r in records),
+        'size': [width, height],
+        'seed': seed,
+        'images': records,
+    }
