@@ -104,7 +104,10 @@ def install_mmcv_ext_stub() -> bool:
 def _history_buffer_getattr(obj: Any, name: str) -> Any:
     from mmengine.logging import HistoryBuffer
 
-    if obj is HistoryBuffer and name in HistoryBuffer._statistics_methods:
+    # mmengine fills ``_statistics_methods`` only when the first HistoryBuffer
+    # is built, which a fresh inference process has not done yet.
+    allowed = {'min', 'max', 'current', 'mean', *HistoryBuffer._statistics_methods}
+    if obj is HistoryBuffer and name in allowed:
         return getattr(obj, name)
     import pickle
     raise pickle.UnpicklingError(

@@ -135,6 +135,10 @@ def test_runner_checkpoint_resume_and_test_load(tiny_seg_root: Path, tmp_path: P
     # the workaround above is what made resume and test work.
     r = run_py(f'import torch; torch.load({str(ckpt)!r}, map_location="cpu")')
     assert r.returncode != 0 and 'Weights only load failed' in r.stderr
+    # A fresh process (no HistoryBuffer built yet, as in inference) loads it.
+    r = run_py(f'import allidb_mmseg, torch; '
+               f'torch.load({str(ckpt)!r}, map_location="cpu")')
+    assert r.returncode == 0, r.stderr
     # ...while anything outside the allowlist is still refused with it,
     # including a getattr that reaches past HistoryBuffer's statistics.
     r = run_py(textwrap.dedent(f"""

@@ -1,0 +1,165 @@
+"""Read any smear image a user may have into 8-bit BGR, or say why not.
+
+Microscopes and scanners write 16-bit TIFFs, grayscale or RGBA PNGs, and
+occasionally a truncated JPEG from an interrupted copy. The model was trained
+on 8-bit 3-channel BGR (what mmseg's loader gives), so every input is brought
+to that form here, and a file that cannot be read faithfully raises
+:class:`ImageReadError` with a one-line reason instead of being segmented as
+garbage. Conversions never hold more than one extra full-size copy, so
+very large fields stay within memory.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+__all__ = ['ImageReadError', 'read_image', 'to_bgr8', 'PIL_CHECK_MAX_PIXELS']
+
+# Above this many pixels, the full PIL decode used to catch corrupt JPEG data
+# is skipped (it would hold a second full copy); the cheap trailer check for
+# truncation still runs.
+PIL_CHECK_MAX_PIXELS = 80_000_000
+_ROWS_PER_BAND = 1024
+
+
+class ImageReadError(ValueError):
+    """The file is not a usable image; ``str()`` is a one-line reason."""
+
+
+def _truncation_problem(path: Path) -> str | None:
+    """Spot truncated JPEG/PNG files from their last bytes (no decoding).
+
+    OpenCV decodes a truncated JPEG to a half-grey image with only a warning,
+    so the end-of-image marker is checked explicitly.
+    """
+    size = path.stat().st_size
+    with open(path, 'rb') as f:
+        head = f.read(8)
+        f.seek(max(0, size - 4096))
+        tail = f.read()
+    if head[:3] == b'\xff\xd8\xff' and b'\xff\xd9' not in tail:
+        return 'truncated or corrupt JPEG (no end-of-image marker)'
+    if head == b'\x89PNG\r\n\x1a\n' and b'IEND' not in tail:
+        return 'truncated or corrupt PNG (no IEND chunk)'
+    return None
+
+
+def _pil_problem(path: Path) -> str | None:
+    """Decode with PIL, which raises on corrupt data that OpenCV tolerates."""
+    try:
+        from PIL import Image
+    except ImportError:  # pragma: no cover - pillow comes with matplotlib
+        return None
+    try:
+        with Image.open(path) as im:
+            if im.width * im.height > PIL_CHECK_MAX_PIXELS:
+                return None
+            im.load()
+    except Image.DecompressionBombError:
+        return None
+    except Exception as e:  # PIL raises OSError, SyntaxError, ValueError...
+        msg = str(e).splitlines()[0] if str(e) else type(e).__name__
+        return f'corrupt image ({msg})'
+    return None
+
+
+def _is_pil_image(path: Path) -> bool:
+    try:
+        from PIL import Image
+        with Image.open(path):
+            return True
+    except Exception:
+        return False
+
+
+def to_bgr8(img: np.ndarray) -> np.ndarray:
+    """Bring an array from ``cv2.imread(..., IMREAD_UNCHANGED)`` to uint8 BGR.
+
+    * 16-bit (and other integer) images are scaled by their own maximum, so a
+      12-bit camera stored in 16 bits is not rendered nearly black (a plain
+      ``>> 8`` would be); a full-range 16-bit image ends up close to ``>> 8``.
+    * float images in [0, 1] are scaled by 255, otherwise clipped to [0, 255].
+    * grayscale is replicated to 3 channels.
+    * an alpha channel is composited onto white (smear background is bright),
+      so transparent regions do not turn into black "cells".
+    """
+    if img.ndim == 3 and img.shape[2] == 1:
+        img = img[:, :, 0]
+    if img.ndim not in (2, 3) or (img.ndim == 3 and img.shape[2] not in (2, 3, 4)):
+        raise ImageReadError(f'unsupported image shape {img.shape}')
+    if img.size == 0:
+        raise ImageReadError('empty image')
+    if img.dtype != np.uint8:
+        img = _to_uint8(img)
+    if img.ndim == 2:
+        return cv2.cvtColor(img, cv2.COLOR_GRAY2BGR)
+    if img.shape[2] == 3:
+        return img
+    if img.shape[2] == 2:  # gray + alpha
+        gray, alpha = img[:, :, 0], img[:, :, 1]
+        return cv2.cvtColor(_composite_on_white(gray[..., None], alpha)[..., 0],
+                            cv2.COLOR_GRAY2BGR)
+    return _composite_on_white(img[:, :, :3], img[:, :, 3])
+
+
+def _to_uint8(img: np.ndarray) -> np.ndarray:
+    if img.dtype == np.bool_:
+        return img.astype(np.uint8) * 255
+    if np.issubdtype(img.dtype, np.floating):
+        finite_max = float(np.nanmax(img)) if img.size else 0.0
+        alpha = 255.0 if finite_max <= 1.0 else 1.0
+        out = np.empty(img.shape, np.uint8)
+        for r in range(0, img.shape[0], _ROWS_PER_BAND):
+            band = np.nan_to_num(img[r:r + _ROWS_PER_BAND].astype(np.float32))
+            out[r:r + _ROWS_PER_BAND] = np.clip(band * alpha, 0, 255)
+        return out
+    if np.issubdtype(img.dtype, np.integer):
+        vmax = int(img.max())
+        if vmax <= 0:
+            return np.zeros(img.shape, np.uint8)
+        if vmax <= 255 and np.issubdtype(img.dtype, np.unsignedinteger):
+            return img.astype(np.uint8)
+        out = np.empty(img.shape, np.uint8)
+        scale = 255.0 / vmax
+        for r in range(0, img.shape[0], _ROWS_PER_BAND):
+            band = img[r:r + _ROWS_PER_BAND].astype(np.float32)
+            out[r:r + _ROWS_PER_BAND] = np.clip(band * scale + 0.5, 0, 255)
+        return out
+    raise ImageReadError(f'unsupported pixel type {img.dtype}')
+
+
+def _composite_on_white(color: np.ndarray, alpha: np.ndarray) -> np.ndarray:
+    out = np.empty(color.shape, np.uint8)
+    for r in range(0, color.shape[0], _ROWS_PER_BAND):
+        a = alpha[r:r + _ROWS_PER_BAND].astype(np.float32)[..., None] / 255.0
+        c = color[r:r + _ROWS_PER_BAND].astype(np.float32)
+        out[r:r + _ROWS_PER_BAND] = np.clip(c * a + 255.0 * (1.0 - a) + 0.5, 0, 255)
+    return out
+
+
+def read_image(path: str | os.PathLike) -> np.ndarray:
+    """Read ``path`` as uint8 BGR (H, W, 3); raise ImageReadError if unusable.
+
+    Checks, in order: the file exists and is non-empty, OpenCV can decode it,
+    it is not truncated (JPEG/PNG trailer), PIL can decode it (files up to
+    :data:`PIL_CHECK_MAX_PIXELS`), then converts it with :func:`to_bgr8`.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise ImageReadError('no such file')
+    if not path.is_file():
+        raise ImageReadError('not a regular file')
+    if path.stat().st_size == 0:
+        raise ImageReadError('empty file')
+    img = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+    if img is None:
+        if _is_pil_image(path):
+            raise ImageReadError('corrupt or unsupported image (OpenCV cannot decode it)')
+        raise ImageReadError('not an image (unrecognised file format)')
+    problem = _truncation_problem(path) or _pil_problem(path)
+    if problem:
+        raise ImageReadError(problem)
+    return to_bgr8(img)

@@ -1,0 +1,109 @@
+"""Segment smear images: masks, overlays, blast counts and a report.
+
+    python tools/infer.py CONFIG CHECKPOINT INPUTS... --out-dir DIR
+        [--device cpu|cuda] [--min-blast-area PX] [--all-min-count N] [--force]
+
+INPUTS are files, folders (their files) or glob patterns. Writes
+DIR/masks/<name>.png, DIR/overlays/<name>.png, DIR/report.csv and
+DIR/report.json. Refuses (exit 2) if any of those files exists, unless
+--force. Files that cannot be read are listed as failed in the report; the
+exit code is non-zero only if no file was segmented.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import NoReturn
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+
+def fail(msg: str) -> NoReturn:
+    print(f'error: {msg}', file=sys.stderr)
+    raise SystemExit(2)
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    p.add_argument('config', help='mmseg config with a top-level test_pipeline')
+    p.add_argument('checkpoint', help='trained checkpoint (.pth; trusted file)')
+    p.add_argument('inputs', nargs='+', help='image files, folders or globs')
+    p.add_argument('--out-dir', required=True, help='output folder')
+    p.add_argument('--device', default=None, choices=['cpu', 'cuda'],
+                   help='default: cuda if available, else cpu')
+    p.add_argument('--min-blast-area', type=int, default=None, metavar='PX',
+                   help='smallest blast counted, in pixels of the original '
+                   'image (default 150; scale it with the resolution)')
+    p.add_argument('--all-min-count', type=int, default=1, metavar='N',
+                   help='flag ALL-suspected at N or more blasts (default 1)')
+    p.add_argument('--all-min-fraction', type=float, default=0.0, metavar='F',
+                   help='also require this blast area fraction (default 0)')
+    p.add_argument('--force', action='store_true',
+                   help='overwrite existing output files')
+    p.add_argument('--no-progress', action='store_true', help='no progress bar')
+    return p.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    for f in (args.config, args.checkpoint):
+        if not Path(f).is_file():
+            fail(f'{f}: no such file')
+    if args.min_blast_area is not None and args.min_blast_area < 1:
+        fail(f'--min-blast-area: must be at least 1, got {args.min_blast_area}')
+    out_dir = Path(args.out_dir)
+    if out_dir.exists() and not out_dir.is_dir():
+        fail(f'{out_dir}: exists and is not a folder')
+
+    from allidb_mmseg.apis import (collect_inputs, existing_outputs, load_model,
+                                   plan_names, run_batch)
+    from allidb_mmseg.counting import DEFAULT_MIN_BLAST_AREA, AllRule
+
+    if args.min_blast_area is None:
+        args.min_blast_area = DEFAULT_MIN_BLAST_AREA
+
+    items = collect_inputs(args.inputs)
+    if not items:
+        fail(f'{" ".join(args.inputs)}: no input files found')
+    names = plan_names([it.file for it in items])
+    clash = existing_outputs(out_dir, names)
+    if clash and not args.force:
+        more = f' (and {len(clash) - 1} more)' if len(clash) > 1 else ''
+        fail(f'{clash[0]}: output exists{more}; use --force to overwrite')
+
+    import torch
+    device = args.device or ('cuda' if torch.cuda.is_available() else 'cpu')
+    if device == 'cuda' and not torch.cuda.is_available():
+        fail('--device cuda: no CUDA device is available (use --device cpu)')
+    try:
+        model = load_model(args.config, args.checkpoint, device=device)
+    except FileNotFoundError as e:
+        fail(str(e))
+    except Exception as e:
+        first = (str(e).strip().splitlines() or [type(e).__name__])[0]
+        fail(f'{args.checkpoint}: cannot load model with {args.config}: {first}')
+
+    from tqdm import tqdm
+
+    def on_fail(row) -> None:
+        tqdm.write(f'warning: {row.file}: {row.error} (skipped)', file=sys.stderr)
+
+    rule = AllRule(min_count=args.all_min_count,
+                   min_fraction=args.all_min_fraction)
+    rows = run_batch(model, items, out_dir, min_area=args.min_blast_area,
+                     rule=rule, progress=not args.no_progress, on_fail=on_fail,
+                     settings=dict(config=str(args.config),
+                                   checkpoint=str(args.checkpoint),
+                                   device=device))
+    from allidb_mmseg.report import summary_line
+    print(f'{summary_line(rows)}; report: {out_dir / "report.csv"}')
+    if not any(r.status == 'ok' for r in rows):
+        print(f'error: {out_dir / "report.csv"}: no input image could be '
+              'segmented (see the error column)', file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
