@@ -1,0 +1,30 @@
+"""A DDP wrapper that works on CPU (gloo) as well as on GPUs."""
+from __future__ import annotations
+
+from typing import Any
+
+import torch.nn as nn
+from mmengine.model import MMDistributedDataParallel, revert_sync_batchnorm
+# mmengine's Runner looks the wrapper type up with the root registry's
+# ``get``, which does not search mmseg's child registry; register it there.
+from mmengine.registry import MODEL_WRAPPERS
+
+
+@MODEL_WRAPPERS.register_module()
+class DeviceAwareDDP(MMDistributedDataParallel):
+    """``MMDistributedDataParallel`` that adapts itself to a CPU-only model.
+
+    Why: mmengine's Runner always passes ``device_ids=[LOCAL_RANK]``, which
+    torch's DDP rejects for a module on CPU, and SyncBN (mmseg's SegFormer
+    norm) raises under CPU DDP because it needs CUDA. For a CPU module this
+    drops ``device_ids`` and reverts SyncBN to BN; on CUDA it changes nothing.
+    """
+
+    def __init__(self, module: nn.Module, **kwargs: Any) -> None:
+        param = next(module.parameters(), None)
+        on_cuda = param is not None and param.is_cuda
+        if not on_cuda:
+            kwargs['device_ids'] = None
+            kwargs.pop('output_device', None)
+            module = revert_sync_batchnorm(module)
+        super().__init__(module=module, **kwargs)

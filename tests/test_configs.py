@@ -1,0 +1,190 @@
+"""The four configs: one base, differing only in crop size and pipelines."""
+from __future__ import annotations
+
+import copy
+import textwrap
+import warnings
+from pathlib import Path
+
+import pytest
+from mmengine.config import Config
+
+from conftest import run_py
+
+REPO = Path(__file__).resolve().parents[1]
+CONFIGS = ['segformer_allidb_128', 'segformer_allidb_128_aug',
+           'segformer_allidb_256', 'segformer_allidb_256_aug']
+# Top-level keys that depend on the crop size or are pipelines.
+CROP_OR_PIPELINE_KEYS = {'crop_size', 'resize', 'train_pipeline',
+                         'aug_pipeline', 'test_pipeline'}
+
+
+def load(name: str) -> Config:
+    return Config.fromfile(str(REPO / 'configs' / f'{name}.py'),
+                           import_custom_modules=False)
+
+
+def without_crop_and_pipelines(cfg: Config) -> dict:
+    d = copy.deepcopy(cfg.to_dict())
+    for key in CROP_OR_PIPELINE_KEYS:
+        d.pop(key, None)
+    for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
+        ds = d[loader]['dataset']
+        views = ds.get('datasets', [ds])
+        for view in views:
+            view.pop('pipeline', None)
+        if 'datasets' in ds:
+            # Views of the training set are the same dataset apart from the
+            # pipeline: keep one of them.
+            assert all(v == views[0] for v in views)
+            ds['datasets'] = views[:1]
+    return d
+
+
+@pytest.fixture(autouse=True)
+def no_env_overrides(monkeypatch):
+    monkeypatch.delenv('ALLIDB_DATA_ROOT', raising=False)
+    monkeypatch.delenv('ALLIDB_PRETRAINED', raising=False)
+
+
+def test_configs_are_equal_apart_from_crop_size_and_pipelines():
+    cfgs = {name: load(name) for name in CONFIGS}
+    stripped = {n: without_crop_and_pipelines(c) for n, c in cfgs.items()}
+    reference = stripped[CONFIGS[0]]
+    for name in CONFIGS[1:]:
+        assert stripped[name] == reference, name
+    # ...and they do differ where they should.
+    assert cfgs['segformer_allidb_128'].crop_size == (128, 128)
+    assert cfgs['segformer_allidb_256_aug'].crop_size == (256, 256)
+    for name, cfg in cfgs.items():
+        size = int(name.split('_')[2])
+        resize = cfg.test_dataloader.dataset.pipeline[1]
+        assert resize == dict(type='Resize', scale=(size, size),
+                              keep_ratio=False)
+        views = cfg.train_dataloader.dataset.datasets
+        assert len(views) == (2 if name.endswith('_aug') else 1)
+        assert not any(t['type'] == 'Albu' for t in views[0].pipeline)
+        if name.endswith('_aug'):
+            assert [t['type'] for t in views[1].pipeline].count('Albu') == 1
+
+
+def test_model_schedule_and_data_as_the_issue_specifies():
+    cfg = load('segformer_allidb_128_aug')
+    assert cfg.model.backbone.type == 'MixVisionTransformer'
+    assert cfg.model.backbone.embed_dims == 32  # MiT-B0
+    assert cfg.model.backbone.init_cfg is None
+    assert cfg.model.decode_head.type == 'SegformerHead'
+    assert cfg.model.decode_head.num_classes == 2
+    assert cfg.model.decode_head.in_channels == [32, 64, 160, 256]
+    opt = cfg.optim_wrapper
+    assert opt.optimizer.type == 'AdamW' and opt.optimizer.lr == 6e-5
+    keys = opt.paramwise_cfg.custom_keys
+    assert keys['head'] == dict(lr_mult=10.0)
+    assert keys['norm'] == dict(decay_mult=0.0)
+    assert keys['pos_block'] == dict(decay_mult=0.0)
+    assert [s.type for s in cfg.param_scheduler] == ['LinearLR', 'PolyLR']
+    assert cfg.param_scheduler[1].end == cfg.train_cfg.max_iters
+    assert cfg.default_hooks.checkpoint.save_best == 'mIoU'
+    assert cfg.custom_imports == dict(imports=['allidb_mmseg'],
+                                      allow_failed_imports=False)
+    for ds in [cfg.val_dataloader.dataset, cfg.test_dataloader.dataset,
+               *cfg.train_dataloader.dataset.datasets]:
+        assert ds.data_root == 'data/allidb'
+    assert cfg.test_dataloader.dataset.data_prefix.img_path == 'img_dir/test'
+    assert cfg.val_dataloader.dataset.data_prefix.img_path == 'img_dir/val'
+    # A top-level test_pipeline, as mmseg's init_model/inference_model need.
+    assert cfg.test_pipeline[0]['type'] == 'LoadImageFromFile'
+
+
+def test_table1_augmentation_uses_albumentations_2_arguments():
+    import allidb_mmseg  # noqa: F401
+    import numpy as np
+    from mmseg.registry import TRANSFORMS
+    from mmseg.utils import register_all_modules
+
+    register_all_modules()
+    albu = load('segformer_allidb_256_aug').table1_augmentation
+    names = [t['type'] for t in albu.transforms]
+    assert names == ['VerticalFlip', 'RandomRotate90', 'OneOf', 'CLAHE',
+                     'RandomBrightnessContrast', 'RandomGamma']
+    assert [t['type'] for t in albu.transforms[2]['transforms']] == \
+        ['ElasticTransform', 'GridDistortion', 'OpticalDistortion']
+    assert all('p' in t for t in albu.transforms)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter('always')
+        transform = TRANSFORMS.build(albu)
+        rng = np.random.default_rng(0)
+        for _ in range(10):
+            out = transform(dict(
+                img=rng.integers(0, 255, (64, 64, 3), dtype=np.uint8),
+                gt_seg_map=(rng.random((64, 64)) > 0.5).astype(np.uint8),
+                seg_fields=['gt_seg_map'], img_shape=(64, 64)))
+            assert out['img'].shape == (64, 64, 3)
+            assert set(np.unique(out['gt_seg_map'])) <= {0, 1}
+    albu_warnings = [str(w.message) for w in caught
+                     if 'albumentations' in w.filename
+                     or 'argument' in str(w.message).lower()]
+    assert albu_warnings == []
+
+
+def test_environment_overrides_data_root_and_pretrained(monkeypatch,
+                                                        tmp_path):
+    monkeypatch.setenv('ALLIDB_DATA_ROOT', str(tmp_path / 'root'))
+    monkeypatch.setenv('ALLIDB_PRETRAINED', str(tmp_path / 'mit_b0.pth'))
+    cfg = load('segformer_allidb_128')
+    for ds in [cfg.val_dataloader.dataset, cfg.test_dataloader.dataset,
+               *cfg.train_dataloader.dataset.datasets]:
+        assert ds.data_root == str(tmp_path / 'root')
+    assert cfg.model.backbone.init_cfg == dict(
+        type='Pretrained', checkpoint=str(tmp_path / 'mit_b0.pth'))
+
+
+def test_mit_variant_is_one_line(tmp_path):
+    # Copy the configs, change only the mit_variant line, build the model.
+    import shutil
+
+    import allidb_mmseg  # noqa: F401
+    import torch
+    from mmseg.registry import MODELS
+    from mmseg.utils import register_all_modules
+
+    register_all_modules()
+    shutil.copytree(REPO / 'configs', tmp_path / 'configs')
+    model_cfg = tmp_path / 'configs' / '_base_' / 'models' / 'segformer_mit.py'
+    text = model_cfg.read_text()
+    assert text.count("mit_variant = 'b0'") == 1
+    model_cfg.write_text(text.replace("mit_variant = 'b0'",
+                                      "mit_variant = 'b2'"))
+    cfg = Config.fromfile(str(tmp_path / 'configs' / 'segformer_allidb_128.py'))
+    assert cfg.model.backbone.num_layers == [3, 4, 6, 3]
+    model = MODELS.build(cfg.model)
+    with torch.no_grad():
+        out = model.eval()(torch.zeros(1, 3, 64, 64), mode='tensor')
+    assert out.shape == (1, 2, 16, 16)
+
+
+def test_runs_from_mmengine_runner_via_custom_imports_only(tmp_path):
+    # What MMSegmentation's own tools/train.py does: Config.fromfile +
+    # Runner.from_cfg, in a fresh process that imports nothing of ours.
+    from test_train import jpg_seg_root, tiny_config_file
+
+    root = jpg_seg_root(tmp_path / 'data', {'train': 2, 'val': 1})
+    config = tiny_config_file(tmp_path / 'tiny.py', max_iters=1)
+    code = textwrap.dedent(f'''
+        import os, sys
+        os.environ['ALLIDB_DATA_ROOT'] = {str(root)!r}
+        import torch
+        torch.set_num_threads(1)
+        from mmengine.config import Config
+        from mmengine.runner import Runner
+        assert 'allidb_mmseg' not in sys.modules
+        cfg = Config.fromfile({str(config)!r})
+        cfg.work_dir = {str(tmp_path / 'work')!r}
+        Runner.from_cfg(cfg).train()
+        print('DONE', sys.modules['allidb_mmseg'].__file__)
+    ''')
+    proc = run_py(code, cwd=tmp_path, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert 'DONE' in proc.stdout
+    assert (tmp_path / 'work' / 'iter_1.pth').exists()
+    assert (tmp_path / 'work' / 'training_curves.png').exists()

@@ -1,0 +1,157 @@
+"""HF nvidia/mit-b* -> mmseg MiT conversion, on a random HF-shaped state dict."""
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+import torch
+
+import allidb_mmseg  # noqa: F401
+from allidb_mmseg.mit_weights import (WeightsError, convert_file,
+                                      hf_to_mmseg_mit)
+from mmseg.models.backbones import MixVisionTransformer
+
+REPO = Path(__file__).resolve().parents[1]
+B0 = dict(embed_dims=[32, 64, 160, 256], depths=[2, 2, 2, 2],
+          sr_ratios=[8, 4, 2, 1], patch_sizes=[7, 3, 3, 3], mlp_ratio=4)
+
+
+def hf_segformer_state_dict(embed_dims, depths, sr_ratios, patch_sizes,
+                            mlp_ratio, prefix='segformer.', seed=0):
+    """Key names and shapes of transformers' SegformerForImageClassification."""
+    g = torch.Generator().manual_seed(seed)
+    sd = {}
+
+    def t(*shape):
+        return torch.randn(*shape, generator=g)
+
+    in_ch = 3
+    for i, (c, d, sr, k) in enumerate(
+            zip(embed_dims, depths, sr_ratios, patch_sizes)):
+        pe = f'{prefix}encoder.patch_embeddings.{i}'
+        sd[f'{pe}.proj.weight'] = t(c, in_ch, k, k)
+        sd[f'{pe}.proj.bias'] = t(c)
+        sd[f'{pe}.layer_norm.weight'] = t(c)
+        sd[f'{pe}.layer_norm.bias'] = t(c)
+        hidden = c * mlp_ratio
+        for j in range(d):
+            b = f'{prefix}encoder.block.{i}.{j}'
+            for name, shape in [
+                    ('layer_norm_1', (c,)),
+                    ('attention.self.query', (c, c)),
+                    ('attention.self.key', (c, c)),
+                    ('attention.self.value', (c, c)),
+                    ('attention.output.dense', (c, c)),
+                    ('layer_norm_2', (c,)),
+                    ('mlp.dense1', (hidden, c)),
+                    ('mlp.dwconv.dwconv', (hidden, 1, 3, 3)),
+                    ('mlp.dense2', (c, hidden))]:
+                sd[f'{b}.{name}.weight'] = t(*shape)
+                sd[f'{b}.{name}.bias'] = t(shape[0])
+            if sr > 1:
+                sd[f'{b}.attention.self.sr.weight'] = t(c, c, sr, sr)
+                sd[f'{b}.attention.self.sr.bias'] = t(c)
+                sd[f'{b}.attention.self.layer_norm.weight'] = t(c)
+                sd[f'{b}.attention.self.layer_norm.bias'] = t(c)
+        sd[f'{prefix}encoder.layer_norm.{i}.weight'] = t(c)
+        sd[f'{prefix}encoder.layer_norm.{i}.bias'] = t(c)
+        in_ch = c
+    sd['classifier.weight'] = t(1000, embed_dims[-1])
+    sd['classifier.bias'] = t(1000)
+    return sd
+
+
+def mmseg_b0():
+    return MixVisionTransformer(embed_dims=32, num_layers=[2, 2, 2, 2],
+                                num_heads=[1, 2, 5, 8])
+
+
+def test_converted_b0_loads_strictly_and_keeps_values():
+    hf = hf_segformer_state_dict(**B0)
+    converted = hf_to_mmseg_mit(hf)
+    model = mmseg_b0()
+    result = model.load_state_dict(converted, strict=True)
+    assert not result.missing_keys and not result.unexpected_keys
+    sd = model.state_dict()
+    # q, k, v stacked in that order into the fused projection.
+    c = 64
+    qkv = sd['layers.1.1.1.attn.attn.in_proj_weight']
+    b = 'segformer.encoder.block.1.1.attention.self'
+    assert torch.equal(qkv[:c], hf[f'{b}.query.weight'])
+    assert torch.equal(qkv[c:2 * c], hf[f'{b}.key.weight'])
+    assert torch.equal(qkv[2 * c:], hf[f'{b}.value.weight'])
+    # Linear layers of the Mix-FFN became 1x1 convolutions.
+    assert torch.equal(sd['layers.2.1.0.ffn.layers.0.weight'][:, :, 0, 0],
+                       hf['segformer.encoder.block.2.0.mlp.dense1.weight'])
+    assert torch.equal(sd['layers.3.2.weight'],
+                       hf['segformer.encoder.layer_norm.3.weight'])
+
+
+def test_converted_model_computes_the_same_attention_projection():
+    # The fused projection must reproduce HF's separate q/k/v linear layers.
+    hf = hf_segformer_state_dict(**B0)
+    model = mmseg_b0()
+    model.load_state_dict(hf_to_mmseg_mit(hf))
+    x = torch.randn(5, 32)
+    b = 'segformer.encoder.block.0.0.attention.self'
+    attn = model.layers[0][1][0].attn.attn
+    fused = torch.nn.functional.linear(x, attn.in_proj_weight,
+                                       attn.in_proj_bias)
+    for i, name in enumerate(('query', 'key', 'value')):
+        ref = x @ hf[f'{b}.{name}.weight'].T + hf[f'{b}.{name}.bias']
+        assert torch.allclose(fused[:, 32 * i:32 * (i + 1)], ref, atol=1e-5)
+
+
+def test_b2_shapes_and_unprefixed_segformer_model_keys():
+    b2 = dict(B0, embed_dims=[64, 128, 320, 512], depths=[3, 4, 6, 3])
+    hf = hf_segformer_state_dict(**b2, prefix='')
+    model = MixVisionTransformer(embed_dims=64, num_layers=[3, 4, 6, 3],
+                                 num_heads=[1, 2, 5, 8])
+    result = model.load_state_dict(hf_to_mmseg_mit(hf), strict=True)
+    assert not result.missing_keys and not result.unexpected_keys
+
+
+def test_unknown_encoder_key_is_an_error():
+    hf = hf_segformer_state_dict(**B0)
+    hf['segformer.encoder.block.0.0.mystery.weight'] = torch.zeros(1)
+    with pytest.raises(WeightsError, match='mystery'):
+        hf_to_mmseg_mit(hf)
+
+
+def load_tool(name):
+    spec = importlib.util.spec_from_file_location(
+        f'tool_{name}', REPO / 'tools' / f'{name}.py')
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_cli_converts_bin_and_refuses_to_overwrite(tmp_path, capsys):
+    src = tmp_path / 'pytorch_model.bin'
+    torch.save(hf_segformer_state_dict(**B0), src)
+    dst = tmp_path / 'mit_b0.pth'
+    tool = load_tool('convert_mit_weights')
+    assert tool.main([str(src), str(dst)]) == 0
+    assert 'embed_dims [32, 64, 160, 256]' in capsys.readouterr().out
+    ckpt = torch.load(dst, weights_only=True)
+    result = mmseg_b0().load_state_dict(ckpt['state_dict'], strict=True)
+    assert not result.missing_keys and not result.unexpected_keys
+    assert tool.main([str(src), str(dst)]) == 2
+    assert capsys.readouterr().err.strip() == \
+        f'error: {dst}: exists (use --force to overwrite)'
+    assert tool.main([str(tmp_path / 'nope.bin'), str(dst), '--force']) == 2
+    assert capsys.readouterr().err.strip() == \
+        f'error: {tmp_path / "nope.bin"}: file not found'
+
+
+def test_safetensors_without_package_gives_a_clear_error(tmp_path):
+    src = tmp_path / 'model.safetensors'
+    src.write_bytes(b'\0' * 16)
+    try:
+        import safetensors  # noqa: F401
+        pytest.skip('safetensors is installed')
+    except ImportError:
+        pass
+    with pytest.raises(WeightsError, match='needs the safetensors package'):
+        convert_file(str(src), str(tmp_path / 'out.pth'))

@@ -1,0 +1,251 @@
+"""Real mmengine Runner training of the four configs on tiny synthetic data."""
+from __future__ import annotations
+
+import importlib.util
+import json
+import math
+from pathlib import Path
+
+import cv2
+import pytest
+import torch
+
+import allidb_mmseg  # noqa: F401  (before mmseg)
+from allidb_mmseg import runner_setup
+from conftest import TINY_MIT, write_random_seg_root
+
+REPO = Path(__file__).resolve().parents[1]
+CONFIGS = ['segformer_allidb_128', 'segformer_allidb_128_aug',
+           'segformer_allidb_256', 'segformer_allidb_256_aug']
+
+
+def jpg_seg_root(root: Path, splits: dict[str, int], size: int = 32) -> Path:
+    """conftest's blob data, with JPEG images as ALL-IDB ships them."""
+    write_random_seg_root(root, splits, size=size)
+    for png in root.glob('img_dir/*/*.png'):
+        cv2.imwrite(str(png.with_suffix('.jpg')), cv2.imread(str(png)))
+        png.unlink()
+    return root
+
+
+def small_options(max_iters: int = 2, tiny: bool = False) -> dict:
+    """cfg-options for a few iterations, batch 2, no worker processes."""
+    opts = {
+        'train_cfg.max_iters': max_iters, 'train_cfg.val_interval': max_iters,
+        'default_hooks.checkpoint.interval': max_iters,
+        'default_hooks.logger.interval': 1,
+        'train_dataloader.batch_size': 2, 'train_dataloader.num_workers': 0,
+        'val_dataloader.num_workers': 0, 'test_dataloader.num_workers': 0,
+        'env_cfg.cudnn_benchmark': False,
+    }
+    if tiny:
+        opts.update({f'model.backbone.{k}': v for k, v in TINY_MIT.items()})
+        opts['model.decode_head.in_channels'] = [8, 8, 8, 8]
+        opts['model.decode_head.channels'] = 16
+    return opts
+
+
+def tiny_config_file(path: Path, base: str = 'segformer_allidb_128',
+                     max_iters: int = 2) -> Path:
+    """A user config that inherits ours and shrinks the model (for CLIs)."""
+    backbone = {k: v for k, v in TINY_MIT.items() if k != 'type'}
+    path.write_text(
+        f"_base_ = [{str(REPO / 'configs' / (base + '.py'))!r}]\n"
+        f"model = dict(backbone=dict(**{backbone!r}),\n"
+        "             decode_head=dict(in_channels=[8, 8, 8, 8], channels=16))\n"
+        "train_dataloader = dict(batch_size=2, num_workers=0,\n"
+        "                        persistent_workers=False)\n"
+        "val_dataloader = dict(num_workers=0, persistent_workers=False)\n"
+        "test_dataloader = dict(num_workers=0, persistent_workers=False)\n"
+        f"train_cfg = dict(max_iters={max_iters}, val_interval={max_iters})\n"
+        f"default_hooks = dict(checkpoint=dict(interval={max_iters}),\n"
+        "                     logger=dict(interval=1))\n")
+    return path
+
+
+def load_tool(name: str):
+    spec = importlib.util.spec_from_file_location(
+        f'tool_{name}', REPO / 'tools' / f'{name}.py')
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def read_scalars(work_dir: Path) -> list[dict]:
+    """The newest run's vis_data/scalars.json (one JSON object per line)."""
+    runs = sorted(p for p in work_dir.iterdir() if p.is_dir()
+                  and (p / 'vis_data' / 'scalars.json').exists())
+    lines = (runs[-1] / 'vis_data' / 'scalars.json').read_text().splitlines()
+    return [json.loads(line) for line in lines]
+
+
+@pytest.fixture(autouse=True, scope='module')
+def one_torch_thread():
+    # On a shared 2-core machine one intra-op thread is several times faster
+    # than two contending ones; restore the setting afterwards.
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope='module')
+def data_root(tmp_path_factory) -> Path:
+    return jpg_seg_root(tmp_path_factory.mktemp('allidb'),
+                        {'train': 3, 'val': 2, 'test': 2})
+
+
+@pytest.mark.parametrize('name', CONFIGS)
+def test_config_trains_with_mmengine_runner(name, data_root, tmp_path):
+    # The real MiT-B0 of each config, 2 iterations on tiny data.
+    cfg = runner_setup.prepare_train_config(
+        str(REPO / 'configs' / f'{name}.py'), cfg_options=small_options(),
+        data_root=str(data_root), work_dir=str(tmp_path / 'work'))
+    result = runner_setup.train(cfg)
+    assert result['last_iter'] == 2
+    work = tmp_path / 'work'
+    assert (work / 'iter_2.pth').exists()
+    assert result['best_checkpoint'] and Path(result['best_checkpoint']).exists()
+    assert 0 <= result['best_mIoU'] <= 100
+    scalars = read_scalars(work)
+    losses = [s['loss'] for s in scalars if 'loss' in s]
+    assert len(losses) == 2 and all(math.isfinite(x) for x in losses)
+    # A plain view, plus an augmented one for *_aug.
+    assert len(cfg.train_dataloader.dataset.datasets) == \
+        (2 if name.endswith('_aug') else 1)
+    # Our hook drew the curves from the per-iteration losses (the logger
+    # shows their running mean).
+    curves = json.loads((work / 'training_curves.json').read_text())
+    assert [it for it, _ in curves['loss']] == [1, 2]
+    raw = [v for _, v in curves['loss']]
+    assert raw[0] == pytest.approx(losses[0], abs=1e-3)
+    assert sum(raw) / 2 == pytest.approx(losses[1], abs=1e-3)
+    assert curves['val_mIoU'][-1][0] == 2
+    assert (work / 'training_curves.png').stat().st_size > 1000
+    log = next(work.glob('*/*.log')).read_text()
+    assert 'No pretrained MiT weights given: training from scratch' in log
+
+
+def test_aug_view_doubles_the_training_set(data_root):
+    from mmengine.config import Config
+    from mmseg.registry import DATASETS
+    from mmseg.utils import register_all_modules
+
+    register_all_modules(init_default_scope=True)
+    sizes = {}
+    for name in ('segformer_allidb_128', 'segformer_allidb_128_aug'):
+        cfg = Config.fromfile(str(REPO / 'configs' / f'{name}.py'))
+        runner_setup.set_data_root(cfg, str(data_root))
+        ds = DATASETS.build(cfg.train_dataloader.dataset)
+        sizes[name] = len(ds)
+        sample = ds[0]
+        assert tuple(sample['inputs'].shape) == (3, 128, 128)
+        assert set(sample['data_samples'].gt_sem_seg.data.unique().tolist()) \
+            <= {0, 1}
+    assert sizes['segformer_allidb_128'] == 3
+    assert sizes['segformer_allidb_128_aug'] == 6
+    # The second half is augmented: flips/rotations/colour change the pixels.
+    changed = sum(
+        not torch.equal(ds[i]['inputs'], ds[i + 3]['inputs'])
+        for i in range(3) for _ in range(2))
+    assert changed >= 4
+
+
+def test_resume_continues_at_the_saved_iteration(data_root, tmp_path):
+    work = tmp_path / 'work'
+    config = str(REPO / 'configs' / 'segformer_allidb_128.py')
+    first = runner_setup.prepare_train_config(
+        config, cfg_options=small_options(2, tiny=True),
+        data_root=str(data_root), work_dir=str(work))
+    assert runner_setup.train(first)['last_iter'] == 2
+    opts = small_options(4, tiny=True)
+    opts['default_hooks.checkpoint.interval'] = 2
+    train = load_tool('train')
+    argv = [config, '--work-dir', str(work), '--data-root', str(data_root),
+            '--resume', '--cfg-options'] + [f'{k}={v}' for k, v in
+                                            opts.items()]
+    assert train.main([a.replace(' ', '') for a in argv]) == 0
+    # The resumed run trained iterations 3 and 4 only.
+    steps = [s['step'] for s in read_scalars(work) if 'loss' in s]
+    assert steps == [3, 4]
+    ckpt = torch.load(work / 'iter_4.pth', weights_only=False)  # our own file
+    assert ckpt['meta']['iter'] == 4
+    curves = json.loads((work / 'training_curves.json').read_text())
+    assert [it for it, _ in curves['loss']] == [1, 2, 3, 4]
+
+
+def test_pretrained_weights_are_loaded_into_the_backbone(data_root, tmp_path):
+    from mmengine.runner import Runner
+    from mmseg.models.backbones import MixVisionTransformer
+
+    ref = MixVisionTransformer(**{k: v for k, v in TINY_MIT.items()
+                                  if k != 'type'})
+    with torch.no_grad():
+        for p in ref.parameters():
+            p.fill_(0.125)
+    weights = tmp_path / 'mit_tiny.pth'
+    torch.save({'state_dict': ref.state_dict()}, weights)
+    cfg = runner_setup.prepare_train_config(
+        str(REPO / 'configs' / 'segformer_allidb_128.py'),
+        cfg_options=small_options(tiny=True), data_root=str(data_root),
+        work_dir=str(tmp_path / 'work'), pretrained=str(weights))
+    runner = Runner.from_cfg(cfg)
+    runner.model.init_weights()
+    got = runner.model.backbone.state_dict()
+    assert all(torch.equal(got[k], v) for k, v in ref.state_dict().items())
+
+
+def test_train_tool_reports_bad_paths_in_one_line(tmp_path, capsys):
+    train = load_tool('train')
+    missing = tmp_path / 'nope.py'
+    assert train.main([str(missing)]) == 2
+    assert capsys.readouterr().err.strip() == \
+        f'error: {missing}: config file not found'
+    cfg = str(REPO / 'configs' / 'segformer_allidb_128.py')
+    assert train.main([cfg, '--data-root', str(missing)]) == 2
+    assert capsys.readouterr().err.strip() == \
+        f'error: {missing}: data root is not a directory'
+    assert train.main([cfg, '--pretrained', str(missing), '--data-root',
+                       str(tmp_path)]) == 2
+    assert capsys.readouterr().err.strip() == \
+        f'error: {missing}: pretrained weights file not found'
+
+
+def test_max_iters_override_rescales_the_schedule():
+    cfg = runner_setup.load_config(
+        str(REPO / 'configs' / 'segformer_allidb_256.py'),
+        cfg_options={'train_cfg.max_iters': 344})
+    warmup, poly = cfg.param_scheduler
+    assert (warmup.begin, warmup.end) == (0, 20)
+    assert (poly.begin, poly.end) == (20, 344)
+
+
+def test_test_tool_prints_and_saves_metrics(data_root, tmp_path, capsys):
+    config = str(tiny_config_file(tmp_path / 'tiny.py'))
+    work = tmp_path / 'work'
+    assert load_tool('train').main(
+        [config, '--data-root', str(data_root), '--work-dir', str(work)]) == 0
+    capsys.readouterr()
+    test = load_tool('test')
+    show = tmp_path / 'show'
+    argv = [config, str(work / 'iter_2.pth'), '--data-root', str(data_root),
+            '--work-dir', str(work), '--show-dir', str(show)]
+    assert test.main(argv) == 0
+    out = capsys.readouterr().out
+    for key in ('aAcc', 'mIoU', 'mAcc', 'mDice', 'lymphoblast'):
+        assert key in out
+    report = json.loads((work / 'test_metrics.json').read_text())
+    assert set(report['metrics']) == {'aAcc', 'mIoU', 'mAcc', 'mDice'}
+    assert report['num_images'] == 2
+    per_class = report['per_class']
+    assert set(per_class) == {'background', 'lymphoblast'}
+    for values in per_class.values():
+        assert {'IoU', 'Acc', 'Dice'} <= set(values)
+    # The summary is the class mean of the per-class values.
+    ious = [v['IoU'] for v in per_class.values()]
+    assert report['metrics']['mIoU'] == pytest.approx(sum(ious) / 2, abs=0.02)
+    overlays = list(show.rglob('*.png'))
+    assert len(overlays) == 2
+    # A second run must not overwrite the JSON silently.
+    assert test.main(argv) == 2
+    assert 'exists (use --force to overwrite)' in capsys.readouterr().err

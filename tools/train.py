@@ -1,0 +1,70 @@
+#!/usr/bin/env python
+"""Train a SegFormer ALL-IDB config (MMSegmentation's flags plus a few of ours).
+
+    python tools/train.py configs/segformer_allidb_128_aug.py \
+        [--data-root DIR] [--pretrained MIT.pth] [--work-dir DIR] \
+        [--resume [CKPT]] [--amp] [--cfg-options k=v ...] [--launcher L]
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import os.path as osp
+import sys
+
+sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
+import allidb_mmseg  # noqa: E402,F401  (before mmseg: registers and patches)
+from mmengine.config import DictAction  # noqa: E402
+
+from allidb_mmseg import runner_setup  # noqa: E402
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    p.add_argument('config', help='config file')
+    p.add_argument('--work-dir', help='where logs and checkpoints go '
+                   '(default: work_dirs/<config name>)')
+    p.add_argument('--data-root', help='dataset root (default: the config, '
+                   'i.e. $ALLIDB_DATA_ROOT or data/allidb)')
+    p.add_argument('--pretrained', default=os.environ.get('ALLIDB_PRETRAINED'),
+                   help='local MiT weights in mmseg layout '
+                   '(default: $ALLIDB_PRETRAINED; none = from scratch)')
+    p.add_argument('--resume', nargs='?', const='auto', default=None,
+                   metavar='CKPT', help='resume from CKPT, or without a value '
+                   'from the latest checkpoint in the work dir')
+    p.add_argument('--amp', action='store_true',
+                   help='automatic mixed precision (CUDA only)')
+    p.add_argument('--cfg-options', nargs='+', action=DictAction,
+                   help='override config keys, e.g. train_cfg.max_iters=100')
+    p.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
+                   default='none', help='job launcher')
+    p.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    args = p.parse_args(argv)
+    os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
+    return args
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    try:
+        cfg = runner_setup.prepare_train_config(
+            args.config, cfg_options=args.cfg_options,
+            data_root=args.data_root, work_dir=args.work_dir,
+            pretrained=args.pretrained, resume=args.resume, amp=args.amp,
+            launcher=args.launcher)
+    except runner_setup.UsageError as e:
+        return runner_setup.report_usage_error(e)
+    result = runner_setup.train(cfg)
+    from mmengine.dist import is_main_process
+    if is_main_process():
+        print(f'\ntrained {result["last_iter"]} iterations; '
+              f'work dir: {result["work_dir"]}')
+        if result['best_checkpoint']:
+            print(f'best checkpoint (val mIoU {result["best_mIoU"]}): '
+                  f'{result["best_checkpoint"]}')
+        print(f'curves: {result["curves"]}')
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
