@@ -1,0 +1,129 @@
+"""MiT with fused (flash / memory-efficient) attention, same weights as mmseg's.
+
+mmseg 1.2.2's ``EfficientMultiheadAttention.forward`` calls
+``nn.MultiheadAttention`` with the default ``need_weights=True``. PyTorch then
+materialises the full ``queries x keys`` attention matrix (6 GB for one
+2592x1944 field in MiT-B0's first stage) and averages it over heads, only for
+mmseg to throw it away; it also rules out the fused SDPA kernels. Here the
+same computation runs through ``F.scaled_dot_product_attention`` with the
+module's own ``in_proj``/``out_proj`` parameters, so the parameters, their
+names (state-dict keys) and the outputs stay those of stock MiT.
+
+The swap is a class change of each attention instance, not a fork of the
+backbone: ``set_fused_attention(model, on)`` toggles any built model, and the
+registered ``FusedMixVisionTransformer`` backbone applies it at construction
+(``fused_attention=False`` in a config restores the stock path).
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from mmseg.models.backbones.mit import (EfficientMultiheadAttention,
+                                        MixVisionTransformer)
+from mmseg.models.utils import nchw_to_nlc, nlc_to_nchw
+from mmseg.registry import MODELS
+
+
+def _sdpa_supported(attn: nn.MultiheadAttention) -> bool:
+    """True when ``attn`` is the plain packed-projection variant we re-implement.
+
+    mmseg builds exactly this (same q/k/v width, no extra k/v bias, no zero
+    attention); anything else falls back to ``need_weights=False`` through
+    ``nn.MultiheadAttention`` itself, which is equally exact.
+    """
+    return (attn._qkv_same_embed_dim and attn.in_proj_weight is not None
+            and attn.bias_k is None and attn.bias_v is None
+            and not attn.add_zero_attn)
+
+
+class FusedEfficientMultiheadAttention(EfficientMultiheadAttention):
+    """``EfficientMultiheadAttention`` whose forward never builds attention weights.
+
+    Instances are never constructed directly: ``set_fused_attention`` switches
+    the class of existing modules, so no parameter is created or renamed.
+    """
+
+    def forward(self, x: torch.Tensor, hw_shape: tuple[int, int],
+                identity: torch.Tensor | None = None) -> torch.Tensor:
+        x_q = x
+        if self.sr_ratio > 1:
+            x_kv = self.norm(nchw_to_nlc(self.sr(nlc_to_nchw(x, hw_shape))))
+        else:
+            x_kv = x
+        if identity is None:
+            identity = x_q
+        if not self.batch_first:  # mmseg always uses batch_first=True
+            x_q, x_kv = x_q.transpose(0, 1), x_kv.transpose(0, 1)
+
+        attn = self.attn
+        if _sdpa_supported(attn):
+            out = _packed_sdpa(attn, x_q, x_kv)
+        else:  # exotic variants: still skip the weights, same maths
+            seq_first = not attn.batch_first
+            q, kv = ((x_q.transpose(0, 1), x_kv.transpose(0, 1)) if seq_first
+                     else (x_q, x_kv))
+            out = attn(query=q, key=kv, value=kv, need_weights=False)[0]
+            if seq_first:
+                out = out.transpose(0, 1)
+
+        if not self.batch_first:
+            out = out.transpose(0, 1)
+        return identity + self.dropout_layer(self.proj_drop(out))
+
+
+def _packed_sdpa(attn: nn.MultiheadAttention, x_q: torch.Tensor,
+                 x_kv: torch.Tensor) -> torch.Tensor:
+    """``nn.MultiheadAttention`` maths on batch-first tensors via fused SDPA."""
+    b, n_q, c = x_q.shape
+    n_kv = x_kv.shape[1]
+    heads = attn.num_heads
+    w, bias = attn.in_proj_weight, attn.in_proj_bias
+    b_q = b_kv = None
+    if bias is not None:
+        b_q, b_kv = bias[:c], bias[c:]
+    q = F.linear(x_q, w[:c], b_q).view(b, n_q, heads, c // heads)
+    kv = F.linear(x_kv, w[c:], b_kv).view(b, n_kv, 2, heads, c // heads)
+    q = q.transpose(1, 2)
+    k, v = kv.permute(2, 0, 3, 1, 4).unbind(0)
+    out = F.scaled_dot_product_attention(
+        q, k, v, dropout_p=attn.dropout if attn.training else 0.0)
+    out = out.transpose(1, 2).reshape(b, n_q, c)
+    return attn.out_proj(out)
+
+
+def set_fused_attention(model: nn.Module, enabled: bool = True) -> int:
+    """Switch every MiT attention in ``model`` to the fused (or stock) forward.
+
+    Works on any built model (a backbone or a whole segmentor), in place,
+    keeping parameters and state-dict keys. Returns how many modules it set,
+    so callers can tell a model without MiT attention from a no-op.
+    """
+    target = (FusedEfficientMultiheadAttention if enabled
+              else EfficientMultiheadAttention)
+    count = 0
+    for module in model.modules():
+        if isinstance(module, EfficientMultiheadAttention):
+            if 'forward' in vars(module):
+                # mmseg's legacy-mmcv path binds forward per instance; keep it.
+                continue
+            module.__class__ = target
+            count += 1
+    return count
+
+
+@MODELS.register_module()
+class FusedMixVisionTransformer(MixVisionTransformer):
+    """mmseg's MixVisionTransformer with fused attention on by default.
+
+    Args:
+        fused_attention: use ``F.scaled_dot_product_attention`` (default) or,
+            when False, mmseg's stock attention. Weights load either way.
+        **kwargs: MixVisionTransformer's arguments, unchanged.
+    """
+
+    def __init__(self, *args, fused_attention: bool = True, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.fused_attention = fused_attention
+        set_fused_attention(self, fused_attention)

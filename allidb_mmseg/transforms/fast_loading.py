@@ -1,0 +1,177 @@
+"""Load a JPEG already shrunk by the decoder, for pipelines that resize it anyway.
+
+Training at 128 px decodes a 2592x1944 field and then throws away more than
+99% of its pixels in ``Resize``. libjpeg can decode at 1/2, 1/4 or 1/8 scale
+by skipping most of the inverse DCT (OpenCV's ``IMREAD_REDUCED_*`` flags),
+which is several times faster and also anti-aliases. ``LoadImageFromFileFast``
+picks the largest such factor whose output is still at least the size the
+following ``Resize`` produces, so that ``Resize`` still only downsamples.
+
+Shapes, as the rest of mmseg reads them:
+
+* ``ori_shape`` is the FULL size of the file (from the JPEG header), exactly
+  as ``LoadImageFromFile`` would set it. Segmentors resize predictions back to
+  ``ori_shape`` and metrics compare them with the label loaded at its native
+  size, so validation and testing stay at the label's resolution.
+* ``img_shape`` is the shape of the decoded (reduced) image; ``Resize`` then
+  sets it to the network input size as usual.
+* ``scale_factor`` is written by ``Resize`` relative to the image it received,
+  i.e. the reduced one. No mmseg segmentor or metric reads it (they use
+  ``ori_shape``); ``decode_factor`` records the reduction for anyone who
+  needs the full chain (``full -> input = scale_factor / decode_factor``).
+
+Labels are untouched: ``LoadAnnotations`` still loads them at full size, and
+``Resize`` resizes them with nearest-neighbour straight from full size, so
+training labels are bit-identical to the naive pipeline's.
+"""
+from __future__ import annotations
+
+import io
+import math
+
+import cv2
+import mmcv
+import numpy as np
+from mmcv.transforms import LoadImageFromFile
+from mmengine import fileio
+from PIL import Image
+
+from mmseg.registry import TRANSFORMS
+
+_JPEG_MAGIC = b'\xff\xd8\xff'
+_REDUCED_FLAGS = {
+    'color': {2: cv2.IMREAD_REDUCED_COLOR_2, 4: cv2.IMREAD_REDUCED_COLOR_4,
+              8: cv2.IMREAD_REDUCED_COLOR_8},
+    'grayscale': {2: cv2.IMREAD_REDUCED_GRAYSCALE_2,
+                  4: cv2.IMREAD_REDUCED_GRAYSCALE_4,
+                  8: cv2.IMREAD_REDUCED_GRAYSCALE_8},
+}
+_EXIF_ORIENTATION = 0x0112
+_SWAPS_AXES = {5, 6, 7, 8}  # EXIF orientations that transpose the image
+
+
+def jpeg_size(data: bytes) -> tuple[int, int] | None:
+    """(height, width) of a JPEG as OpenCV will decode it, or None if not a JPEG.
+
+    PIL reads only the header here. OpenCV applies the EXIF orientation when
+    decoding, so a rotated-by-90 tag swaps the axes.
+    """
+    if not data.startswith(_JPEG_MAGIC):
+        return None
+    try:
+        with Image.open(io.BytesIO(data)) as im:
+            if im.format != 'JPEG':
+                return None
+            w, h = im.size
+            orientation = im.getexif().get(_EXIF_ORIENTATION, 1)
+    except Exception:  # corrupt header: let the normal decoder report it
+        return None
+    return (w, h) if orientation in _SWAPS_AXES else (h, w)
+
+
+def reduced_shape(full_hw: tuple[int, int], factor: int) -> tuple[int, int]:
+    """Shape libjpeg produces at 1/``factor`` scale (it rounds up)."""
+    return (math.ceil(full_hw[0] / factor), math.ceil(full_hw[1] / factor))
+
+
+def resize_target_hw(full_hw: tuple[int, int], scale: tuple[int, int],
+                     keep_ratio: bool) -> tuple[int, int]:
+    """(h, w) that mmcv's ``Resize(scale, keep_ratio)`` gives for ``full_hw``."""
+    if not keep_ratio:
+        return scale[1], scale[0]  # mmcv scales are (w, h)
+    w, h = mmcv.rescale_size((full_hw[1], full_hw[0]), scale)
+    return h, w
+
+
+def choose_factor(full_hw: tuple[int, int], target_hw: tuple[int, int],
+                  factors: tuple[int, ...] = (8, 4, 2)) -> int:
+    """Largest JPEG reduction that still decodes to >= ``target_hw``; else 1."""
+    for f in sorted(factors, reverse=True):
+        h, w = reduced_shape(full_hw, f)
+        if h >= target_hw[0] and w >= target_hw[1]:
+            return f
+    return 1
+
+
+@TRANSFORMS.register_module()
+class LoadImageFromFileFast(LoadImageFromFile):
+    """``LoadImageFromFile`` that decodes JPEGs at a reduced scale when it can.
+
+    Args:
+        target_scale: ``scale`` of the ``Resize`` that follows, as (w, h) like
+            mmcv's. None disables reduction (then this is LoadImageFromFile).
+        keep_ratio: ``keep_ratio`` of that ``Resize``.
+        max_factor: largest reduction allowed (1, 2, 4 or 8).
+        **kwargs: ``LoadImageFromFile``'s arguments.
+
+    Falls back to a full decode for non-JPEG files, for colour types other
+    than 'color'/'grayscale', for a non-cv2 backend, and when no reduction
+    keeps the image at least as large as the resize target.
+    """
+
+    def __init__(self, target_scale: tuple[int, int] | None = None,
+                 keep_ratio: bool = False, max_factor: int = 8,
+                 **kwargs) -> None:
+        super().__init__(**kwargs)
+        if max_factor not in (1, 2, 4, 8):
+            raise ValueError(f'max_factor must be 1, 2, 4 or 8, got {max_factor}')
+        if target_scale is not None:
+            target_scale = (int(target_scale[0]), int(target_scale[1]))
+        self.target_scale = target_scale
+        self.keep_ratio = keep_ratio
+        self.factors = tuple(f for f in (8, 4, 2) if f <= max_factor)
+
+    def _reducible(self) -> bool:
+        return (self.target_scale is not None and bool(self.factors)
+                and self.imdecode_backend == 'cv2'
+                and self.color_type in _REDUCED_FLAGS
+                and self.file_client_args is None)
+
+    def transform(self, results: dict) -> dict | None:
+        if not self._reducible():
+            results = super().transform(results)
+            if results is not None:
+                results['decode_factor'] = 1
+            return results
+        filename = results['img_path']
+        try:
+            data = fileio.get(filename, backend_args=self.backend_args)
+            img, full_hw, factor = self._decode(data)
+        except Exception:
+            if self.ignore_empty:
+                return None
+            raise
+        assert img is not None, f'failed to load image: {filename}'
+        if self.to_float32:
+            img = img.astype(np.float32)
+        results['img'] = img
+        results['img_shape'] = img.shape[:2]
+        results['ori_shape'] = full_hw
+        results['decode_factor'] = factor
+        return results
+
+    def _decode(self, data: bytes
+                ) -> tuple[np.ndarray | None, tuple[int, int] | None, int]:
+        full_hw = jpeg_size(data)
+        if full_hw is not None:
+            target = resize_target_hw(full_hw, self.target_scale,
+                                      self.keep_ratio)
+            factor = choose_factor(full_hw, target, self.factors)
+            if factor > 1:
+                buf = np.frombuffer(data, np.uint8)
+                img = cv2.imdecode(buf, _REDUCED_FLAGS[self.color_type][factor])
+                # Guard against header/decoder disagreement (odd EXIF, CMYK):
+                # a wrong ori_shape would silently misalign predictions.
+                if img is not None and img.shape[:2] == reduced_shape(
+                        full_hw, factor):
+                    return img, full_hw, factor
+        img = mmcv.imfrombytes(data, flag=self.color_type,
+                               backend=self.imdecode_backend)
+        return img, (None if img is None else img.shape[:2]), 1
+
+    def __repr__(self) -> str:
+        return (f'{self.__class__.__name__}(target_scale={self.target_scale}, '
+                f'keep_ratio={self.keep_ratio}, factors={self.factors}, '
+                f"color_type='{self.color_type}', "
+                f"imdecode_backend='{self.imdecode_backend}', "
+                f'to_float32={self.to_float32})')
