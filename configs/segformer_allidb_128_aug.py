@@ -9,13 +9,12 @@ crop_size = (128, 128)
 # The whole field (2592x1944 in ALL-IDB) is resized to crop x crop, not
 # cropped (paper-notes item 3); mmseg still calls it crop_size.
 resize = dict(type='Resize', scale=crop_size, keep_ratio=False)
-train_pipeline = [
-    _base_.load_image, _base_.load_annotations, resize, _base_.pack_inputs
-]
-aug_pipeline = [
-    _base_.load_image, _base_.load_annotations, resize,
-    _base_.table1_augmentation, _base_.pack_inputs
-]
+# Reduced-size JPEG decode + label + resize, computed once per file and worker.
+train_load = dict(type='CachedCompose', transforms=[
+    dict(_base_.train_load_image, target_scale=crop_size),
+    _base_.load_annotations, resize])
+train_pipeline = [train_load, _base_.pack_inputs]
+aug_pipeline = [train_load, _base_.table1_augmentation, _base_.pack_inputs]
 # Annotations are loaded after the resize: the prediction is scaled back to
 # the label's original resolution and evaluated there (mmseg's default).
 test_pipeline = [

@@ -15,7 +15,7 @@ REPO = Path(__file__).resolve().parents[1]
 CONFIGS = ['segformer_allidb_128', 'segformer_allidb_128_aug',
            'segformer_allidb_256', 'segformer_allidb_256_aug']
 # Top-level keys that depend on the crop size or are pipelines.
-CROP_OR_PIPELINE_KEYS = {'crop_size', 'resize', 'train_pipeline',
+CROP_OR_PIPELINE_KEYS = {'crop_size', 'resize', 'train_load', 'train_pipeline',
                          'aug_pipeline', 'test_pipeline'}
 
 
@@ -70,7 +70,8 @@ def test_configs_are_equal_apart_from_crop_size_and_pipelines():
 
 def test_model_schedule_and_data_as_the_issue_specifies():
     cfg = load('segformer_allidb_128_aug')
-    assert cfg.model.backbone.type == 'MixVisionTransformer'
+    assert cfg.model.backbone.type == 'FusedMixVisionTransformer'
+    assert cfg.model.backbone.fused_attention is True
     assert cfg.model.backbone.embed_dims == 32  # MiT-B0
     assert cfg.model.backbone.init_cfg is None
     assert cfg.model.decode_head.type == 'SegformerHead'

@@ -39,7 +39,9 @@ def small_options(max_iters: int = 2, tiny: bool = False) -> dict:
         'env_cfg.cudnn_benchmark': False,
     }
     if tiny:
-        opts.update({f'model.backbone.{k}': v for k, v in TINY_MIT.items()})
+        # Tiny sizes, but the configs' own backbone type (fused MiT).
+        opts.update({f'model.backbone.{k}': v for k, v in TINY_MIT.items()
+                     if k != 'type'})
         opts['model.decode_head.in_channels'] = [8, 8, 8, 8]
         opts['model.decode_head.channels'] = 16
     return opts

@@ -10,7 +10,13 @@ data_root = '{{$ALLIDB_DATA_ROOT:data/allidb}}'
 
 # Pipeline steps shared by every config. The crop-size-dependent steps (the
 # resize) and the pipelines themselves are written in each top-level config.
-load_image = dict(type='LoadImageFromFile')  # the loading transform is set here only
+# Evaluation and inference decode the whole file (the label is scored at its
+# native resolution). Training decodes JPEGs at the largest 1/2, 1/4 or 1/8
+# scale that still covers the crop, instead of the full 2592x1944 field, and
+# caches the resized image and label per worker (README: Performance). For
+# the naive loader, set train_load_image = load_image.
+load_image = dict(type='LoadImageFromFile')
+train_load_image = dict(type='LoadImageFromFileFast')  # target_scale: crop
 # reduce_zero_label comes from ALLIDBDataset (False: 0 is background).
 load_annotations = dict(type='LoadAnnotations')
 pack_inputs = dict(type='PackSegInputs')

@@ -42,7 +42,10 @@ model = dict(
     data_preprocessor=data_preprocessor,
     pretrained=None,
     backbone=dict(
-        type='MixVisionTransformer',  # the backbone type is set here only
+        # mmseg's MiT with fused SDPA attention (same weights and outputs,
+        # faster); fused_attention=False gives mmseg's stock attention.
+        type='FusedMixVisionTransformer',
+        fused_attention=True,
         in_channels=3,
         embed_dims=mit_embed_dims,
         num_stages=4,
