@@ -20,7 +20,6 @@ import io
 import json
 import os
 import shutil
-import tempfile
 import warnings
 from collections import defaultdict
 from pathlib import Path
@@ -31,6 +30,7 @@ import numpy as np
 from PIL import Image, ImageFile, UnidentifiedImageError
 from tqdm import tqdm
 
+from .fsutil import temp_dir_beside
 from .coco_masks import (FOREGROUND, IGNORE, ConversionError,
                          ConversionWarning, rasterize, resolve_categories)
 from .splits import SPLITS, check_ratios, split_groups
@@ -263,8 +263,7 @@ def convert_coco(ann_file: str | os.PathLike, img_dir: str | os.PathLike,
         raise ConversionError(f'{ann_file}: the COCO file lists no images')
 
     out_root.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f'.{out_root.name}.', suffix='.tmp',
-                                dir=out_root.parent))
+    tmp = temp_dir_beside(out_root)
     try:
         summary = _build(tmp, ann_file, raw, img_dir, images, anns, classes,
                          name_classes, ratios, seed, progress)

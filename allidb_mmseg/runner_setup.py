@@ -114,6 +114,52 @@ def _fix_worker_flags(cfg: Config) -> None:
             loader['persistent_workers'] = False
 
 
+IMAGE_SUFFIXES = ('.jpg', '.jpeg', '.png', '.bmp', '.tif', '.tiff')
+
+
+def check_split_dirs(cfg: Config, loaders: tuple[str, ...]) -> None:
+    """Fail early, naming the folder, when a split the run needs is missing.
+
+    Why: mmengine would otherwise raise deep inside dataset building (a
+    FileNotFoundError traceback, or numpy's "need at least one array to
+    concatenate" for an empty split).
+    """
+    for key in loaders:
+        loader = cfg.get(key)
+        if not isinstance(loader, dict):
+            continue
+        stack = [loader.get('dataset')]
+        while stack:
+            ds = stack.pop()
+            if not isinstance(ds, dict):
+                continue
+            stack.extend(ds.get('datasets', []) or [])
+            stack.append(ds.get('dataset'))
+            img_path = (ds.get('data_prefix') or {}).get('img_path')
+            if img_path is None:
+                continue
+            folder = osp.join(ds.get('data_root') or '', img_path)
+            if not osp.isdir(folder):
+                raise UsageError(folder, 'no such split folder (convert your '
+                                 'data with tools/convert_coco.py, or give '
+                                 '--data-root)')
+            if not any(f.lower().endswith(IMAGE_SUFFIXES)
+                       for _, _, files in os.walk(folder) for f in files):
+                raise UsageError(folder, 'split folder holds no images')
+
+
+def check_checkpoint(path: str) -> None:
+    """Fail with one line when ``path`` is not a loadable checkpoint."""
+    import torch
+
+    _require_file(path, 'checkpoint')
+    try:
+        torch.load(path, map_location='cpu', weights_only=True)
+    except Exception as e:  # pickle, zip and allowlist errors alike
+        first = (str(e).strip().splitlines() or [type(e).__name__])[0]
+        raise UsageError(path, f'cannot load checkpoint: {first}') from e
+
+
 def load_config(config: str, *, cfg_options: Optional[dict] = None,
                 data_root: Optional[str] = None,
                 work_dir: Optional[str] = None,
@@ -148,21 +194,31 @@ def prepare_train_config(config: str, *, cfg_options: Optional[dict] = None,
                          work_dir: Optional[str] = None,
                          pretrained: Optional[str] = None,
                          resume: Optional[str] = None, amp: bool = False,
-                         launcher: str = 'none') -> Config:
+                         launcher: str = 'none',
+                         force: bool = False) -> Config:
     """The training config: ``load_config`` plus weights, resume and AMP.
 
     ``resume`` is None (no resume), ``'auto'`` (latest checkpoint in the work
-    dir) or a checkpoint path.
+    dir) or a checkpoint path. A work dir that already holds checkpoints is
+    refused unless resuming or ``force``: a new run would overwrite them.
     """
     cfg = load_config(config, cfg_options=cfg_options, data_root=data_root,
                       work_dir=work_dir, launcher=launcher)
     if pretrained:
         set_pretrained(cfg, pretrained)
     check_pretrained(cfg)
+    loaders = ('train_dataloader',) + (
+        ('val_dataloader',) if cfg.get('val_cfg') else ())
+    check_split_dirs(cfg, loaders)
+    if not resume and not force and osp.isdir(cfg.work_dir) and any(
+            f.endswith('.pth') for f in os.listdir(cfg.work_dir)):
+        raise UsageError(cfg.work_dir, 'holds checkpoints of an earlier run; '
+                         'use --resume to continue it, --force to overwrite, '
+                         'or another --work-dir')
     if resume == 'auto':
         cfg.resume, cfg.load_from = True, None
     elif resume:
-        _require_file(resume, 'checkpoint to resume')
+        check_checkpoint(resume)
         cfg.resume, cfg.load_from = True, resume
     if amp:
         import torch
@@ -283,10 +339,11 @@ def test(cfg: Config, checkpoint: str, *, show_dir: Optional[str] = None,
     """
     from mmengine.dist import is_main_process
 
-    _require_file(checkpoint, 'checkpoint')
     out = out or osp.join(cfg.work_dir, METRICS_FILENAME)
     if osp.exists(out) and not force:
         raise UsageError(out, 'exists (use --force to overwrite)')
+    check_split_dirs(cfg, ('test_dataloader',))
+    check_checkpoint(checkpoint)
     cfg.load_from = checkpoint
     cfg.resume = False
     if show_dir:

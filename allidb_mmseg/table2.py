@@ -161,6 +161,11 @@ def reproduce(data_root: str, work_dir: str, *, configs_dir: str,
     from . import runner_setup as rs
 
     preflight(data_root, work_dir, force)
+    # Every split must exist before hours of training start, not after.
+    rs.check_split_dirs(
+        rs.load_config(osp.join(configs_dir, variants[0].config + '.py'),
+                       cfg_options=cfg_options, data_root=data_root),
+        ('train_dataloader', 'val_dataloader', 'test_dataloader'))
     step = on_step or (lambda msg, done: None)
     results: dict[str, dict] = {}
     for v in variants:
@@ -172,10 +177,14 @@ def reproduce(data_root: str, work_dir: str, *, configs_dir: str,
                 results[v.config] = json.load(f)
             step(f'{v.config}: reusing {metrics_path}', True)
             continue
-        step(f'{v.config}: training', False)
+        # An interrupted variant continues from its latest checkpoint.
+        interrupted = not force and osp.isdir(vdir) and any(
+            f.endswith('.pth') for f in os.listdir(vdir))
+        step(f'{v.config}: {"resuming" if interrupted else "training"}', False)
         cfg = rs.prepare_train_config(
             config, cfg_options=cfg_options, data_root=data_root,
-            work_dir=vdir, pretrained=pretrained)
+            work_dir=vdir, pretrained=pretrained,
+            resume='auto' if interrupted else None, force=force)
         trained = rs.train(cfg)
         _release_memory()
         ckpt = trained['best_checkpoint'] or _last_checkpoint(vdir)

@@ -107,6 +107,32 @@ def test_read_image_bad_files(tmp_path):
         assert '\n' not in str(e.value)
 
 
+def test_read_image_jpeg_cut_inside_header(tmp_path, capfd):
+    # Cut before the scan data: OpenCV cannot even read the header, which
+    # used to be reported as "not an image".
+    ok, buf = cv2.imencode('.jpg', blob_image())
+    assert ok and len(buf) > 1000
+    data = buf.tobytes()
+    cases = {'head.jpg': data[:200],
+             # header cut, but an end-of-image marker tacked on: decoding
+             # fails, and the magic bytes still say JPEG.
+             'head_eoi.jpg': data[:200] + b'\xff\xd9',
+             'head.png': cv2.imencode('.png', blob_image())[1].tobytes()[:40]}
+    words = {'head.jpg': 'truncated or corrupt JPEG',
+             'head_eoi.jpg': 'truncated or corrupt JPEG',
+             'head.png': 'truncated or corrupt PNG'}
+    for name, blob in cases.items():
+        (tmp_path / name).write_bytes(blob)
+        capfd.readouterr()
+        with pytest.raises(ImageReadError, match=words[name]) as e:
+            read_image(tmp_path / name)
+        assert '\n' not in str(e.value)
+        assert 'not an image' not in str(e.value)
+        if name == 'head.jpg':
+            # Caught before decoding: nothing from libjpeg on stderr.
+            assert 'Premature end' not in capfd.readouterr().err
+
+
 # -- upsampling ----------------------------------------------------------------
 
 @pytest.mark.parametrize('align', [False, True])

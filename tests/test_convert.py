@@ -4,6 +4,7 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -216,6 +217,10 @@ def test_rerun_is_byte_identical_and_independent_of_json_order(tmp_path):
     assert tree_bytes(tmp_path / 'a') == before
     convert_coco(ann, img_dir, tmp_path / 'c', seed=5, progress=False)
     assert tree_bytes(tmp_path / 'c') != before  # the seed does matter
+    # Built in a private temp dir, but the result has a normal folder mode.
+    mask = os.umask(0)
+    os.umask(mask)
+    assert (tmp_path / 'a').stat().st_mode & 0o777 == 0o777 & ~mask
 
 
 def test_duplicate_content_stays_in_one_split(tmp_path):

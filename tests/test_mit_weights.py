@@ -2,14 +2,17 @@
 from __future__ import annotations
 
 import importlib.util
+import json
+import re
+import struct
 from pathlib import Path
 
 import pytest
 import torch
 
 import allidb_mmseg  # noqa: F401
-from allidb_mmseg.mit_weights import (WeightsError, convert_file,
-                                      hf_to_mmseg_mit)
+from allidb_mmseg.mit_weights import (WeightsError, hf_to_mmseg_mit,
+                                      load_safetensors)
 from mmseg.models.backbones import MixVisionTransformer
 
 REPO = Path(__file__).resolve().parents[1]
@@ -145,13 +148,126 @@ def test_cli_converts_bin_and_refuses_to_overwrite(tmp_path, capsys):
         f'error: {tmp_path / "nope.bin"}: file not found'
 
 
-def test_safetensors_without_package_gives_a_clear_error(tmp_path):
-    src = tmp_path / 'model.safetensors'
-    src.write_bytes(b'\0' * 16)
-    try:
-        import safetensors  # noqa: F401
-        pytest.skip('safetensors is installed')
-    except ImportError:
-        pass
-    with pytest.raises(WeightsError, match='needs the safetensors package'):
-        convert_file(str(src), str(tmp_path / 'out.pth'))
+# torch dtype -> safetensors name, for the writer below.
+_ST_NAMES = {torch.float64: 'F64', torch.float32: 'F32',
+             torch.float16: 'F16', torch.bfloat16: 'BF16',
+             torch.int64: 'I64', torch.int32: 'I32', torch.int16: 'I16',
+             torch.int8: 'I8', torch.uint8: 'U8', torch.bool: 'BOOL'}
+
+
+def write_safetensors(path, tensors, metadata=None):
+    """Minimal safetensors writer: the inverse of the format the reader parses.
+
+    Tensors are laid out in insertion order without padding, so offsets of
+    mixed dtypes need not be aligned (the reader must cope).
+    """
+    header, chunks, pos = {}, [], 0
+    if metadata is not None:
+        header['__metadata__'] = metadata
+    for name, t in tensors.items():
+        raw = t.contiguous().reshape(-1).view(torch.uint8).numpy().tobytes()
+        header[name] = dict(dtype=_ST_NAMES[t.dtype], shape=list(t.shape),
+                            data_offsets=[pos, pos + len(raw)])
+        chunks.append(raw)
+        pos += len(raw)
+    blob = json.dumps(header).encode()
+    blob += b' ' * (-len(blob) % 8)
+    Path(path).write_bytes(struct.pack('<Q', len(blob)) + blob
+                           + b''.join(chunks))
+
+
+def test_cli_converts_safetensors_like_bin(tmp_path, capsys):
+    hf = hf_segformer_state_dict(**B0)
+    write_safetensors(tmp_path / 'model.safetensors', hf,
+                      metadata={'format': 'pt'})
+    torch.save(hf, tmp_path / 'pytorch_model.bin')
+    tool = load_tool('convert_mit_weights')
+    assert tool.main([str(tmp_path / 'model.safetensors'),
+                      str(tmp_path / 'st.pth')]) == 0
+    assert 'embed_dims [32, 64, 160, 256]' in capsys.readouterr().out
+    assert tool.main([str(tmp_path / 'pytorch_model.bin'),
+                      str(tmp_path / 'bin.pth')]) == 0
+    from_st = torch.load(tmp_path / 'st.pth', weights_only=True)['state_dict']
+    from_bin = torch.load(tmp_path / 'bin.pth',
+                          weights_only=True)['state_dict']
+    result = mmseg_b0().load_state_dict(from_st, strict=True)
+    assert not result.missing_keys and not result.unexpected_keys
+    assert from_st.keys() == from_bin.keys()
+    for k in from_bin:
+        assert from_st[k].dtype == from_bin[k].dtype
+        assert torch.equal(from_st[k], from_bin[k]), k
+
+
+def test_safetensors_reader_dtypes_and_unaligned_offsets(tmp_path):
+    g = torch.Generator().manual_seed(1)
+    tensors = {
+        'u8': torch.randint(0, 255, (3,), generator=g, dtype=torch.uint8),
+        'f64': torch.randn(2, 3, generator=g, dtype=torch.float64),
+        'bool': torch.tensor([True, False, True]),
+        'f32': torch.randn(4, 1, 2, generator=g),
+        'f16': torch.randn(5, generator=g).half(),
+        'bf16': torch.randn(3, 2, generator=g).bfloat16(),
+        'i64': torch.randint(-9, 9, (2, 2), generator=g),
+        'i32': torch.arange(-3, 3, dtype=torch.int32),
+        'i16': torch.arange(4, dtype=torch.int16).reshape(2, 2),
+        'i8': torch.tensor([-128, 0, 127], dtype=torch.int8),
+        'scalar': torch.tensor(2.5),
+        'empty': torch.zeros(0, 3),
+    }
+    path = tmp_path / 'mixed.safetensors'
+    write_safetensors(path, tensors)
+    loaded = load_safetensors(str(path))
+    assert loaded.keys() == tensors.keys()
+    for k, t in tensors.items():
+        assert loaded[k].dtype == t.dtype and loaded[k].shape == t.shape, k
+        assert torch.equal(loaded[k], t), k
+
+
+def _corrupt_safetensors(tmp_path):
+    """name -> (file bytes, words the error must contain)."""
+    good = tmp_path / 'good.safetensors'
+    write_safetensors(good, {'a': torch.ones(2, 2), 'b': torch.ones(3)})
+    data = good.read_bytes()
+    n = struct.unpack('<Q', data[:8])[0]
+    header = json.loads(data[8:8 + n])
+
+    def with_header(change):
+        h = json.loads(json.dumps(header))
+        change(h)
+        blob = json.dumps(h).encode()
+        return struct.pack('<Q', len(blob)) + blob + data[8 + n:]
+
+    return {
+        'short': (b'\x10\0\0', 'too short'),
+        'huge_len': (struct.pack('<Q', 1 << 40) + b'{}', 'past the end'),
+        'bad_json': (struct.pack('<Q', 4) + b'{"a"', 'not UTF-8 JSON'),
+        'not_utf8': (struct.pack('<Q', 2) + b'\xff\xfe', 'not UTF-8 JSON'),
+        'not_object': (struct.pack('<Q', 2) + b'[]', 'not a JSON object'),
+        'truncated': (data[:-5], 'outside the'),
+        'dtype': (with_header(lambda h: h['a'].update(dtype='C64')),
+                  "unsupported dtype 'C64'"),
+        'size': (with_header(lambda h: h['a'].update(shape=[2, 3])),
+                 'needs 24'),
+        'offsets': (with_header(lambda h: h['b'].update(
+            data_offsets=[20, 8])), 'outside the'),
+        'shape': (with_header(lambda h: h['a'].update(shape=[2, -2])),
+                  'bad shape'),
+    }
+
+
+def test_corrupt_safetensors_gives_one_line_error(tmp_path, capsys):
+    tool = load_tool('convert_mit_weights')
+    for name, (blob, words) in _corrupt_safetensors(tmp_path).items():
+        src = tmp_path / f'{name}.safetensors'
+        src.write_bytes(blob)
+        with pytest.raises(WeightsError, match=re.escape(words)) as e:
+            load_safetensors(str(src))
+        assert e.value.path == str(src), name
+        assert '\n' not in str(e.value), name
+        assert tool.main([str(src), str(tmp_path / 'out.pth')]) == 2, name
+        err = capsys.readouterr().err
+        assert err.count('\n') == 1, (name, err)
+        assert err.startswith(f'error: {src}: not a valid safetensors file'), \
+            (name, err)
+        assert words in err, (name, err)
+    assert not (tmp_path / 'out.pth').exists()

@@ -211,6 +211,44 @@ def test_train_tool_reports_bad_paths_in_one_line(tmp_path, capsys):
                        str(tmp_path)]) == 2
     assert capsys.readouterr().err.strip() == \
         f'error: {missing}: pretrained weights file not found'
+    # A data root without the converted splits, and one with an empty split.
+    assert train.main([cfg, '--data-root', str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f'error: {tmp_path}/img_dir/train: no such split folder')
+    assert '\n' not in err
+    for split in ('train', 'val'):
+        (tmp_path / 'img_dir' / split).mkdir(parents=True)
+    assert train.main([cfg, '--data-root', str(tmp_path)]) == 2
+    assert capsys.readouterr().err.strip() == \
+        f'error: {tmp_path}/img_dir/train: split folder holds no images'
+
+
+def test_train_refuses_a_work_dir_with_checkpoints(data_root, tmp_path, capsys):
+    work = tmp_path / 'work'
+    work.mkdir()
+    (work / 'iter_10.pth').write_bytes(b'an earlier run')
+    cfg = str(REPO / 'configs' / 'segformer_allidb_128.py')
+    argv = [cfg, '--data-root', str(data_root), '--work-dir', str(work)]
+    assert load_tool('train').main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f'error: {work}: holds checkpoints of an earlier run')
+    assert (work / 'iter_10.pth').read_bytes() == b'an earlier run'
+    cfg_obj = runner_setup.prepare_train_config(
+        cfg, data_root=str(data_root), work_dir=str(work), force=True)
+    assert cfg_obj.work_dir == str(work)
+
+
+def test_test_tool_reports_a_bad_checkpoint_in_one_line(data_root, tmp_path,
+                                                        capsys):
+    junk = tmp_path / 'junk.pth'
+    junk.write_bytes(b'\x80\x02not a checkpoint')
+    cfg = str(REPO / 'configs' / 'segformer_allidb_128.py')
+    assert load_tool('test').main(
+        [cfg, str(junk), '--data-root', str(data_root),
+         '--work-dir', str(tmp_path / 'w')]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f'error: {junk}: cannot load checkpoint: ')
+    assert '\n' not in err
 
 
 def test_max_iters_override_rescales_the_schedule():

@@ -32,6 +32,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument('--resume', nargs='?', const='auto', default=None,
                    metavar='CKPT', help='resume from CKPT, or without a value '
                    'from the latest checkpoint in the work dir')
+    p.add_argument('--force', action='store_true',
+                   help='train into a work dir that holds checkpoints of an '
+                   'earlier run (they are overwritten)')
     p.add_argument('--amp', action='store_true',
                    help='automatic mixed precision (CUDA only)')
     p.add_argument('--cfg-options', nargs='+', action=DictAction,
@@ -51,7 +54,7 @@ def main(argv=None) -> int:
             args.config, cfg_options=args.cfg_options,
             data_root=args.data_root, work_dir=args.work_dir,
             pretrained=args.pretrained, resume=args.resume, amp=args.amp,
-            launcher=args.launcher)
+            launcher=args.launcher, force=args.force)
     except runner_setup.UsageError as e:
         return runner_setup.report_usage_error(e)
     result = runner_setup.train(cfg)

@@ -29,20 +29,33 @@ class ImageReadError(ValueError):
     """The file is not a usable image; ``str()`` is a one-line reason."""
 
 
+_MAGIC = ((b'\xff\xd8\xff', 'JPEG'), (b'\x89PNG', 'PNG'))
+
+
+def _format_from_magic(head: bytes) -> str | None:
+    """'JPEG' or 'PNG' when the first bytes say so, else None."""
+    for magic, name in _MAGIC:
+        if head.startswith(magic):
+            return name
+    return None
+
+
 def _truncation_problem(path: Path) -> str | None:
     """Spot truncated JPEG/PNG files from their last bytes (no decoding).
 
-    OpenCV decodes a truncated JPEG to a half-grey image with only a warning,
-    so the end-of-image marker is checked explicitly.
+    OpenCV decodes a truncated JPEG to a half-grey image with only a warning
+    (libjpeg's "Premature end of JPEG file" on stderr), so the end-of-image
+    marker is checked explicitly, before decoding.
     """
     size = path.stat().st_size
     with open(path, 'rb') as f:
         head = f.read(8)
         f.seek(max(0, size - 4096))
         tail = f.read()
-    if head[:3] == b'\xff\xd8\xff' and b'\xff\xd9' not in tail:
+    kind = _format_from_magic(head)
+    if kind == 'JPEG' and b'\xff\xd9' not in tail:
         return 'truncated or corrupt JPEG (no end-of-image marker)'
-    if head == b'\x89PNG\r\n\x1a\n' and b'IEND' not in tail:
+    if kind == 'PNG' and b'IEND' not in tail:
         return 'truncated or corrupt PNG (no IEND chunk)'
     return None
 
@@ -143,9 +156,12 @@ def _composite_on_white(color: np.ndarray, alpha: np.ndarray) -> np.ndarray:
 def read_image(path: str | os.PathLike) -> np.ndarray:
     """Read ``path`` as uint8 BGR (H, W, 3); raise ImageReadError if unusable.
 
-    Checks, in order: the file exists and is non-empty, OpenCV can decode it,
-    it is not truncated (JPEG/PNG trailer), PIL can decode it (files up to
-    :data:`PIL_CHECK_MAX_PIXELS`), then converts it with :func:`to_bgr8`.
+    Checks, in order: the file exists and is non-empty, it is not truncated
+    (JPEG/PNG trailer, checked before decoding so libjpeg has nothing to
+    complain about on stderr), OpenCV can decode it, PIL can decode it (files
+    up to :data:`PIL_CHECK_MAX_PIXELS`), then converts it with
+    :func:`to_bgr8`. A file whose first bytes say JPEG or PNG but that cannot
+    be decoded is reported as truncated or corrupt, not as "not an image".
     """
     path = Path(path)
     if not path.exists():
@@ -154,12 +170,20 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
         raise ImageReadError('not a regular file')
     if path.stat().st_size == 0:
         raise ImageReadError('empty file')
+    problem = _truncation_problem(path)
+    if problem:
+        raise ImageReadError(problem)
     img = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
     if img is None:
+        with open(path, 'rb') as f:
+            kind = _format_from_magic(f.read(8))
+        if kind:
+            raise ImageReadError(
+                f'truncated or corrupt {kind} (cannot be decoded)')
         if _is_pil_image(path):
             raise ImageReadError('corrupt or unsupported image (OpenCV cannot decode it)')
         raise ImageReadError('not an image (unrecognised file format)')
-    problem = _truncation_problem(path) or _pil_problem(path)
+    problem = _pil_problem(path)
     if problem:
         raise ImageReadError(problem)
     return to_bgr8(img)

@@ -15,6 +15,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from ..fsutil import temp_dir_beside
 from .coco import cvat_coco, polygons_to_mask
 from .field import render_field
 
@@ -26,12 +27,6 @@ def _is_nonempty(path: Path) -> bool:
     if not path.exists() and not path.is_symlink():
         return False
     return not path.is_dir() or any(path.iterdir())
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
 
 
 def _image_rng(seed: int, index: int) -> np.random.Generator:
@@ -103,9 +98,8 @@ def make_synthetic(out_dir: str | os.PathLike, num_images: int = 40,
         raise FileExistsError(f'{out}: exists and is not empty (use force to replace it)')
 
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f'.{out.name}.tmp-', dir=out.parent))
+    tmp = temp_dir_beside(out)
     try:
-        tmp.chmod(0o777 & ~_umask())  # mkdtemp makes it private (0700); use the usual mode
         records = _write_all(tmp, num_images, (width, height), seed, healthy_fraction,
                              progress)
         if out.is_symlink() or out.is_file():
