@@ -50,11 +50,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    from allidb_mmseg.runner_setup import (UsageError, load_config,
+    from allidb_mmseg.runner_setup import (UsageError, check_checkpoint, load_config,
                                            report_usage_error, write_json)
     try:
-        if args.checkpoint and not osp.isfile(args.checkpoint):
-            raise UsageError(args.checkpoint, 'checkpoint not found')
+        if args.checkpoint:
+            check_checkpoint(args.checkpoint)
         if args.iters is not None and args.iters < 1:
             raise UsageError(args.config, '--iters must be >= 1')
         if args.threads is not None and args.threads < 1:
