@@ -8,13 +8,14 @@ CPU-only ``torchrun`` needs before mmengine's Runner is built.
 """
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import os.path as osp
 import sys
 from typing import Any, Iterator, Optional
 
-from mmengine.config import Config, ConfigDict
+from mmengine.config import Config, DictAction
 
 from .engine.hooks import pretrained_checkpoint
 
@@ -158,6 +159,30 @@ def check_checkpoint(path: str) -> None:
     except Exception as e:  # pickle, zip and allowlist errors alike
         first = (str(e).strip().splitlines() or [type(e).__name__])[0]
         raise UsageError(path, f'cannot load checkpoint: {first}') from e
+
+
+def add_runner_args(parser: argparse.ArgumentParser, work_dir_holds: str
+                    ) -> None:
+    """The flags train.py and test.py share with mmseg's own tools."""
+    parser.add_argument('--work-dir', help=f'where {work_dir_holds} go '
+                        '(default: work_dirs/<config name>)')
+    parser.add_argument('--data-root', help='dataset root (default: the '
+                        'config, i.e. $ALLIDB_DATA_ROOT or data/allidb)')
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
+                        help='override config keys, e.g. '
+                        'train_cfg.max_iters=100')
+    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm',
+                                               'mpi'],
+                        default='none', help='job launcher')
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+
+
+def parse_runner_args(parser: argparse.ArgumentParser,
+                      argv: Optional[list] = None) -> argparse.Namespace:
+    """Parse, and pass ``--local-rank`` (older launchers) on as LOCAL_RANK."""
+    args = parser.parse_args(argv)
+    os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
+    return args
 
 
 def load_config(config: str, *, cfg_options: Optional[dict] = None,

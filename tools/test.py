@@ -9,13 +9,11 @@ Metrics are printed and saved as JSON (default WORK_DIR/test_metrics.json).
 from __future__ import annotations
 
 import argparse
-import os
 import os.path as osp
 import sys
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 import allidb_mmseg  # noqa: E402,F401  (before mmseg: registers and patches)
-from mmengine.config import DictAction  # noqa: E402
 
 from allidb_mmseg import runner_setup  # noqa: E402
 
@@ -25,23 +23,13 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument('config', help='config file')
     p.add_argument('checkpoint', help='checkpoint file (trusted: it is '
                    'unpickled)')
-    p.add_argument('--work-dir', help='where logs and the metrics JSON go '
-                   '(default: work_dirs/<config name>)')
-    p.add_argument('--data-root', help='dataset root (default: the config, '
-                   'i.e. $ALLIDB_DATA_ROOT or data/allidb)')
     p.add_argument('--show-dir', help='write prediction overlays here')
     p.add_argument('--out', help='metrics JSON path '
                    '(default: WORK_DIR/test_metrics.json)')
     p.add_argument('--force', action='store_true',
                    help='overwrite an existing metrics JSON')
-    p.add_argument('--cfg-options', nargs='+', action=DictAction,
-                   help='override config keys')
-    p.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
-                   default='none', help='job launcher')
-    p.add_argument('--local_rank', '--local-rank', type=int, default=0)
-    args = p.parse_args(argv)
-    os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
-    return args
+    runner_setup.add_runner_args(p, work_dir_holds='logs and the metrics JSON')
+    return runner_setup.parse_runner_args(p, argv)
 
 
 def main(argv=None) -> int:

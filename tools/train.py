@@ -14,7 +14,6 @@ import sys
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 import allidb_mmseg  # noqa: E402,F401  (before mmseg: registers and patches)
-from mmengine.config import DictAction  # noqa: E402
 
 from allidb_mmseg import runner_setup  # noqa: E402
 
@@ -22,10 +21,6 @@ from allidb_mmseg import runner_setup  # noqa: E402
 def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     p.add_argument('config', help='config file')
-    p.add_argument('--work-dir', help='where logs and checkpoints go '
-                   '(default: work_dirs/<config name>)')
-    p.add_argument('--data-root', help='dataset root (default: the config, '
-                   'i.e. $ALLIDB_DATA_ROOT or data/allidb)')
     p.add_argument('--pretrained', default=os.environ.get('ALLIDB_PRETRAINED'),
                    help='local MiT weights in mmseg layout '
                    '(default: $ALLIDB_PRETRAINED; none = from scratch)')
@@ -37,14 +32,8 @@ def parse_args(argv=None) -> argparse.Namespace:
                    'earlier run (they are overwritten)')
     p.add_argument('--amp', action='store_true',
                    help='automatic mixed precision (CUDA only)')
-    p.add_argument('--cfg-options', nargs='+', action=DictAction,
-                   help='override config keys, e.g. train_cfg.max_iters=100')
-    p.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
-                   default='none', help='job launcher')
-    p.add_argument('--local_rank', '--local-rank', type=int, default=0)
-    args = p.parse_args(argv)
-    os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
-    return args
+    runner_setup.add_runner_args(p, work_dir_holds='logs and checkpoints')
+    return runner_setup.parse_runner_args(p, argv)
 
 
 def main(argv=None) -> int:
