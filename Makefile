@@ -28,4 +28,4 @@ test: install
 	$(PY) -m pytest -q $(PYTEST_ARGS) tests
 
 table2: install
-	$(PY) tools/reproduce_table2.py $(TABLE2_ARGS)
+	$(PY) tools/analysis_tools/reproduce_table2.py $(TABLE2_ARGS)

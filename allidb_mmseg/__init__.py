@@ -1,11 +1,28 @@
 """allidb_mmseg: SegFormer segmentation of ALL lymphoblasts on MMSegmentation.
 
-Importing this package registers its dataset, transforms and model parts in
-mmseg's registries, so a config needs only::
+Importing the package itself imports nothing heavy, so the converters, the
+synthetic smears and the report code start fast and need no torch. The parts
+that mmseg's registries must know are registered by importing the modules in
+:data:`REGISTERING_MODULES`, which is what every config of this project does::
 
-    custom_imports = dict(imports=['allidb_mmseg'], allow_failed_imports=False)
+    custom_imports = dict(imports=[...REGISTERING_MODULES...],
+                          allow_failed_imports=False)
+
+Each of those modules first applies :mod:`allidb_mmseg.compat` (the
+workarounds for the pinned stack), so it must be imported before mmseg's
+models are; ``import allidb_mmseg.compat`` alone does just that.
 """
-from . import compat  # noqa: F401  (must run before mmseg is imported)
-from . import datasets, engine, models, transforms  # noqa: F401,E402
+import importlib
 
 __version__ = '0.1.0'
+
+# Import these and mmseg knows ALLIDBDataset, our transforms, the fused MiT,
+# the hooks, the CPU-capable DDP wrapper and PerClassIoUMetric.
+REGISTERING_MODULES = ('allidb_mmseg.datasets', 'allidb_mmseg.models',
+                       'allidb_mmseg.engine', 'allidb_mmseg.evaluation.metrics')
+
+
+def register_all_modules() -> None:
+    """Register every part of this package in mmseg's registries."""
+    for name in REGISTERING_MODULES:
+        importlib.import_module(name)

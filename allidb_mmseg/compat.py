@@ -1,6 +1,7 @@
 """Every workaround this package needs for its pinned stack, in one place.
 
-Imported first by ``allidb_mmseg/__init__.py`` so that it runs before mmseg is
+Imported first by every subpackage that touches mmseg (datasets, models,
+engine, analysis, evaluation.metrics), so that it runs before mmseg is
 imported anywhere. Each fix names its upstream cause and is applied only when
 that cause is present, so a user with full mmcv, or a future mmengine that
 fixes checkpoint loading, gets the unmodified library behaviour.

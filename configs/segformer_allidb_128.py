@@ -1,13 +1,13 @@
 # SegFormer on ALL-IDB, the whole field resized to 128x128, no augmentation
-# (paper Table II, row "Size 128x128 without augmentation").
-# Only the crop size and the pipelines are stated here; all else is in _base_.
+# (paper Table II, row "Size 128x128 without augmentation"). The crop size
+# and the pipelines are the only settings of a variant; all else is _base_.
 _base_ = [
     './_base_/models/segformer_mit.py', './_base_/datasets/allidb.py',
     './_base_/schedules/allidb_schedule.py', './_base_/default_runtime.py'
 ]
 crop_size = (128, 128)
 # The whole field (2592x1944 in ALL-IDB) is resized to crop x crop, not
-# cropped (paper-notes item 3); mmseg still calls it crop_size.
+# cropped (docs/paper_notes.md, item 3); mmseg still calls it crop_size.
 resize = dict(type='Resize', scale=crop_size, keep_ratio=False)
 # Reduced-size JPEG decode + label + resize, computed once per file and worker.
 train_load = dict(type='CachedCompose', transforms=[

@@ -1,21 +1,13 @@
 # SegFormer on ALL-IDB, the whole field resized to 256x256, no augmentation
-# (paper Table II, row "Size 256x256 without augmentation").
-# Only the crop size and the pipelines are stated here; all else is in _base_.
-_base_ = [
-    './_base_/models/segformer_mit.py', './_base_/datasets/allidb.py',
-    './_base_/schedules/allidb_schedule.py', './_base_/default_runtime.py'
-]
+# (paper Table II, row "Size 256x256 without augmentation"): the 128x128
+# config at the other crop size.
+_base_ = ['./segformer_allidb_128.py']
 crop_size = (256, 256)
-# The whole field (2592x1944 in ALL-IDB) is resized to crop x crop, not
-# cropped (paper-notes item 3); mmseg still calls it crop_size.
 resize = dict(type='Resize', scale=crop_size, keep_ratio=False)
-# Reduced-size JPEG decode + label + resize, computed once per file and worker.
 train_load = dict(type='CachedCompose', transforms=[
     dict(_base_.train_load_image, target_scale=crop_size),
     _base_.load_annotations, resize])
 train_pipeline = [train_load, _base_.pack_inputs]
-# Annotations are loaded after the resize: the prediction is scaled back to
-# the label's original resolution and evaluated there (mmseg's default).
 test_pipeline = [
     _base_.load_image, resize, _base_.load_annotations, _base_.pack_inputs
 ]

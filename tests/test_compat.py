@@ -7,14 +7,12 @@ from pathlib import Path
 import pytest
 import torch
 
-from conftest import TINY_MIT, run_py
-
-import allidb_mmseg  # noqa: F401  (applies the workarounds)
-from allidb_mmseg import compat
+from allidb_mmseg import compat  # applies the workarounds
+from helpers import TINY_MIT, run_py
 
 
 def test_mmseg_models_import_on_mmcv_lite():
-    r = run_py('import allidb_mmseg, mmseg.models; '
+    r = run_py('import allidb_mmseg.compat, mmseg.models; '
                'from allidb_mmseg import compat; print(compat.ext_stub_installed())')
     assert r.returncode == 0, r.stderr
     assert r.stdout.strip() == 'True'
@@ -54,7 +52,6 @@ def test_stub_not_installed_when_real_ext_importable(tmp_path: Path):
     code = textwrap.dedent(f"""
         import mmcv
         mmcv.__path__.append({str(fake)!r})
-        import allidb_mmseg
         from allidb_mmseg import compat
         import mmcv._ext
         print(compat.ext_stub_installed(), getattr(mmcv._ext, 'REAL', False))
@@ -136,13 +133,13 @@ def test_runner_checkpoint_resume_and_test_load(tiny_seg_root: Path, tmp_path: P
     r = run_py(f'import torch; torch.load({str(ckpt)!r}, map_location="cpu")')
     assert r.returncode != 0 and 'Weights only load failed' in r.stderr
     # A fresh process (no HistoryBuffer built yet, as in inference) loads it.
-    r = run_py(f'import allidb_mmseg, torch; '
+    r = run_py(f'import allidb_mmseg.compat, torch; '
                f'torch.load({str(ckpt)!r}, map_location="cpu")')
     assert r.returncode == 0, r.stderr
     # ...while anything outside the allowlist is still refused with it,
     # including a getattr that reaches past HistoryBuffer's statistics.
     r = run_py(textwrap.dedent(f"""
-        import allidb_mmseg, os, torch
+        import allidb_mmseg.compat, os, torch
         from mmengine.logging import HistoryBuffer
         class Sneaky:
             def __reduce__(self):

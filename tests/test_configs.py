@@ -9,11 +9,8 @@ from pathlib import Path
 import pytest
 from mmengine.config import Config
 
-from conftest import run_py
-
-REPO = Path(__file__).resolve().parents[1]
-CONFIGS = ['segformer_allidb_128', 'segformer_allidb_128_aug',
-           'segformer_allidb_256', 'segformer_allidb_256_aug']
+import allidb_mmseg
+from helpers import CONFIGS, REPO, jpg_seg_root, run_py, tiny_config_file
 # Top-level keys that depend on the crop size or are pipelines.
 CROP_OR_PIPELINE_KEYS = {'crop_size', 'resize', 'train_load', 'train_pipeline',
                          'aug_pipeline', 'test_pipeline'}
@@ -68,6 +65,40 @@ def test_configs_are_equal_apart_from_crop_size_and_pipelines():
             assert [t['type'] for t in views[1].pipeline].count('Albu') == 1
 
 
+def test_each_config_states_only_its_difference():
+    """aug = plain + one view; 256 = 128 at another crop size; the model base
+    is mmseg's own SegFormer base with only our differences."""
+    def bases(name: str) -> list:
+        return Config._get_base_files(str(REPO / 'configs' / f'{name}.py'))
+
+    assert bases('segformer_allidb_128_aug') == ['./segformer_allidb_128.py']
+    assert bases('segformer_allidb_256_aug') == ['./segformer_allidb_256.py']
+    assert bases('segformer_allidb_256') == ['./segformer_allidb_128.py']
+    assert bases('_base_/models/segformer_mit') == [
+        'mmseg::_base_/models/segformer_mit-b0.py']
+    ours = load('segformer_allidb_128').model.to_dict()
+    import mmseg
+    mmseg_base = Config.fromfile(
+        Path(mmseg.__file__).parent / '.mim' / 'configs' / '_base_' / 'models'
+        / 'segformer_mit-b0.py').model.to_dict()
+
+    def leaves(d: dict, prefix: str = '') -> dict:
+        out = {}
+        for k, v in d.items():
+            out.update(leaves(v, f'{prefix}{k}.') if isinstance(v, dict)
+                       else {prefix + k: v})
+        return out
+
+    ours, theirs = leaves(ours), leaves(mmseg_base)
+    ours.pop('_scope_')  # where the inherited part was read from
+    changed = {k for k in ours.keys() | theirs.keys()
+               if ours.get(k) != theirs.get(k)}
+    # B0 without pretrained weights: everything else is mmseg's.
+    assert changed == {'backbone.type', 'backbone.fused_attention',
+                       'data_preprocessor.size_divisor',
+                       'decode_head.num_classes'}
+
+
 def test_model_schedule_and_data_as_the_issue_specifies():
     cfg = load('segformer_allidb_128_aug')
     assert cfg.model.backbone.type == 'FusedMixVisionTransformer'
@@ -86,8 +117,9 @@ def test_model_schedule_and_data_as_the_issue_specifies():
     assert [s.type for s in cfg.param_scheduler] == ['LinearLR', 'PolyLR']
     assert cfg.param_scheduler[1].end == cfg.train_cfg.max_iters
     assert cfg.default_hooks.checkpoint.save_best == 'mIoU'
-    assert cfg.custom_imports == dict(imports=['allidb_mmseg'],
-                                      allow_failed_imports=False)
+    assert cfg.custom_imports == dict(
+        imports=list(allidb_mmseg.REGISTERING_MODULES),
+        allow_failed_imports=False)
     for ds in [cfg.val_dataloader.dataset, cfg.test_dataloader.dataset,
                *cfg.train_dataloader.dataset.datasets]:
         assert ds.data_root == 'data/allidb'
@@ -98,12 +130,12 @@ def test_model_schedule_and_data_as_the_issue_specifies():
 
 
 def test_table1_augmentation_uses_albumentations_2_arguments():
-    import allidb_mmseg  # noqa: F401
     import numpy as np
     from mmseg.registry import TRANSFORMS
     from mmseg.utils import register_all_modules
 
     register_all_modules()
+    allidb_mmseg.register_all_modules()
     albu = load('segformer_allidb_256_aug').table1_augmentation
     names = [t['type'] for t in albu.transforms]
     assert names == ['VerticalFlip', 'RandomRotate90', 'OneOf', 'CLAHE',
@@ -144,12 +176,12 @@ def test_mit_variant_is_one_line(tmp_path):
     # Copy the configs, change only the mit_variant line, build the model.
     import shutil
 
-    import allidb_mmseg  # noqa: F401
     import torch
     from mmseg.registry import MODELS
     from mmseg.utils import register_all_modules
 
     register_all_modules()
+    allidb_mmseg.register_all_modules()
     shutil.copytree(REPO / 'configs', tmp_path / 'configs')
     model_cfg = tmp_path / 'configs' / '_base_' / 'models' / 'segformer_mit.py'
     text = model_cfg.read_text()
@@ -167,8 +199,6 @@ def test_mit_variant_is_one_line(tmp_path):
 def test_runs_from_mmengine_runner_via_custom_imports_only(tmp_path):
     # What MMSegmentation's own tools/train.py does: Config.fromfile +
     # Runner.from_cfg, in a fresh process that imports nothing of ours.
-    from test_train import jpg_seg_root, tiny_config_file
-
     root = jpg_seg_root(tmp_path / 'data', {'train': 2, 'val': 1})
     config = tiny_config_file(tmp_path / 'tiny.py', max_iters=1)
     code = textwrap.dedent(f'''

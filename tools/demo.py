@@ -80,10 +80,10 @@ def main(argv: list[str] | None = None) -> int:
     every = max(a.iters // 4, 1)
 
     step('1/7 synthetic smears in CVAT COCO 1.0 layout',
-         ['tools/make_synthetic.py', str(syn), '--num-images', str(a.num_images),
+         ['tools/dataset_converters/make_synthetic.py', str(syn), '--num-images', str(a.num_images),
           '--seed', str(a.seed)])
     step('2/7 COCO -> masks, stratified 80/10/10 split',
-         ['tools/convert_coco.py', '--ann', str(syn / 'annotations/instances_default.json'),
+         ['tools/dataset_converters/coco_to_masks.py', '--ann', str(syn / 'annotations/instances_default.json'),
           '--img-dir', str(syn / 'images'), '--out', str(data), '--seed', str(a.seed)])
     step(f'3/7 train SegFormer MiT-B0, {CONFIG}, {a.iters} iterations on CPU',
          ['tools/train.py', CONFIG, '--data-root', str(data), '--work-dir', str(train),
@@ -99,13 +99,13 @@ def main(argv: list[str] | None = None) -> int:
           '--work-dir', str(test), '--show-dir', str(test / 'overlays'),
           '--cfg-options', 'test_dataloader.num_workers=0'])
     step('5/7 Otsu-threshold baseline on the same split',
-         ['tools/otsu_baseline.py', str(data), '--split', 'test',
+         ['tools/analysis_tools/otsu_baseline.py', str(data), '--split', 'test',
           '--out', str(test / 'otsu_metrics.json')])
     step('6/7 segment the test smears: masks, overlays, blast counts',
          ['tools/infer.py', CONFIG, str(ckpt), str(data / 'img_dir/test'),
           '--out-dir', str(infer), '--device', 'cpu'])
     step('7/7 blast counts against the generator\'s centres (.xyc)',
-         ['tools/eval_counts.py', str(infer / 'masks'), str(syn / 'centres'),
+         ['tools/analysis_tools/eval_counts.py', str(infer / 'masks'), str(syn / 'centres'),
           '--out', str(infer / 'count_eval.json')])
 
     summary = summarize(out, ckpt)

@@ -16,7 +16,6 @@ MASTER_ADDR=${MASTER_ADDR:-"127.0.0.1"}
 HERE="$(cd "$(dirname "$0")" && pwd)"
 PYTHON=${PYTHON:-python}
 
-PYTHONPATH="$HERE/..${PYTHONPATH:+:$PYTHONPATH}" \
 exec "$PYTHON" -m torch.distributed.run \
     --nnodes="$NNODES" \
     --node_rank="$NODE_RANK" \

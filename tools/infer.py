@@ -14,14 +14,12 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import NoReturn
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-
-def fail(msg: str) -> NoReturn:
-    print(f'error: {msg}', file=sys.stderr)
-    raise SystemExit(2)
+try:
+    from allidb_mmseg.utils import AllidbError, first_line, tool_main
+except ImportError as exc:  # run outside the project's venv
+    sys.exit(f'error: {exc.name}: not installed for {sys.executable}; run '
+             '`make install`, then `. .venv/bin/activate`')
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -45,44 +43,49 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
+@tool_main
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     for f in (args.config, args.checkpoint):
         if not Path(f).is_file():
-            fail(f'{f}: no such file')
+            raise AllidbError(f, 'no such file')
     if args.min_blast_area is not None and args.min_blast_area < 1:
-        fail(f'--min-blast-area: must be at least 1, got {args.min_blast_area}')
+        raise AllidbError('--min-blast-area',
+                          f'must be at least 1, got {args.min_blast_area}')
     out_dir = Path(args.out_dir)
     if out_dir.exists() and not out_dir.is_dir():
-        fail(f'{out_dir}: exists and is not a folder')
+        raise AllidbError(out_dir, 'exists and is not a folder')
 
     from allidb_mmseg.apis import (collect_inputs, existing_outputs, load_model,
                                    plan_names, run_batch)
-    from allidb_mmseg.counting import DEFAULT_MIN_BLAST_AREA, AllRule
+    from allidb_mmseg.apis.report import summary_line
+    from allidb_mmseg.evaluation import DEFAULT_MIN_BLAST_AREA, AllRule
 
     if args.min_blast_area is None:
         args.min_blast_area = DEFAULT_MIN_BLAST_AREA
 
     items = collect_inputs(args.inputs)
     if not items:
-        fail(f'{" ".join(args.inputs)}: no input files found')
+        raise AllidbError(" ".join(args.inputs), 'no input files found')
     names = plan_names([it.file for it in items])
     clash = existing_outputs(out_dir, names)
     if clash and not args.force:
         more = f' (and {len(clash) - 1} more)' if len(clash) > 1 else ''
-        fail(f'{clash[0]}: output exists{more}; use --force to overwrite')
+        raise AllidbError(clash[0], f'output exists{more}; use --force to '
+                          'overwrite')
 
     import torch
     device = args.device or ('cuda' if torch.cuda.is_available() else 'cpu')
     if device == 'cuda' and not torch.cuda.is_available():
-        fail('--device cuda: no CUDA device is available (use --device cpu)')
+        raise AllidbError('--device cuda', 'no CUDA device is available '
+                          '(use --device cpu)')
     try:
         model = load_model(args.config, args.checkpoint, device=device)
-    except FileNotFoundError as e:
-        fail(str(e))
+    except AllidbError:
+        raise
     except Exception as e:
-        first = (str(e).strip().splitlines() or [type(e).__name__])[0]
-        fail(f'{args.checkpoint}: cannot load model with {args.config}: {first}')
+        raise AllidbError(args.checkpoint, f'cannot load model with '
+                          f'{args.config}: {first_line(e)}') from e
 
     from tqdm import tqdm
 
@@ -96,7 +99,6 @@ def main(argv: list[str] | None = None) -> int:
                      settings=dict(config=str(args.config),
                                    checkpoint=str(args.checkpoint),
                                    device=device))
-    from allidb_mmseg.report import summary_line
     print(f'{summary_line(rows)}; report: {out_dir / "report.csv"}')
     if not any(r.status == 'ok' for r in rows):
         print(f'error: {out_dir / "report.csv"}: no input image could be '

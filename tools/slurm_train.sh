@@ -25,7 +25,6 @@ HERE="$(cd "$(dirname "$0")" && pwd)"
 PYTHON=${PYTHON:-python}
 
 # shellcheck disable=SC2086
-PYTHONPATH="$HERE/..${PYTHONPATH:+:$PYTHONPATH}" \
 srun -p "$PARTITION" \
     --job-name="$JOB_NAME" \
     --gres=gpu:"$GPUS_PER_NODE" \

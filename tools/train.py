@@ -9,16 +9,18 @@ from __future__ import annotations
 
 import argparse
 import os
-import os.path as osp
 import sys
 
-sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
-import allidb_mmseg  # noqa: E402,F401  (before mmseg: registers and patches)
-
-from allidb_mmseg import runner_setup  # noqa: E402
+try:
+    from allidb_mmseg.utils import tool_main
+except ImportError as exc:  # run outside the project's venv
+    sys.exit(f'error: {exc.name}: not installed for {sys.executable}; run '
+             '`make install`, then `. .venv/bin/activate`')
 
 
 def parse_args(argv=None) -> argparse.Namespace:
+    from allidb_mmseg.engine.cli import add_runner_args, parse_runner_args
+
     p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     p.add_argument('config', help='config file')
     p.add_argument('--pretrained', default=os.environ.get('ALLIDB_PRETRAINED'),
@@ -32,22 +34,23 @@ def parse_args(argv=None) -> argparse.Namespace:
                    'earlier run (they are overwritten)')
     p.add_argument('--amp', action='store_true',
                    help='automatic mixed precision (CUDA only)')
-    runner_setup.add_runner_args(p, work_dir_holds='logs and checkpoints')
-    return runner_setup.parse_runner_args(p, argv)
+    add_runner_args(p, work_dir_holds='logs and checkpoints')
+    return parse_runner_args(p, argv)
 
 
+@tool_main
 def main(argv=None) -> int:
     args = parse_args(argv)
-    try:
-        cfg = runner_setup.prepare_train_config(
-            args.config, cfg_options=args.cfg_options,
-            data_root=args.data_root, work_dir=args.work_dir,
-            pretrained=args.pretrained, resume=args.resume, amp=args.amp,
-            launcher=args.launcher, force=args.force)
-    except runner_setup.UsageError as e:
-        return runner_setup.report_usage_error(e)
-    result = runner_setup.train(cfg)
+    from allidb_mmseg.engine.config import prepare_train_config
+    from allidb_mmseg.engine.runner import train
     from mmengine.dist import is_main_process
+
+    cfg = prepare_train_config(
+        args.config, cfg_options=args.cfg_options,
+        data_root=args.data_root, work_dir=args.work_dir,
+        pretrained=args.pretrained, resume=args.resume, amp=args.amp,
+        launcher=args.launcher, force=args.force)
+    result = train(cfg)
     if is_main_process():
         print(f'\ntrained {result["last_iter"]} iterations; '
               f'work dir: {result["work_dir"]}')

@@ -22,8 +22,9 @@ from typing import Any, Callable, Iterable
 
 import numpy as np
 
-from ..counting import DEFAULT_MIN_BLAST_AREA, AllRule, count_blasts
-from ..report import (ImageRow, atomic_imwrite, draw_overlay, write_reports)
+from ..evaluation.counting import DEFAULT_MIN_BLAST_AREA, AllRule, count_blasts
+from ..utils import atomic_imwrite
+from .report import ImageRow, draw_overlay, write_reports
 from .image_io import ImageReadError, read_image
 from .inference import BLAST_CLASS, segment
 

@@ -16,6 +16,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from ..utils import AllidbError
+
 __all__ = ['ImageReadError', 'read_image', 'to_bgr8', 'PIL_CHECK_MAX_PIXELS']
 
 # Above this many pixels, the full PIL decode used to catch corrupt JPEG data
@@ -25,8 +27,9 @@ PIL_CHECK_MAX_PIXELS = 80_000_000
 _ROWS_PER_BAND = 1024
 
 
-class ImageReadError(ValueError):
-    """The file is not a usable image; ``str()`` is a one-line reason."""
+class ImageReadError(AllidbError, ValueError):
+    """The file is not a usable image; ``str()`` is a one-line reason (the
+    caller knows the file)."""
 
 
 _MAGIC = ((b'\xff\xd8\xff', 'JPEG'), (b'\x89PNG', 'PNG'))

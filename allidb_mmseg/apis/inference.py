@@ -19,6 +19,7 @@ from typing import Any, Union
 
 import numpy as np
 
+from ..utils import AllidbError
 from .image_io import read_image, to_bgr8
 
 __all__ = ['load_model', 'segment', 'BLAST_CLASS']
@@ -34,20 +35,34 @@ def load_model(config: Any, checkpoint: str | os.PathLike | None = None,
                device: str = 'cpu') -> Any:
     """Build the segmentor of ``config`` and load ``checkpoint`` onto ``device``.
 
-    ``config`` is a path or an mmengine ``Config`` with a top-level
-    ``test_pipeline`` (every config of this project has one). A checkpoint
-    is a pickle and thus trusted code: load only files you made or trust.
+    A checkpoint is a pickle and thus trusted code: load only files you made
+    or trust.
+
+    Args:
+        config: a config path, or an mmengine ``Config``, with a top-level
+            ``test_pipeline`` (every config of this project has one).
+        checkpoint: trained weights; None keeps the config's initial ones.
+        device: ``'cpu'``, ``'cuda'`` or ``'cuda:N'``.
+
+    Returns:
+        The segmentor in eval mode, ready for :func:`segment`.
+
+    Raises:
+        AllidbError: the config has no ``test_pipeline``, or the checkpoint
+            file does not exist.
     """
-    import allidb_mmseg  # noqa: F401  (compat shims before mmseg, registries)
+    from .. import register_all_modules
+
+    register_all_modules()  # the compat shims first, then our parts
     from mmengine import Config
     from mmseg.apis import init_model
 
     cfg = Config.fromfile(str(config)) if not isinstance(config, Config) \
         else copy.deepcopy(config)
     if not cfg.get('test_pipeline'):
-        raise ValueError(f'{config}: the config has no top-level test_pipeline')
+        raise AllidbError(config, 'the config has no top-level test_pipeline')
     if checkpoint is not None and not Path(checkpoint).is_file():
-        raise FileNotFoundError(f'{checkpoint}: no such checkpoint file')
+        raise AllidbError(checkpoint, 'no such checkpoint file')
     model = init_model(cfg, None if checkpoint is None else str(checkpoint),
                        device=device)
     model._allidb_pipeline = _build_pipeline(cfg.test_pipeline)

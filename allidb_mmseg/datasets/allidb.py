@@ -9,7 +9,7 @@ from mmengine import fileio
 from mmseg.datasets import BaseSegDataset
 from mmseg.registry import DATASETS
 
-IMG_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp', '.tif', '.tiff')
+from ..utils import IMAGE_SUFFIXES
 
 
 @DATASETS.register_module()
@@ -33,7 +33,7 @@ class ALLIDBDataset(BaseSegDataset):
     METAINFO = dict(classes=('background', 'lymphoblast'),
                     palette=[[0, 0, 0], [220, 40, 140]])
 
-    def __init__(self, img_suffix: str | tuple[str, ...] = IMG_EXTENSIONS,
+    def __init__(self, img_suffix: str | tuple[str, ...] = IMAGE_SUFFIXES,
                  seg_map_suffix: str = '.png',
                  reduce_zero_label: bool = False, **kwargs) -> None:
         if isinstance(img_suffix, str):

@@ -1,15 +1,16 @@
-"""Training-loop parts registered in mmseg's registries.
+"""Training-loop parts registered in mmseg's registries, and the runner helpers.
 
 - ``TrainingCurvesHook`` and ``PretrainedWeightsNoticeHook`` (HOOKS),
-- ``DeviceAwareDDP`` (MODEL_WRAPPERS): DDP that also runs on CPU/gloo,
-- ``PerClassIoUMetric`` (METRICS): IoUMetric that also returns per-class values.
+- ``DeviceAwareDDP`` (MODEL_WRAPPERS): DDP that also runs on CPU/gloo.
 
-They live here, not in our tools, so the configs behave the same when run by
-MMSegmentation's own tools through ``custom_imports``.
+The registered parts live here, not in our tools, so the configs behave the
+same when run by MMSegmentation's own tools through ``custom_imports``.
+:mod:`.config` prepares a config from a command line, :mod:`.runner` builds
+the Runner and trains or tests, :mod:`.cli` holds the shared flags.
 """
+from .. import compat  # noqa: F401,I001  (before mmseg is imported)
 from .ddp import DeviceAwareDDP
 from .hooks import PretrainedWeightsNoticeHook, TrainingCurvesHook
-from .metrics import PerClassIoUMetric
 
-__all__ = ['DeviceAwareDDP', 'PerClassIoUMetric',
-           'PretrainedWeightsNoticeHook', 'TrainingCurvesHook']
+__all__ = ['DeviceAwareDDP', 'PretrainedWeightsNoticeHook',
+           'TrainingCurvesHook']

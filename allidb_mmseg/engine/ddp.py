@@ -1,8 +1,10 @@
-"""A DDP wrapper that works on CPU (gloo) as well as on GPUs."""
+"""Distributed training on CPU (gloo) as well as on GPUs: the DDP wrapper and
+the process group a CPU-only ``torchrun`` needs."""
 from __future__ import annotations
 
 from typing import Any
 
+import torch
 import torch.nn as nn
 from mmengine.model import MMDistributedDataParallel, revert_sync_batchnorm
 # mmengine's Runner looks the wrapper type up with the root registry's
@@ -28,3 +30,20 @@ class DeviceAwareDDP(MMDistributedDataParallel):
             kwargs.pop('output_device', None)
             module = revert_sync_batchnorm(module)
         super().__init__(module=module, **kwargs)
+
+
+def init_cpu_distributed(launcher: str) -> bool:
+    """Start a gloo process group for a CPU-only ``torchrun`` launch.
+
+    Why: mmengine's ``init_dist`` calls ``torch.cuda.set_device``, which fails
+    on a CPU-only torch. When the group already exists, mmengine skips its own
+    init. Returns True if a group was started here.
+    """
+    import torch.distributed as dist
+
+    if launcher != 'pytorch' or torch.cuda.is_available():
+        return False
+    if dist.is_initialized():
+        return False
+    dist.init_process_group(backend='gloo')
+    return True

@@ -1,8 +1,6 @@
 """Hooks for the ALL-IDB configs: training curves and a pretrained-weights notice."""
 from __future__ import annotations
 
-import json
-import os
 import os.path as osp
 from typing import Any, Optional, Sequence
 
@@ -10,6 +8,8 @@ from mmengine.dist import is_main_process
 from mmengine.hooks import Hook
 from mmengine.model import is_model_wrapper
 from mmseg.registry import HOOKS
+
+from ..utils import atomic_write, atomic_write_json
 
 CURVES_KEY = 'allidb_training_curves'
 
@@ -57,9 +57,7 @@ def plot_training_curves(losses: Sequence[Sequence[float]],
     if title:
         fig.suptitle(title)
     fig.tight_layout()
-    tmp = path + '.tmp.png'
-    fig.savefig(tmp, dpi=100)
-    os.replace(tmp, path)
+    atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=100, format='png'))
 
 
 @HOOKS.register_module()
@@ -111,9 +109,8 @@ class TrainingCurvesHook(Hook):
         title = osp.splitext(osp.basename(runner.cfg.filename or ''))[0]
         plot_training_curves(self.losses, self.val_miou, png, title)
         data = osp.splitext(png)[0] + '.json'
-        with open(data + '.tmp', 'w') as f:
-            json.dump(dict(loss=self.losses, val_mIoU=self.val_miou), f)
-        os.replace(data + '.tmp', data)
+        atomic_write_json(data, dict(loss=self.losses, val_mIoU=self.val_miou),
+                          indent=None)
 
 
 def pretrained_checkpoint(init_cfg: Any) -> Optional[str]:

@@ -1,4 +1,5 @@
 """Model parts registered in mmseg.registry.MODELS."""
+from .. import compat  # noqa: F401,I001  (before mmseg is imported)
 from .fused_mit import (FusedEfficientMultiheadAttention,
                         FusedMixVisionTransformer, set_fused_attention)
 

@@ -9,13 +9,12 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import tempfile
 from pathlib import Path
 
 import cv2
 import numpy as np
 
-from ..fsutil import temp_dir_beside
+from ..utils import swap_in_dir, temp_dir_beside
 from .coco import cvat_coco, polygons_to_mask
 from .field import render_field
 
@@ -102,16 +101,7 @@ def make_synthetic(out_dir: str | os.PathLike, num_images: int = 40,
     try:
         records = _write_all(tmp, num_images, (width, height), seed, healthy_fraction,
                              progress)
-        if out.is_symlink() or out.is_file():
-            out.unlink()
-        elif out.exists():
-            old = Path(tempfile.mkdtemp(prefix=f'.{out.name}.old-', dir=out.parent))
-            old.rmdir()
-            out.rename(old)
-            tmp.rename(out)
-            shutil.rmtree(old, ignore_errors=True)
-        if not out.exists():
-            tmp.rename(out)
+        swap_in_dir(tmp, out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

@@ -1,8 +1,12 @@
 # Runtime shared by every ALL-IDB config.
 default_scope = 'mmseg'
-# Registers ALLIDBDataset, our metric, hooks and DDP wrapper, so these configs
-# also run from MMSegmentation's own tools/train.py and tools/test.py.
-custom_imports = dict(imports=['allidb_mmseg'], allow_failed_imports=False)
+# Registers ALLIDBDataset, our transforms, model, metric, hooks and DDP wrapper
+# (allidb_mmseg.REGISTERING_MODULES), so these configs also run from
+# MMSegmentation's own tools/train.py and tools/test.py.
+custom_imports = dict(
+    imports=['allidb_mmseg.datasets', 'allidb_mmseg.models',
+             'allidb_mmseg.engine', 'allidb_mmseg.evaluation.metrics'],
+    allow_failed_imports=False)
 
 env_cfg = dict(
     cudnn_benchmark=True,
@@ -20,7 +24,7 @@ randomness = dict(seed=0)
 
 vis_backends = [dict(type='LocalVisBackend')]
 # No fixed name (mmseg uses name='visualizer'): the Runner then names it after
-# the experiment, so several runs in one process (tools/reproduce_table2.py)
+# the experiment, so several runs in one process (tools/analysis_tools/reproduce_table2.py)
 # each write into their own log dir instead of sharing the first visualizer.
 visualizer = dict(type='SegLocalVisualizer', vis_backends=vis_backends)
 log_processor = dict(by_epoch=False)

@@ -13,7 +13,7 @@ data_root = '{{$ALLIDB_DATA_ROOT:data/allidb}}'
 # Evaluation and inference decode the whole file (the label is scored at its
 # native resolution). Training decodes JPEGs at the largest 1/2, 1/4 or 1/8
 # scale that still covers the crop, instead of the full 2592x1944 field, and
-# caches the resized image and label per worker (README: Performance). For
+# caches the resized image and label per worker (docs/performance.md). For
 # the naive loader, set train_load_image = load_image.
 load_image = dict(type='LoadImageFromFile')
 train_load_image = dict(type='LoadImageFromFileFast')  # target_scale: crop
@@ -21,10 +21,10 @@ train_load_image = dict(type='LoadImageFromFileFast')  # target_scale: crop
 load_annotations = dict(type='LoadAnnotations')
 pack_inputs = dict(type='PackSegInputs')
 
-# The paper's Table I (its probabilities were lost from the text, paper-notes
-# item 5). The six transforms are, in order, exactly albumentations' "mask
-# augmentation for segmentation" example, so we take that example's
-# probabilities; argument names are albumentations 2.x (ElasticTransform has no
+# The paper's Table I (its probabilities were lost from the text,
+# docs/paper_notes.md, item 5). The six transforms are, in order, exactly
+# albumentations' "mask augmentation for segmentation" example, so we take that
+# example's probabilities; argument names are albumentations 2.x (ElasticTransform has no
 # alpha_affine, OpticalDistortion no shift_limit any more). The distortions fill
 # their borders by reflection (border_mode=4, cv2.BORDER_REFLECT_101), the
 # albumentations 1.x default of the paper's time; 2.x would pad with black.
@@ -54,8 +54,8 @@ table1_augmentation = dict(
 
 # One "view" of the training split. The training set is a ConcatDataset of
 # views: one plain view, and for the aug configs one more, augmented view, so
-# 86 images give 172 samples per epoch, as in the paper (paper-notes item 4);
-# the augmented copy is drawn afresh every epoch.
+# 86 images give 172 samples per epoch, as in the paper (docs/paper_notes.md,
+# item 4); the augmented copy is drawn afresh every epoch.
 train_view = dict(
     type=dataset_type,
     data_root=data_root,
@@ -88,8 +88,8 @@ test_dataloader = dict(
         data_prefix=dict(img_path='img_dir/test',
                          seg_map_path='ann_dir/test')))
 
-# mIoU/mAcc over both classes as in the paper (paper-notes item 6); mmseg
-# reports percentages, the paper 0-1. PerClassIoUMetric also returns the
+# mIoU/mAcc over both classes as in the paper (docs/paper_notes.md, item 6);
+# mmseg reports percentages, the paper 0-1. PerClassIoUMetric also returns the
 # per-class IoU/Acc/Dice, so logs and tools/test.py's JSON hold them.
 val_evaluator = dict(type='PerClassIoUMetric', iou_metrics=['mIoU', 'mDice'])
 test_evaluator = val_evaluator

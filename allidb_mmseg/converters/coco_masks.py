@@ -1,0 +1,272 @@
+"""COCO categories and segmentations (as CVAT exports them) to class-index masks.
+
+CVAT's "COCO 1.0" export writes polygons (``iscrowd=0``, one or more parts per
+annotation) and brush masks as *uncompressed* RLE (``iscrowd=1``, ``counts`` a
+list of run lengths in column-major order). Other tools write compressed RLE
+strings. ``iscrowd`` here only tells the encoding: a crowd region is still a
+region of its category, it is not turned into "ignore".
+
+Painting order (precedence) is fixed, so annotation order never matters:
+background < ignore (255) < lymphoblast (1). A "background" or "ignore" region
+drawn over a blast can therefore never erase it.
+"""
+from __future__ import annotations
+
+import re
+import warnings
+from typing import Mapping, Sequence
+
+import numpy as np
+from pycocotools import mask as mask_utils
+
+from ..utils import AllidbError
+
+BACKGROUND, FOREGROUND, IGNORE = 0, 1, 255
+CLASS_NAMES = {'background': BACKGROUND, 'lymphoblast': FOREGROUND,
+               'ignore': IGNORE}
+# Painting order: later classes win where regions overlap.
+PAINT_ORDER = (IGNORE, FOREGROUND)
+
+_BLAST_NAME = re.compile(r'(lympho)?blasts?(_cells?)?')
+
+
+class ConversionError(AllidbError):
+    """Bad input for the converter; the message names the file or annotation."""
+
+
+class ConversionWarning(UserWarning):
+    """Input that the converter repairs or skips (clipped or degenerate shapes)."""
+
+
+def _norm(name: str) -> str:
+    return re.sub(r'[\s\-]+', '_', str(name).strip().lower())
+
+
+def parse_class(value: str | int) -> int:
+    """A class given as a name ('lymphoblast', 'ignore', ...) or index (0/1/255)."""
+    if isinstance(value, (int, np.integer)) and int(value) in CLASS_NAMES.values():
+        return int(value)
+    text = _norm(str(value))
+    if text in CLASS_NAMES:
+        return CLASS_NAMES[text]
+    if text.isdigit() and int(text) in CLASS_NAMES.values():
+        return int(text)
+    raise ConversionError(
+        f'unknown class {value!r} in the category map (use one of '
+        f'{", ".join(CLASS_NAMES)} or {sorted(CLASS_NAMES.values())})')
+
+
+def resolve_categories(categories: Sequence[Mapping], used_ids: set,
+                       category_map: Mapping[str, str | int] | None = None,
+                       source: str = 'annotations') -> dict[int, int]:
+    """Map COCO category ids to class indices, by category name.
+
+    Rules, first match wins: an explicit ``category_map`` entry; a lone
+    category is the lymphoblast class; a name like "lymphoblast"/"blast(s)"
+    is class 1, "background" is 0, "ignore" is 255. A category that is used by
+    an annotation and matches no rule is an error (listing all such names),
+    because silently dropping annotated cells would corrupt the masks; unused
+    unmapped categories (CVAT exports every label of a task) only warn.
+    """
+    category_map = dict(category_map or {})
+    names = {int(c['id']): str(c['name']) for c in categories}
+    known = set(names.values())
+    unknown = sorted(set(category_map) - known)
+    if unknown:
+        raise ConversionError(
+            f'{source}: --category-map names unknown categories {unknown} '
+            f'(the file has {sorted(known)})')
+    mapped = {src: parse_class(dst) for src, dst in category_map.items()}
+    result, unmapped_used, unmapped_unused = {}, [], []
+    for cat_id, name in sorted(names.items()):
+        if name in mapped:
+            result[cat_id] = mapped[name]
+        elif len(names) == 1 or _BLAST_NAME.fullmatch(_norm(name)):
+            result[cat_id] = FOREGROUND
+        elif _norm(name) in ('background', 'ignore'):
+            result[cat_id] = CLASS_NAMES[_norm(name)]
+        elif cat_id in used_ids:
+            unmapped_used.append(name)
+        else:
+            unmapped_unused.append(name)
+    if unmapped_used:
+        raise ConversionError(
+            f'{source}: unmapped categories {sorted(unmapped_used)}; map each '
+            f'with --category-map NAME=lymphoblast|background|ignore')
+    for name in sorted(unmapped_unused):
+        warnings.warn(f'{source}: category {name!r} has no annotations and no '
+                      f'class; ignored', ConversionWarning, stacklevel=2)
+    return result
+
+
+def clip_polygon(points: np.ndarray, width: float, height: float) -> np.ndarray:
+    """Sutherland-Hodgman clip of an (N, 2) polygon to [0, width] x [0, height].
+
+    Clamping vertices would change the shape inside the image; clipping keeps
+    exactly the part of the polygon that lies on the image.
+    """
+    def clip(pts, axis, limit, keep_below):
+        out = []
+        n = len(pts)
+        for i in range(n):
+            cur, prev = pts[i], pts[i - 1]
+            cur_in = cur[axis] <= limit if keep_below else cur[axis] >= limit
+            prev_in = prev[axis] <= limit if keep_below else prev[axis] >= limit
+            if cur_in != prev_in:
+                t = (limit - prev[axis]) / (cur[axis] - prev[axis])
+                out.append(prev + t * (cur - prev))
+            if cur_in:
+                out.append(cur)
+        return np.asarray(out, dtype=np.float64).reshape(-1, 2)
+
+    pts = np.asarray(points, dtype=np.float64).reshape(-1, 2)
+    for axis, limit, below in ((0, 0.0, False), (0, float(width), True),
+                               (1, 0.0, False), (1, float(height), True)):
+        if len(pts) == 0:
+            break
+        pts = clip(pts, axis, limit, below)
+    return pts
+
+
+def polygon_area(points: np.ndarray) -> float:
+    """Shoelace area of an (N, 2) polygon."""
+    x, y = points[:, 0], points[:, 1]
+    return 0.5 * abs(float(np.dot(x, np.roll(y, -1)) - np.dot(y, np.roll(x, -1))))
+
+
+def _rle_string_length(counts: bytes) -> int:
+    """Sum of the run lengths in a compressed COCO RLE string (maskApi.c).
+
+    pycocotools trusts the string and reads past its buffer when the runs do
+    not add up to height*width, so they are checked here first.
+    """
+    runs: list[int] = []
+    p = 0
+    while p < len(counts):
+        x, k, more = 0, 0, True
+        while more:
+            if p >= len(counts):
+                raise ValueError('string ends inside a run length')
+            c = counts[p] - 48
+            if not 0 <= c < 64:
+                raise ValueError(f'invalid character {chr(counts[p])!r}')
+            x |= (c & 0x1f) << (5 * k)
+            more = bool(c & 0x20)
+            p += 1
+            k += 1
+            if not more and c & 0x10:
+                x |= -1 << (5 * k)
+        if len(runs) > 2:
+            x += runs[-2]
+        if x < 0:
+            raise ValueError('negative run length')
+        runs.append(x)
+    return sum(runs)
+
+
+def segmentation_to_rle(seg, height: int, width: int, where: str) -> dict | None:
+    """One annotation's segmentation as a single (merged) compressed RLE.
+
+    Returns None (after a warning) when nothing is left to draw: an empty
+    segmentation, or only degenerate polygon parts. Polygon parts outside the
+    image are clipped with a warning. Malformed data raises ConversionError.
+    """
+    if isinstance(seg, dict):
+        return _rle_to_rle(seg, height, width, where)
+    if not isinstance(seg, list):
+        raise ConversionError(f'{where}: segmentation is neither a polygon '
+                              f'list nor an RLE dict')
+    if seg and all(isinstance(v, (int, float)) for v in seg):
+        seg = [seg]  # a single flat polygon without the outer list
+    parts = []
+    for k, poly in enumerate(seg):
+        if (not isinstance(poly, list)
+                or not all(isinstance(v, (int, float)) and not isinstance(v, bool)
+                           for v in poly)
+                or len(poly) % 2):
+            raise ConversionError(f'{where}: polygon part {k} is not a flat '
+                                  f'list of x, y numbers')
+        pts = np.asarray(poly, dtype=np.float64).reshape(-1, 2)
+        if not np.isfinite(pts).all():
+            raise ConversionError(f'{where}: polygon part {k} has non-finite '
+                                  f'coordinates')
+        if len(pts) < 3:
+            warnings.warn(f'{where}: polygon part {k} has {len(pts)} point(s); '
+                          f'skipped', ConversionWarning, stacklevel=2)
+            continue
+        if ((pts < 0).any() or (pts[:, 0] > width).any()
+                or (pts[:, 1] > height).any()):
+            pts = clip_polygon(pts, width, height)
+            warnings.warn(f'{where}: polygon part {k} extends outside the '
+                          f'{width}x{height} image; clipped',
+                          ConversionWarning, stacklevel=2)
+        if len(pts) < 3 or polygon_area(pts) == 0.0:
+            warnings.warn(f'{where}: polygon part {k} has zero area'
+                          f'{" inside the image" if len(pts) else ""}; skipped',
+                          ConversionWarning, stacklevel=2)
+            continue
+        parts.append(pts.ravel().tolist())
+    if not parts:
+        if not seg:
+            warnings.warn(f'{where}: empty segmentation; skipped',
+                          ConversionWarning, stacklevel=2)
+        return None
+    return mask_utils.merge(mask_utils.frPyObjects(parts, height, width))
+
+
+def _rle_to_rle(seg: dict, height: int, width: int, where: str) -> dict:
+    size, counts = seg.get('size'), seg.get('counts')
+    if (not isinstance(size, (list, tuple)) or len(size) != 2
+            or [int(v) for v in size] != [height, width]):
+        raise ConversionError(f'{where}: RLE size {size} does not match the '
+                              f'image ({height}x{width}, given as [h, w])')
+    if isinstance(counts, list):  # uncompressed, column-major runs
+        if not all(isinstance(v, int) and not isinstance(v, bool) and v >= 0
+                   for v in counts):
+            raise ConversionError(f'{where}: RLE counts must be non-negative '
+                                  f'integers')
+        total = sum(counts)
+        if total != height * width:
+            raise ConversionError(f'{where}: RLE counts sum to {total}, '
+                                  f'expected {height}*{width}={height * width}')
+        return mask_utils.frPyObjects({'size': [height, width],
+                                       'counts': counts}, height, width)
+    if isinstance(counts, (str, bytes)):  # compressed
+        raw = counts.encode('ascii') if isinstance(counts, str) else counts
+        try:
+            total = _rle_string_length(raw)
+        except (ValueError, UnicodeError) as exc:
+            raise ConversionError(f'{where}: corrupt compressed RLE ({exc})')
+        if total != height * width:
+            raise ConversionError(f'{where}: RLE counts sum to {total}, '
+                                  f'expected {height}*{width}={height * width}')
+        return {'size': [height, width], 'counts': raw}
+    raise ConversionError(f'{where}: RLE counts must be a list or a string')
+
+
+def rasterize(annotations: Sequence[Mapping], height: int, width: int,
+              class_of_category: Mapping[int, int], source: str) -> np.ndarray:
+    """uint8 (height, width) mask of class indices for one image.
+
+    Regions are first united per class, then painted in PAINT_ORDER, so the
+    result does not depend on annotation order and lymphoblast always wins.
+    """
+    unions: dict[int, np.ndarray] = {}
+    for ann in annotations:
+        where = f'{source}: annotation {ann.get("id")}'
+        cls = class_of_category[int(ann['category_id'])]
+        rle = segmentation_to_rle(ann.get('segmentation'), height, width, where)
+        if rle is None or cls == BACKGROUND:
+            continue  # background is the default; nothing to paint
+        with warnings.catch_warnings():  # pycocotools vs numpy 2 chatter
+            warnings.simplefilter('ignore', DeprecationWarning)
+            region = mask_utils.decode(rle).astype(bool)
+        if cls in unions:
+            unions[cls] |= region
+        else:
+            unions[cls] = region
+    mask = np.zeros((height, width), np.uint8)
+    for cls in PAINT_ORDER:
+        if cls in unions:
+            mask[unions[cls]] = cls
+    return mask

@@ -1,0 +1,143 @@
+"""Score predicted blast masks against ALL-IDB1 centre files (``.xyc``).
+
+Matching rule (:func:`match_centres`): a centre inside a predicted blast is a
+hit. A predicted blast holding no centre is a false positive. A centre in no
+predicted blast is a miss, and so is every centre beyond the first in one
+predicted blast (two blasts predicted as one: one hit, one miss).
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from ..converters.xyc import XycError, read_xyc
+from ..utils import files_by_stem
+from .counting import DEFAULT_MIN_BLAST_AREA, AllRule, count_blasts
+
+__all__ = ['CountScore', 'match_centres', 'score_counts', 'evaluate_folders']
+
+@dataclass
+class CountScore:
+    """Scores of one image (or, summed, of a set): see the module docstring."""
+
+    true_count: int
+    pred_count: int
+    hits: int
+    false_positives: int
+    misses: int
+
+    @property
+    def precision(self) -> float:
+        d = self.hits + self.false_positives
+        return self.hits / d if d else 1.0
+
+    @property
+    def recall(self) -> float:
+        d = self.hits + self.misses
+        return self.hits / d if d else 1.0
+
+    @property
+    def count_error(self) -> int:
+        """Predicted minus true count (signed)."""
+        return self.pred_count - self.true_count
+
+    def as_dict(self) -> dict:
+        d = asdict(self)
+        d.update(precision=self.precision, recall=self.recall,
+                 count_error=self.count_error)
+        return d
+
+
+def match_centres(labels: np.ndarray, centres: np.ndarray) -> CountScore:
+    """Score predicted blast ``labels`` (0 = none, k = blast k) against centres.
+
+    A centre is looked up at its pixel ``(int(y), int(x))``; centres outside
+    the image are misses. Precision or recall with nothing to count is 1.
+    """
+    h, w = labels.shape
+    n_pred = int(labels.max()) if labels.size else 0
+    hit_labels: list[int] = []
+    for x, y in np.reshape(centres, (-1, 2)):
+        xi, yi = int(np.floor(x)), int(np.floor(y))
+        if 0 <= xi < w and 0 <= yi < h and labels[yi, xi] > 0:
+            hit_labels.append(int(labels[yi, xi]))
+    found = set(hit_labels)
+    n_true = int(np.reshape(centres, (-1, 2)).shape[0])
+    hits = len(found)
+    return CountScore(true_count=n_true, pred_count=n_pred, hits=hits,
+                      false_positives=n_pred - hits, misses=n_true - hits)
+
+
+def score_counts(pred_mask: np.ndarray, centres: np.ndarray,
+                 min_area: int = DEFAULT_MIN_BLAST_AREA,
+                 rule: AllRule = AllRule()) -> dict:
+    """One image's row for eval_counts: scores plus the ALL/healthy call.
+
+    Blasts are counted exactly as ``tools/infer.py`` counts them
+    (components of class 1 above ``min_area``, touching blasts split).
+    The truth is ALL when the image has at least one centre.
+    """
+    blast = np.asarray(pred_mask) == 1
+    count = count_blasts(blast, min_area=min_area)
+    score = match_centres(count.labels, centres)
+    fraction = float(blast.mean()) if blast.size else 0.0
+    pred_all = rule.applies(count.count, fraction)
+    true_all = score.true_count > 0
+    return dict(score.as_dict(), pred_all=pred_all, true_all=true_all,
+                all_correct=pred_all == true_all)
+
+
+
+def evaluate_folders(pred_dir: str | os.PathLike, xyc_dir: str | os.PathLike,
+                     min_area: int = DEFAULT_MIN_BLAST_AREA,
+                     rule: AllRule = AllRule(), missing_as_healthy: bool = False,
+                     progress: bool = False) -> dict:
+    """Score every predicted mask ``PRED/<stem>.png`` against ``XYC/<stem>.xyc``.
+
+    Returns ``dict(images=[...], total={...}, unmatched={...})``. Totals are
+    micro-averaged (hits, misses and false positives summed over images);
+    ``mean_abs_count_error`` and ``all_accuracy`` are per-image means. A mask
+    without a .xyc is skipped (listed in ``unmatched``) unless
+    ``missing_as_healthy``, which scores it as an image with no blasts.
+    """
+    pred_dir, xyc_dir = Path(pred_dir), Path(xyc_dir)
+    masks = files_by_stem(pred_dir, ('.png',))
+    xycs = files_by_stem(xyc_dir, ('.xyc',))
+    stems = [s for s in masks if s in xycs or missing_as_healthy]
+    rows = []
+    it = stems
+    if progress:
+        from tqdm import tqdm
+        it = tqdm(stems, desc='scoring', unit='img')
+    for stem in it:
+        mask = cv2.imread(str(masks[stem]), cv2.IMREAD_UNCHANGED)
+        if mask is None or mask.ndim != 2:
+            raise XycError(f'{masks[stem]}: not a single-channel mask PNG')
+        try:
+            centres = read_xyc(xycs[stem]) if stem in xycs else np.zeros((0, 2))
+        except XycError as e:
+            raise XycError(f'{xycs[stem]}: {e}') from None
+        rows.append(dict(image=stem, **score_counts(mask, centres, min_area, rule)))
+    n = len(rows)
+    hits = sum(r['hits'] for r in rows)
+    fp = sum(r['false_positives'] for r in rows)
+    fn = sum(r['misses'] for r in rows)
+    total = dict(
+        images=n, true_count=sum(r['true_count'] for r in rows),
+        pred_count=sum(r['pred_count'] for r in rows), hits=hits,
+        false_positives=fp, misses=fn,
+        precision=hits / (hits + fp) if hits + fp else 1.0,
+        recall=hits / (hits + fn) if hits + fn else 1.0,
+        mean_abs_count_error=float(np.mean([abs(r['count_error']) for r in rows])) if n else 0.0,
+        mean_count_error=float(np.mean([r['count_error'] for r in rows])) if n else 0.0,
+        all_accuracy=float(np.mean([r['all_correct'] for r in rows])) if n else 0.0,
+        min_blast_area=min_area, all_rule=rule.text(min_area))
+    unmatched = dict(masks_without_xyc=sorted(set(masks) - set(xycs)) if not missing_as_healthy else [],
+                     xyc_without_mask=sorted(set(xycs) - set(masks)))
+    return dict(images=rows, total=total, unmatched=unmatched)
+
+

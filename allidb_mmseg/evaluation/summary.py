@@ -1,0 +1,50 @@
+"""The test metrics as a user reads them: a summary, a per-class table, JSON."""
+from __future__ import annotations
+
+from typing import Any, Optional
+
+__all__ = ['METRICS_FILENAME', 'SUMMARY_KEYS', 'metrics_report',
+           'format_metrics']
+
+METRICS_FILENAME = 'test_metrics.json'
+SUMMARY_KEYS = ('aAcc', 'mIoU', 'mAcc', 'mDice')
+
+
+def _clean(value: Any) -> Any:
+    value = float(value)
+    # NaN (a class absent from labels and predictions) -> null in JSON;
+    # mmseg rounds to 2 decimals in float32, so round away the float noise.
+    return None if value != value else round(value, 2)
+
+
+def metrics_report(metrics: dict, classes: Optional[list] = None) -> dict:
+    """Split runner.test()'s flat metrics into a summary and per-class table."""
+    summary = {k: _clean(metrics[k]) for k in SUMMARY_KEYS if k in metrics}
+    per_class: dict[str, dict] = {}
+    for key, value in metrics.items():
+        if '.' in key:
+            name, cls = key.split('.', 1)
+            per_class.setdefault(cls, {})[name] = _clean(value)
+    if classes:
+        per_class = {c: per_class[c] for c in classes if c in per_class}
+    return dict(units='percent (paper uses 0-1: divide by 100)',
+                metrics=summary, per_class=per_class)
+
+
+def format_metrics(report: dict) -> str:
+    """Human-readable table of a ``metrics_report``."""
+    lines = ['metric   value (%)  (0-1)']
+    for key, value in report['metrics'].items():
+        lines.append(f'{key:<8} {value:9.2f}  {value / 100:.3f}'
+                     if value is not None else f'{key:<8} {"nan":>9}')
+    names = list(dict.fromkeys(
+        n for v in report['per_class'].values() for n in v))
+    if names:
+        lines.append('')
+        lines.append('class'.ljust(14) + ''.join(f'{n:>9}' for n in names))
+        for cls, vals in report['per_class'].items():
+            cells = ''.join(
+                f'{vals[n]:9.2f}' if vals.get(n) is not None else f'{"nan":>9}'
+                for n in names)
+            lines.append(cls.ljust(14) + cells)
+    return '\n'.join(lines)

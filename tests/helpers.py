@@ -1,0 +1,173 @@
+"""Small data, tiny models and tool runners the tests share (import as ``helpers``).
+
+Fixtures built on these are in ``conftest.py``.
+"""
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import io
+import subprocess
+import sys
+from pathlib import Path
+from types import ModuleType
+
+import cv2
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+CONFIGS = ['segformer_allidb_128', 'segformer_allidb_128_aug',
+           'segformer_allidb_256', 'segformer_allidb_256_aug']
+
+# A MiT small enough to train in seconds on a CPU.
+TINY_MIT = dict(
+    type='MixVisionTransformer', in_channels=3, embed_dims=8, num_stages=4,
+    num_layers=[1, 1, 1, 1], num_heads=[1, 1, 1, 1], patch_sizes=[7, 3, 3, 3],
+    sr_ratios=[8, 4, 2, 1], out_indices=(0, 1, 2, 3), mlp_ratio=2,
+    qkv_bias=True, drop_rate=0.0, attn_drop_rate=0.0, drop_path_rate=0.0)
+
+# A stand-alone inference config around TINY_MIT: 64x64 input, a test_pipeline.
+TINY_CONFIG = '''
+custom_imports = dict(imports=['allidb_mmseg.datasets', 'allidb_mmseg.models'],
+                      allow_failed_imports=False)
+default_scope = 'mmseg'
+model = dict(
+    type='EncoderDecoder',
+    data_preprocessor=dict(type='SegDataPreProcessor', mean=[123.675, 116.28, 103.53],
+                           std=[58.395, 57.12, 57.375], bgr_to_rgb=True, pad_val=0,
+                           seg_pad_val=255, size=(64, 64)),
+    backbone={backbone!r},
+    decode_head=dict(type='SegformerHead', in_channels=[8, 8, 8, 8], in_index=[0, 1, 2, 3],
+                     channels=8, dropout_ratio=0.1, num_classes=2,
+                     norm_cfg=dict(type='BN', requires_grad=True), align_corners=False,
+                     loss_decode=dict(type='CrossEntropyLoss', use_sigmoid=False,
+                                      loss_weight=1.0)),
+    train_cfg=dict(), test_cfg=dict(mode='whole'))
+train_pipeline = [dict(type='LoadImageFromFile'), dict(type='LoadAnnotations'),
+                  dict(type='Resize', scale=(64, 64), keep_ratio=False),
+                  dict(type='PackSegInputs')]
+test_pipeline = [dict(type='LoadImageFromFile'),
+                 dict(type='Resize', scale=(64, 64), keep_ratio=False),
+                 dict(type='LoadAnnotations'), dict(type='PackSegInputs')]
+'''
+
+
+def write_tiny_config(path: Path) -> Path:
+    """:data:`TINY_CONFIG` as a file."""
+    path.write_text(TINY_CONFIG.format(backbone=TINY_MIT))
+    return path
+
+
+def tiny_config_file(path: Path, base: str = 'segformer_allidb_128',
+                     max_iters: int = 2) -> Path:
+    """A user config that inherits one of ours and shrinks the model (for CLIs)."""
+    backbone = {k: v for k, v in TINY_MIT.items() if k != 'type'}
+    path.write_text(
+        f"_base_ = [{str(REPO / 'configs' / (base + '.py'))!r}]\n"
+        f"model = dict(backbone=dict(**{backbone!r}),\n"
+        "             decode_head=dict(in_channels=[8, 8, 8, 8], channels=16))\n"
+        "train_dataloader = dict(batch_size=2, num_workers=0,\n"
+        "                        persistent_workers=False)\n"
+        "val_dataloader = dict(num_workers=0, persistent_workers=False)\n"
+        "test_dataloader = dict(num_workers=0, persistent_workers=False)\n"
+        f"train_cfg = dict(max_iters={max_iters}, val_interval={max_iters})\n"
+        f"default_hooks = dict(checkpoint=dict(interval={max_iters}),\n"
+        "                     logger=dict(interval=1))\n")
+    return path
+
+
+def small_options(max_iters: int = 2, tiny: bool = False) -> dict:
+    """cfg-options for a few iterations, batch 2, no worker processes."""
+    opts = {
+        'train_cfg.max_iters': max_iters, 'train_cfg.val_interval': max_iters,
+        'default_hooks.checkpoint.interval': max_iters,
+        'default_hooks.logger.interval': 1,
+        'train_dataloader.batch_size': 2, 'train_dataloader.num_workers': 0,
+        'val_dataloader.num_workers': 0, 'test_dataloader.num_workers': 0,
+        'env_cfg.cudnn_benchmark': False,
+    }
+    if tiny:
+        # Tiny sizes, but the configs' own backbone type (fused MiT).
+        opts.update({f'model.backbone.{k}': v for k, v in TINY_MIT.items()
+                     if k != 'type'})
+        opts['model.decode_head.in_channels'] = [8, 8, 8, 8]
+        opts['model.decode_head.channels'] = 16
+    return opts
+
+
+def write_random_seg_root(root: Path, splits: dict[str, int], size: int = 32,
+                          seed: int = 0) -> Path:
+    """mmseg layout (img_dir/SPLIT/*.png, ann_dir/SPLIT/*.png) of blob images."""
+    rng = np.random.default_rng(seed)
+    for split, n in splits.items():
+        (root / 'img_dir' / split).mkdir(parents=True, exist_ok=True)
+        (root / 'ann_dir' / split).mkdir(parents=True, exist_ok=True)
+        for i in range(n):
+            mask = np.zeros((size, size), np.uint8)
+            cx, cy = rng.integers(6, size - 6, 2)
+            cv2.circle(mask, (int(cx), int(cy)), int(rng.integers(3, 6)), 1, -1)
+            img = np.full((size, size, 3), 200, np.uint8)
+            img[mask == 1] = (150, 40, 90)
+            img = np.clip(img + rng.normal(0, 8, img.shape), 0, 255).astype(np.uint8)
+            cv2.imwrite(str(root / 'img_dir' / split / f'im{i:03d}.png'), img)
+            cv2.imwrite(str(root / 'ann_dir' / split / f'im{i:03d}.png'), mask)
+    return root
+
+
+def jpg_seg_root(root: Path, splits: dict[str, int], size: int = 32) -> Path:
+    """:func:`write_random_seg_root` with JPEG images, as ALL-IDB ships them."""
+    write_random_seg_root(root, splits, size=size)
+    for png in root.glob('img_dir/*/*.png'):
+        cv2.imwrite(str(png.with_suffix('.jpg')), cv2.imread(str(png)))
+        png.unlink()
+    return root
+
+
+def blob_image(h: int = 90, w: int = 130, seed: int = 0) -> np.ndarray:
+    """A pale BGR field with one purple disc."""
+    rng = np.random.default_rng(seed)
+    img = np.full((h, w, 3), 215, np.uint8)
+    cv2.circle(img, (w // 3, h // 2), min(h, w) // 5, (160, 50, 100), -1)
+    return np.clip(img + rng.normal(0, 6, img.shape), 0, 255).astype(np.uint8)
+
+
+def run_py(code: str, *, cwd: Path | None = None, timeout: int = 600
+           ) -> subprocess.CompletedProcess:
+    """Run a Python snippet in a fresh interpreter (for import-order checks)."""
+    return subprocess.run([sys.executable, '-c', code], cwd=cwd or REPO,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def tool_path(name: str) -> Path:
+    """``tools/<name>.py``; ``name`` may hold a folder (``analysis_tools/x``)."""
+    return REPO / 'tools' / f'{name}.py'
+
+
+def load_tool(name: str) -> ModuleType:
+    """Import a tool as a module, to call its ``main(argv)`` in this process
+    (fast: the package is already imported here)."""
+    spec = importlib.util.spec_from_file_location(
+        'tool_' + name.replace('/', '_'), tool_path(name))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def call_tool(name: str, *args: object) -> subprocess.CompletedProcess:
+    """``main(args)`` of a tool in this process, stdout/stderr captured."""
+    mod = load_tool(name)
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            rc = mod.main([str(a) for a in args])
+        except SystemExit as e:
+            rc = e.code
+    return subprocess.CompletedProcess(name, rc, out.getvalue(), err.getvalue())
+
+
+def run_tool(name: str, *args: object, cwd: Path | None = None,
+             timeout: int = 600, **kwargs) -> subprocess.CompletedProcess:
+    """A tool as a user runs it: ``python tools/<name>.py ARGS`` in a subprocess."""
+    return subprocess.run([sys.executable, str(tool_path(name)), *map(str, args)],
+                          cwd=cwd or REPO, capture_output=True, text=True,
+                          timeout=timeout, **kwargs)
