@@ -18,7 +18,7 @@ $(STAMP): requirements.txt setup.py
 	@$(PY) -c "import torch" 2>/dev/null || $(PY) -m pip install -q "$(TORCH_SPEC)"
 	$(PY) -m pip install -q -r requirements.txt pytest
 	$(PY) -m pip install -q --no-deps --no-build-isolation -e .
-	@$(PY) -c "import allidb_mmseg, mmseg.models; print('allidb_mmseg installed:', allidb_mmseg.__file__)"
+	@$(PY) -c "import allidb_mmseg; allidb_mmseg.register_all_modules(); print('allidb_mmseg installed:', allidb_mmseg.__file__)"
 	@touch $(STAMP)
 
 demo: install
