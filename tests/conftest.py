@@ -48,3 +48,41 @@ def synth_set(tmp_path_factory) -> Path:
     info = make_synthetic(out, num_images=10, size=(320, 240), seed=5)
     assert info['num_blasts'] > 5 and info['num_healthy'] == 5
     return out
+
+
+@pytest.fixture(scope='session')
+def tiny_export(tmp_path_factory):
+    """A tiny model (:data:`helpers.TINY_CONFIG`, random weights) as config,
+    checkpoint and checked ONNX export with its sidecar.
+
+    The blast logit's bias is set so that about a fifth of a blob image's
+    pixels are blasts: masks with real boundaries, where any numerical
+    difference between backends would show.
+    """
+    from types import SimpleNamespace
+
+    import numpy as np
+    import torch
+
+    from allidb_mmseg.apis import load_model
+    from allidb_mmseg.apis.inference import _low_res_logits
+    from allidb_mmseg.deployment import export_onnx
+    from helpers import blob_image, write_tiny_config
+
+    tmp = tmp_path_factory.mktemp('tiny_export')
+    config = write_tiny_config(tmp / 'tiny.py')
+    torch.manual_seed(0)
+    model = load_model(config, None)
+    logits = _low_res_logits(model, blob_image(120, 160))
+    with torch.no_grad():
+        model.decode_head.conv_seg.bias[1] -= float(
+            np.quantile(logits[1] - logits[0], 0.8))
+    checkpoint = tmp / 'tiny.pth'
+    meta = dict(classes=('background', 'lymphoblast'),
+                palette=[[0, 0, 0], [220, 40, 140]])
+    torch.save({'state_dict': model.state_dict(),
+                'meta': {'dataset_meta': meta}}, checkpoint)
+    onnx = tmp / 'tiny.onnx'
+    export_onnx(config, checkpoint, onnx)
+    return SimpleNamespace(config=config, checkpoint=checkpoint, onnx=onnx,
+                           sidecar=onnx.with_suffix('.json'))
