@@ -168,19 +168,22 @@ def process_image(model: Any, file: str, name: str, out_dir: Path,
 def run_batch(model: Any, items: list[InputItem], out_dir: str | os.PathLike,
               min_area: int = DEFAULT_MIN_BLAST_AREA, rule: AllRule = AllRule(),
               progress: bool = True, on_fail: Callable[[ImageRow], None] | None = None,
-              settings: dict[str, Any] | None = None) -> list[ImageRow]:
+              settings: dict[str, Any] | None = None,
+              names: list[str] | None = None,
+              reports: tuple[Path, Path] | None = None) -> list[ImageRow]:
     """Process every item, then write report.csv and report.json.
 
     The caller checks :func:`existing_outputs` first (refuse or ``force``).
     The reports are written even if the run is interrupted, for the images
-    done so far.
+    done so far. ``names`` (planned over a larger list) and ``reports``
+    (other CSV/JSON paths) serve a shard of a distributed run.
     """
     from tqdm import tqdm
 
     out_dir = Path(out_dir)
     (out_dir / 'masks').mkdir(parents=True, exist_ok=True)
     (out_dir / 'overlays').mkdir(parents=True, exist_ok=True)
-    names = plan_names([it.file for it in items])
+    names = names or plan_names([it.file for it in items])
     rows: list[ImageRow] = []
     settings = dict(settings or {}, min_blast_area=min_area,
                     all_rule=rule.text(min_area))
@@ -199,6 +202,7 @@ def run_batch(model: Any, items: list[InputItem], out_dir: str | os.PathLike,
                 on_fail(row)
         bar.close()
     finally:
-        write_reports(rows, out_dir / 'report.csv', out_dir / 'report.json',
-                      settings)
+        csv_path, json_path = reports or (out_dir / 'report.csv',
+                                          out_dir / 'report.json')
+        write_reports(rows, csv_path, json_path, settings)
     return rows
