@@ -139,11 +139,6 @@ class OnnxSegmentor:
         spec = self.spec
         if spec.resize:
             img = resize_like_mmcv(img, spec.resize)
-        elif spec.working_rbc_px and spec.source_rbc_px:
-            f = float(spec.working_rbc_px) / float(spec.source_rbc_px)
-            h, w = img.shape[:2]
-            img = cv2.resize(img, (max(1, round(w * f)), max(1, round(h * f))),
-                             interpolation=cv2.INTER_AREA if f < 1 else cv2.INTER_LINEAR)
         if spec.rgb:
             img = img[..., ::-1]
         x = (img.astype(np.float32) - np.asarray(spec.mean, np.float32)) \
@@ -165,6 +160,8 @@ class OnnxSegmentor:
     def low_res_logits(self, img: np.ndarray) -> np.ndarray:
         """(C, h, w) float32 logits at the network's input scale, padding removed."""
         if self.spec.mode != 'whole':
+            # Native-scale configs: the working scale and the tiles
+            # (spec.working_rbc_px, crop_size, stride) go to the tiling engine.
             raise AllidbError(self.path, f'{self.spec.mode!r} (tiled) inference '
                               'needs the tiling engine, which this version '
                               'does not have; export a whole-field config')

@@ -172,6 +172,10 @@ def test_model_files_that_do_not_belong_together_are_refused(tiny_export, tmp_pa
     onnx.with_suffix('.json').write_text(json.dumps(dict(doc, onnx_sha256='0' * 64)))
     with pytest.raises(AllidbError, match='describes another model'):
         load_onnx_model(onnx)
+    slide = dict(doc, mode='slide', crop_size=[64, 64], stride=[48, 48])
+    onnx.with_suffix('.json').write_text(json.dumps(slide))
+    with pytest.raises(AllidbError, match='needs the tiling engine'):
+        load_onnx_model(onnx).segment(blob_image())
     onnx.write_bytes(b'not a graph')
     onnx.with_suffix('.json').write_text(json.dumps(dict(doc, onnx_sha256='')))
     with pytest.raises(AllidbError, match='cannot load the ONNX model'):
