@@ -24,6 +24,8 @@ def test_deployment_mode_measures_every_figure(tiny_export, tmp_path):
     assert e2e['fields'] == 1 and e2e['field_size'] == [320, 240]
     for b in ('torch', 'onnxruntime'):
         assert e2e[b]['field_s'] > 0 and e2e[b]['tool_wall_s'] > 0
+    assert res['agreement']['pixel_agreement'] >= 0.999
+    assert res['agreement']['images_with_other_count'] == 0
     q = res['int8']
     assert q['offered'] == (q['miou_loss'] <= 0.5)
     assert q['fp32']['images'] == q['int8']['images'] == 2

@@ -9,7 +9,8 @@ Every ratio is measured in this one run, on this machine:
 (d2) ``tools/infer.py`` end to end on synthetic 2592x1944 fields, both
      backends: the steady-state seconds per field in one process (read,
      segment, count, write mask and overlay) and the wall time of the tool
-     as a user runs it (process start and model load included);
+     as a user runs it (process start and model load included); and how
+     far the two backends' masks and blast counts agree on the split;
 (d3) int8 (static, :mod:`allidb_mmseg.deployment.quantize`): speed above,
      mIoU and blast F1 against fp32 on a labelled split, and whether the
      0.5-point rule offers it;
@@ -119,6 +120,24 @@ def bench_accuracy(variants: dict[str, Callable[[str], np.ndarray]],
     return out
 
 
+def backend_agreement(torch_model: Any, runtime: Any, images: Sequence[str],
+                      min_area: int, tick: Callable[[], None]) -> dict:
+    """Pixel agreement of the two backends' masks, and whether every image
+    gets the same blast count."""
+    from ...apis import segment
+    from ...evaluation.counting import count_blasts
+
+    same = total = count_diffs = 0
+    for f in images:
+        a, b = segment(torch_model, f), runtime.segment(f)
+        same, total = same + int((a == b).sum()), total + a.size
+        count_diffs += count_blasts(a == 1, min_area=min_area).count != \
+            count_blasts(b == 1, min_area=min_area).count
+        tick()
+    return dict(images=len(images), pixel_agreement=same / max(total, 1),
+                images_with_other_count=int(count_diffs))
+
+
 def _tta_figures(fp32: Any, fp32_tta: Any, model: Any,
                  pairs: list[tuple[str, str]], area: int,
                  tick: Callable[[], None]) -> dict:
@@ -219,8 +238,11 @@ def run_deployment(config: str, checkpoint: str, pairs: list[tuple[str, str]],
              'onnxruntime': (fp32, [str(fp32_path)])}, fields, work / 'e2e',
             threads, tick)
 
-        stage('(d3) int8 accuracy')
         area = fp32.spec.min_blast_area
+        stage('agreement')
+        result['agreement'] = backend_agreement(model, fp32, [i for i, _ in pairs],
+                                                area, tick)
+        stage('(d3) int8 accuracy')
         scores = bench_accuracy({'fp32': fp32.segment, 'int8': int8.segment},
                                 pairs, area, tick)
         loss = scores['fp32']['mIoU'] - scores['int8']['mIoU']
@@ -265,6 +287,10 @@ def deployment_table(r: dict) -> str:
                 f'load included) | {_fmt(e["torch"]["tool_wall_s"], ".1f")} | '
                 f'{_fmt(e["onnxruntime"]["tool_wall_s"], ".1f")} | '
                 f'{_fmt(ratio(e["torch"]["tool_wall_s"], e["onnxruntime"]["tool_wall_s"]), ".2f", "x")} |')
+    a = r['agreement']
+    rows.append(f'| mask pixel agreement on {a["images"]} images (images with '
+                f'another blast count: {a["images_with_other_count"]}) | | | '
+                f'{a["pixel_agreement"]:.6f} |')
     q = r['int8']
     rows += ['', '| variant | mIoU | lymphoblast IoU | blast F1 | time factor |',
              '|---|---|---|---|---|']
