@@ -18,7 +18,8 @@ def test_deployment_mode_measures_every_figure(tiny_export, tmp_path):
     assert [f['input_hw'] for f in res['forward']] == [[64, 64], [72, 96]]
     for f in res['forward']:
         assert f['max_abs_diff_fp32'] <= 1e-4
-        for k in ('ratio_fp32', 'ratio_int8', 'torch_fp32_ms', 'ort_int8_ms'):
+        for k in ('ratio_fp32', 'ratio_int8', 'torch_fp32_ms', 'ort_int8_ms',
+                  'cpu_ratio_fp32', 'torch_fp32_cpu_ms'):
             assert math.isfinite(f[k]) and f[k] > 0
     e2e = res['end_to_end']
     assert e2e['fields'] == 1 and e2e['field_size'] == [320, 240]

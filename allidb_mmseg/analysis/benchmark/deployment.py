@@ -5,7 +5,7 @@ Every ratio is measured in this one run, on this machine:
 
 (d1) the network's forward pass, torch fp32 with fused MiT attention against
      onnxruntime fp32 (and int8), on random normalised inputs at each size,
-     interleaved; with the max |logit difference| of fp32;
+     interleaved, in wall and in CPU time; with the max |logit difference|;
 (d2) ``tools/infer.py`` end to end on synthetic 2592x1944 fields, both
      backends: the steady-state seconds per field in one process (read,
      segment, count, write mask and overlay) and the wall time of the tool
@@ -39,9 +39,24 @@ FIELD_SIZE = (2592, 1944)                  # (w, h) of an ALL-IDB1 field
 REPO = Path(__file__).resolve().parents[3]
 
 
+def _with_cpu_time(fns: dict[str, Callable[[], Any]], cpu: dict[str, list]
+                   ) -> dict[str, Callable[[], Any]]:
+    """``fns`` that also append their process CPU seconds to ``cpu[name]``."""
+    def timed(name: str, fn: Callable[[], Any]) -> Callable[[], Any]:
+        def run() -> Any:
+            c0 = time.process_time()
+            out = fn()
+            cpu[name].append(time.process_time() - c0)
+            return out
+        return run
+    return {name: timed(name, fn) for name, fn in fns.items()}
+
+
 def bench_forward(torch_net: Any, sessions: dict[str, Any], sizes: Sequence,
                   iters: int, warmup: int, tick: Callable[[], None]) -> list[dict]:
-    """(d1) median ms of torch and each onnxruntime session per input size."""
+    """(d1) median wall and CPU ms of torch and each onnxruntime session per
+    input size. CPU time (all threads) is what a loaded machine does not
+    distort; with one thread it equals the wall time of an idle machine."""
     import torch
 
     rows = []
@@ -56,12 +71,16 @@ def bench_forward(torch_net: Any, sessions: dict[str, Any], sizes: Sequence,
         fns: dict[str, Callable[[], Any]] = {'torch_fp32': run_torch}
         for name, sess in sessions.items():
             fns[f'ort_{name}'] = (lambda s=sess: s.run(None, {'input': x})[0])
-        times, outs = time_calls(fns, iters, warmup, tick=tick)
+        cpu: dict[str, list] = {name: [] for name in fns}
+        times, outs = time_calls(_with_cpu_time(fns, cpu), iters, warmup, tick=tick)
         row: dict[str, Any] = {'input_hw': [h, w]}
         for name, ts in times.items():
             row[f'{name}_ms'] = 1000 * median(ts)
+            row[f'{name}_cpu_ms'] = 1000 * median(cpu[name][max(0, warmup):])
         for name in sessions:
             row[f'ratio_{name}'] = ratio(row['torch_fp32_ms'], row[f'ort_{name}_ms'])
+            row[f'cpu_ratio_{name}'] = ratio(row['torch_fp32_cpu_ms'],
+                                             row[f'ort_{name}_cpu_ms'])
             row[f'max_abs_diff_{name}'] = float(
                 np.abs(outs[f'ort_{name}'] - outs['torch_fp32']).max())
         rows.append(row)
@@ -277,6 +296,10 @@ def deployment_table(r: dict) -> str:
                 f'| forward pass {w}x{h}, onnxruntime {q}, ms (max abs diff '
                 f'{f[f"max_abs_diff_{q}"]:.1e}) | {_fmt(f["torch_fp32_ms"])} | '
                 f'{_fmt(f[f"ort_{q}_ms"])} | {_fmt(f[f"ratio_{q}"], ".2f", "x")} |')
+            rows.append(
+                f'| same, CPU ms (all threads) | {_fmt(f["torch_fp32_cpu_ms"])} | '
+                f'{_fmt(f[f"ort_{q}_cpu_ms"])} | '
+                f'{_fmt(f[f"cpu_ratio_{q}"], ".2f", "x")} |')
     e = r['end_to_end']
     w, h = e['field_size']
     rows.append(f'| tools/infer.py per {w}x{h} field, in process, s | '
