@@ -101,3 +101,19 @@ def test_export_tool(tiny_export, tmp_path):
                   tiny_export.checkpoint, '--out', tmp_path / 'y.onnx', '--int8')
     assert r.returncode == 2 and 'needs --data-root' in r.stderr
     assert not (tmp_path / 'y.onnx').exists()
+
+
+def test_tiled_config_records_tiles_and_working_scale(tiny_export, tmp_path):
+    from allidb_mmseg.deployment import export_onnx
+
+    cfg = tmp_path / 'native.py'
+    cfg.write_text(TINY_CONFIG.format(backbone=TINY_MIT) + (
+        "model['test_cfg'] = dict(mode='slide', crop_size=(48, 48), stride=(32, 32))\n"
+        "working_rbc_px = 24.0\nsource_rbc_px = 40.0\nmin_blast_area = 60\n"))
+    doc = export_onnx(cfg, tiny_export.checkpoint, tmp_path / 'm.onnx')
+    assert (doc['mode'], doc['crop_size'], doc['stride']) == ('slide', [48, 48], [32, 32])
+    assert (doc['working_rbc_px'], doc['source_rbc_px']) == (24.0, 40.0)
+    assert doc['min_blast_area'] == 60
+    # The check ran at the tile size (batch of 2) and at an odd size.
+    assert [c['input_shape'] for c in doc['export']['check']] == [[2, 3, 48, 48],
+                                                                  [1, 3, 72, 88]]
