@@ -184,3 +184,15 @@ def test_model_files_that_do_not_belong_together_are_refused(tiny_export, tmp_pa
     if 'CUDAExecutionProvider' not in ort.get_available_providers():
         with pytest.raises(AllidbError, match='no CUDA provider'):
             load_onnx_model(tiny_export.onnx, device='cuda')
+
+
+def test_runtime_modules_import_neither_torch_nor_onnxruntime():
+    from helpers import run_py
+
+    r = run_py('import sys, allidb_mmseg.deployment, allidb_mmseg.apis.tta, '
+               'allidb_mmseg.apis.backends, allidb_mmseg.apis.distributed, '
+               'allidb_mmseg.evaluation.split_scores\n'
+               'heavy = {"torch", "mmseg", "mmengine", "onnxruntime"} & set(sys.modules)\n'
+               'print(sorted(heavy))')
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert r.stdout.strip() == '[]'
