@@ -101,6 +101,11 @@ def test_export_tool(tiny_export, tmp_path):
                   tiny_export.checkpoint, '--out', tmp_path / 'y.onnx', '--int8')
     assert r.returncode == 2 and 'needs --data-root' in r.stderr
     assert not (tmp_path / 'y.onnx').exists()
+    (tmp_path / 'z.int8.json').write_text('an earlier int8 model')
+    r = call_tool('deployment/export_onnx', tiny_export.config, tiny_export.checkpoint,
+                  '--out', tmp_path / 'z.onnx', '--int8', '--data-root', tmp_path)
+    assert r.returncode == 2 and 'z.int8.json: exists' in r.stderr
+    assert not (tmp_path / 'z.onnx').exists()  # refused before any work
 
 
 def test_tiled_config_records_tiles_and_working_scale(tiny_export, tmp_path):

@@ -75,6 +75,11 @@ def main(argv: list[str] | None = None) -> int:
     for f in (args.config, args.checkpoint):
         if not Path(f).is_file():
             raise AllidbError(f, 'no such file')
+    if args.int8:  # refuse before any work, not after the fp32 export
+        from allidb_mmseg.deployment.quantize import int8_path
+        from allidb_mmseg.utils import refuse_existing
+        for p in (int8_path(args.out), int8_path(args.out).with_suffix('.json')):
+            refuse_existing(p, args.force)
     int8 = _int8_inputs(args) if args.int8 else None
     try:
         import onnxruntime  # noqa: F401
