@@ -19,7 +19,11 @@ import numpy as np
 from ..evaluation.counting import BlastCount
 from ..utils import AllidbError, atomic_write_json
 from .blast_shapes import BlastShape, blast_shapes
+from .exports import (coco_annotation, coco_document, coco_image,
+                      geojson_feature_collection)
 from .report import ImageRow
+from .review_page import (load_report, review_outputs, write_review_images,
+                          write_review_page)
 
 __all__ = ['Segmented', 'ImageSink', 'ReviewPageSink', 'CocoSink',
            'GeoJsonSink', 'output_sinks']
@@ -70,15 +74,12 @@ class ReviewPageSink:
     out_dir: Path
 
     def outputs(self, files, names):
-        from .review_page import review_outputs
         return review_outputs(self.out_dir, names)
 
     def add(self, seg: Segmented) -> None:
-        from .review_page import write_review_images
         write_review_images(self.out_dir, seg.row.name, seg.overlay, seg.image)
 
     def close(self, rows) -> None:
-        from .review_page import load_report, write_review_page
         write_review_page(self.out_dir, load_report(self.out_dir / 'report.json'),
                           default_sort='name')
 
@@ -103,7 +104,6 @@ class CocoSink:
         return [self.path]
 
     def add(self, seg: Segmented) -> None:
-        from .exports import coco_annotation, coco_image
         row = seg.row
         image_id = len(self.images) + 1
         self.images.append(coco_image(image_id, row.file, row.width, row.height))
@@ -112,7 +112,6 @@ class CocoSink:
                 shape, len(self.annotations) + 1, image_id, row.height, row.width))
 
     def close(self, rows) -> None:
-        from .exports import coco_document
         atomic_write_json(self.path, coco_document(
             self.images, self.annotations,
             'allidb_mmseg predictions (pre-annotations)'), indent=None)
@@ -132,7 +131,6 @@ class GeoJsonSink:
         return [self.path(n) for n in names]
 
     def add(self, seg: Segmented) -> None:
-        from .exports import geojson_feature_collection
         atomic_write_json(self.path(seg.row.name), geojson_feature_collection(
             seg.shapes, self.object_type), indent=None)
 
