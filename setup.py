@@ -19,8 +19,9 @@ setup(
     long_description=(HERE / 'README.md').read_text(encoding='utf-8'),
     long_description_content_type='text/markdown',
     packages=find_packages(include=['allidb_mmseg', 'allidb_mmseg.*']),
+    package_data={'allidb_mmseg.apis': ['review_page.html']},
     python_requires='>=3.9',
     install_requires=read_requirements(),
-    extras_require={'test': ['pytest>=7']},
+    extras_require={'test': read_requirements(HERE / 'requirements-test.txt')},
     license='Apache-2.0',
 )

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import jpg_seg_root, write_random_seg_root
+from helpers import blobby_checkpoint, jpg_seg_root, write_random_seg_root
 
 os.environ.setdefault('NO_ALBUMENTATIONS_UPDATE', '1')
 
@@ -48,3 +48,18 @@ def synth_set(tmp_path_factory) -> Path:
     info = make_synthetic(out, num_images=10, size=(320, 240), seed=5)
     assert info['num_blasts'] > 5 and info['num_healthy'] == 5
     return out
+
+
+@pytest.fixture(scope='session')
+def blobby_model(tmp_path_factory) -> tuple[Path, Path, Path]:
+    """(config, checkpoint, image folder): six 160x120 synthetic fields and a
+    tiny untrained model that predicts random blobs on about a fifth of each
+    (see ``helpers.blobby_checkpoint``)."""
+    from allidb_mmseg.synthetic import make_synthetic
+
+    tmp = tmp_path_factory.mktemp('blobby')
+    make_synthetic(tmp / 'synth', num_images=6, size=(160, 120), seed=3)
+    images = tmp / 'synth' / 'images'
+    ckpt = blobby_checkpoint(tmp / 'tiny.py', tmp / 'blobby.pth',
+                             sorted(images.iterdir()))
+    return tmp / 'tiny.py', ckpt, images
