@@ -20,6 +20,7 @@ setup(
     long_description=(HERE / 'README.md').read_text(encoding='utf-8'),
     long_description_content_type='text/markdown',
     packages=find_packages(include=['allidb_mmseg', 'allidb_mmseg.*']),
+    package_data={'allidb_mmseg.apis': ['review_page.html']},
     python_requires='>=3.9',
     # A plain install is light (converters, synthetic smears, reports);
     # [runtime] adds onnxruntime for exported models, [train] the whole
@@ -28,6 +29,6 @@ setup(
                       if not r.startswith('onnxruntime')],
     extras_require={'runtime': read_requirements(RUNTIME),
                     'train': read_requirements(),
-                    'test': ['pytest>=7']},
+                    'test': read_requirements(HERE / 'requirements-test.txt')},
     license='Apache-2.0',
 )

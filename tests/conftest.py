@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import jpg_seg_root, write_random_seg_root
+from helpers import blobby_checkpoint, jpg_seg_root, write_random_seg_root
 
 os.environ.setdefault('NO_ALBUMENTATIONS_UPDATE', '1')
 
@@ -51,38 +51,31 @@ def synth_set(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope='session')
-def tiny_export(tmp_path_factory):
-    """A tiny model (:data:`helpers.TINY_CONFIG`, random weights) as config,
-    checkpoint and checked ONNX export with its sidecar.
+def blobby_model(tmp_path_factory) -> tuple[Path, Path, Path]:
+    """(config, checkpoint, image folder): six 160x120 synthetic fields and a
+    tiny untrained model that predicts random blobs on about a fifth of each
+    (see ``helpers.blobby_checkpoint``)."""
+    from allidb_mmseg.synthetic import make_synthetic
 
-    The blast logit's bias is set so that about a fifth of a blob image's
-    pixels are blasts: masks with real boundaries, where any numerical
-    difference between backends would show.
-    """
+    tmp = tmp_path_factory.mktemp('blobby')
+    make_synthetic(tmp / 'synth', num_images=6, size=(160, 120), seed=3)
+    images = tmp / 'synth' / 'images'
+    ckpt = blobby_checkpoint(tmp / 'tiny.py', tmp / 'blobby.pth',
+                             sorted(images.iterdir()))
+    return tmp / 'tiny.py', ckpt, images
+
+
+@pytest.fixture(scope='session')
+def tiny_export(blobby_model, tmp_path_factory):
+    """The blobby tiny model as config, checkpoint and checked ONNX export
+    with its sidecar: masks with many boundaries, where any numerical
+    difference between backends would show."""
     from types import SimpleNamespace
 
-    import numpy as np
-    import torch
-
-    from allidb_mmseg.apis import load_model
-    from allidb_mmseg.apis.inference import _low_res_logits
     from allidb_mmseg.deployment import export_onnx
-    from helpers import blob_image, write_tiny_config
 
-    tmp = tmp_path_factory.mktemp('tiny_export')
-    config = write_tiny_config(tmp / 'tiny.py')
-    torch.manual_seed(0)
-    model = load_model(config, None)
-    logits = _low_res_logits(model, blob_image(120, 160))
-    with torch.no_grad():
-        model.decode_head.conv_seg.bias[1] -= float(
-            np.quantile(logits[1] - logits[0], 0.8))
-    checkpoint = tmp / 'tiny.pth'
-    meta = dict(classes=('background', 'lymphoblast'),
-                palette=[[0, 0, 0], [220, 40, 140]])
-    torch.save({'state_dict': model.state_dict(),
-                'meta': {'dataset_meta': meta}}, checkpoint)
-    onnx = tmp / 'tiny.onnx'
+    config, checkpoint, _ = blobby_model
+    onnx = tmp_path_factory.mktemp('tiny_export') / 'tiny.onnx'
     export_onnx(config, checkpoint, onnx)
     return SimpleNamespace(config=config, checkpoint=checkpoint, onnx=onnx,
                            sidecar=onnx.with_suffix('.json'))

@@ -2,17 +2,18 @@
 
     python tools/infer.py CONFIG CHECKPOINT INPUTS... --out-dir DIR
         [--device cpu|cuda] [--min-blast-area PX] [--all-min-count N] [--force]
-        [--tta] [--threads N]
+        [--coco-out FILE] [--geojson] [--tta] [--threads N]
     python tools/infer.py MODEL.onnx INPUTS... --out-dir DIR [same options]
 
 A MODEL.onnx (tools/deployment/export_onnx.py) runs on onnxruntime, without
 torch or mmseg; several processes: tools/dist_infer.sh.
 
 INPUTS are files, folders (their files) or glob patterns. Writes
-DIR/masks/<name>.png, DIR/overlays/<name>.png, DIR/report.csv and
-DIR/report.json. Refuses (exit 2) if any of those files exists, unless
---force. Files that cannot be read are listed as failed in the report; the
-exit code is non-zero only if no file was segmented.
+DIR/masks/<name>.png, DIR/overlays/<name>.png, DIR/report.csv,
+DIR/report.json and the review page DIR/index.html (pictures in DIR/review/).
+Refuses (exit 2) if any of those files exists, unless --force. Files that
+cannot be read are listed as failed in the report; the exit code is non-zero
+only if no file was segmented.
 """
 from __future__ import annotations
 
@@ -48,6 +49,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument('--force', action='store_true',
                    help='overwrite existing output files')
     p.add_argument('--no-progress', action='store_true', help='no progress bar')
+    # Annotation-tool exports (docs/annotation_loop.md); index.html is always written.
+    p.add_argument('--coco-out', metavar='FILE', help='also write the predicted '
+                   'blasts as a COCO 1.0 instances file for CVAT ("Upload '
+                   'annotations", COCO 1.0)')
+    p.add_argument('--geojson', action='store_true', help='also write '
+                   'DIR/geojson/<name>.geojson per image, for QuPath')
+    p.add_argument('--geojson-type', default='detection',
+                   choices=['detection', 'annotation'],
+                   help='QuPath object type of the GeoJSON blasts (default: '
+                   'detection; annotation: editable)')
     # Backends, test-time augmentation, several processes (docs/deployment.md).
     p.add_argument('--backend', choices=['torch', 'onnxruntime'],
                    help='default: onnxruntime for a .onnx model, else torch')
@@ -86,13 +97,17 @@ def main(argv: list[str] | None = None) -> int:
     from allidb_mmseg.apis import (collect_inputs, existing_outputs, plan_names,
                                    run_batch)
     from allidb_mmseg.apis.report import summary_line
+    from allidb_mmseg.apis.sinks import output_sinks
     from allidb_mmseg.evaluation import DEFAULT_MIN_BLAST_AREA, AllRule
 
     items = collect_inputs(args.inputs)
     if not items:
         raise AllidbError(" ".join(args.inputs), 'no input files found')
     names = plan_names([it.file for it in items])
-    clash = existing_outputs(out_dir, names)
+    sinks = output_sinks(out_dir, args.coco_out, args.geojson, args.geojson_type)
+    clash = existing_outputs(out_dir, names) + [
+        p for s in sinks for p in s.outputs([it.file for it in items], names)
+        if p.exists()]
     if clash and not args.force:
         more = f' (and {len(clash) - 1} more)' if len(clash) > 1 else ''
         raise AllidbError(clash[0], f'output exists{more}; use --force to '
@@ -121,10 +136,13 @@ def main(argv: list[str] | None = None) -> int:
     run = run_distributed if dist else run_batch
     rows = run(model, items, out_dir, min_area=args.min_blast_area,
                rule=rule, progress=not args.no_progress, on_fail=on_fail,
-               settings=settings)
+               settings=settings, sinks=sinks)
     if dist and os.environ.get('RANK', '0') != '0':
         return 0  # rank 0 merged the reports and speaks for the run
     print(f'{summary_line(rows)}; report: {out_dir / "report.csv"}')
+    print(f'review page: {out_dir / "index.html"}' + (
+        f'; COCO for CVAT: {args.coco_out}' if args.coco_out else '') + (
+        f'; GeoJSON for QuPath: {out_dir / "geojson"}' if args.geojson else ''))
     if not any(r.status == 'ok' for r in rows):
         print(f'error: {out_dir / "report.csv"}: no input image could be '
               'segmented (see the error column)', file=sys.stderr)

@@ -5,11 +5,13 @@
         [--show-dir DIR] [--out JSON] [--force] [--tta]
         [--cfg-options k=v ...]
 
-Metrics are printed and saved as JSON (default WORK_DIR/test_metrics.json).
+Metrics are printed and saved as JSON (default WORK_DIR/test_metrics.json);
+--show-dir writes a review page of every prediction against its label.
 """
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 try:
@@ -26,7 +28,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument('config', help='config file')
     p.add_argument('checkpoint', help='checkpoint file (trusted: it is '
                    'unpickled)')
-    p.add_argument('--show-dir', help='write prediction overlays here')
+    p.add_argument('--show-dir', help='write a review page here: index.html, '
+                   'each prediction against its label (true/false positives, '
+                   'false negatives) with its IoU')
     p.add_argument('--out', help='metrics JSON path '
                    '(default: WORK_DIR/test_metrics.json)')
     p.add_argument('--force', action='store_true',
@@ -57,7 +61,7 @@ def main(argv=None) -> int:
         print(format_metrics(report))
         print(f'metrics saved: {report["path"]}')
         if args.show_dir:
-            print(f'overlays: {args.show_dir}')
+            print(f'review page: {os.path.join(args.show_dir, "index.html")}')
     return 0
 
 

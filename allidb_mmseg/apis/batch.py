@@ -18,7 +18,7 @@ import glob
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, Sequence
 
 import numpy as np
 
@@ -27,6 +27,8 @@ from ..utils import atomic_imwrite
 from .report import ImageRow, draw_overlay, write_reports
 from .image_io import ImageReadError, read_image
 from .inference import BLAST_CLASS, segment
+from .blast_shapes import blast_mean_probs
+from .sinks import ImageSink, Segmented
 
 __all__ = ['InputItem', 'collect_inputs', 'plan_names', 'existing_outputs',
            'analyse', 'process_image', 'run_batch']
@@ -123,16 +125,21 @@ def analyse(mask: np.ndarray, prob: np.ndarray | None, min_area: int,
     count = count_blasts(blast, min_area=min_area)
     del blast
     flag = rule.applies(count.count, fraction)
+    blasts = count.stats()
+    if prob is not None:
+        for b, p in zip(blasts, blast_mean_probs(count, prob)):
+            b['mean_prob'] = p
     return count, dict(blast_count=count.count, blast_area_fraction=fraction,
                        mean_blast_prob=mean_prob, all_suspected=flag,
-                       all_rule=rule.text(min_area), blasts=count.stats())
+                       all_rule=rule.text(min_area), blasts=blasts)
 
 
 def process_image(model: Any, file: str, name: str, out_dir: Path,
                   min_area: int = DEFAULT_MIN_BLAST_AREA,
-                  rule: AllRule = AllRule()) -> ImageRow:
-    """Segment one file and write its mask and overlay; never raises for a
-    bad file (the row says what went wrong)."""
+                  rule: AllRule = AllRule(),
+                  sinks: Sequence[ImageSink] = ()) -> ImageRow:
+    """Segment one file and write its mask and overlay (and hand it to the
+    ``sinks``); never raises for a bad file (the row says what went wrong)."""
     row = ImageRow(file=file, name=name)
     mask_path, overlay_path = output_paths(out_dir, name)
     try:
@@ -145,9 +152,13 @@ def process_image(model: Any, file: str, name: str, out_dir: Path,
             setattr(row, k, v)
         atomic_imwrite(mask_path, mask)
         del mask
-        atomic_imwrite(overlay_path, draw_overlay(img, count, row.all_suspected))
+        overlay = draw_overlay(img, count, row.all_suspected)
+        atomic_imwrite(overlay_path, overlay)
         row.mask = str(mask_path.relative_to(out_dir))
         row.overlay = str(overlay_path.relative_to(out_dir))
+        seg = Segmented(row, img, count, overlay)  # outlines traced once
+        for sink in sinks:
+            sink.add(seg)
     except ImageReadError as e:
         row.status, row.error = 'failed', str(e)
     except MemoryError:
@@ -169,9 +180,11 @@ def run_batch(model: Any, items: list[InputItem], out_dir: str | os.PathLike,
               min_area: int = DEFAULT_MIN_BLAST_AREA, rule: AllRule = AllRule(),
               progress: bool = True, on_fail: Callable[[ImageRow], None] | None = None,
               settings: dict[str, Any] | None = None,
+              sinks: Sequence[ImageSink] = (),
               names: list[str] | None = None,
               reports: tuple[Path, Path] | None = None) -> list[ImageRow]:
-    """Process every item, then write report.csv and report.json.
+    """Process every item, then write report.csv and report.json (then
+    close the ``sinks``: review page, COCO, GeoJSON; see :mod:`.sinks`).
 
     The caller checks :func:`existing_outputs` first (refuse or ``force``).
     The reports are written even if the run is interrupted, for the images
@@ -196,7 +209,8 @@ def run_batch(model: Any, items: list[InputItem], out_dir: str | os.PathLike,
                 row = ImageRow(file=item.file, name=name, status='failed',
                                error=item.error)
             else:
-                row = process_image(model, item.file, name, out_dir, min_area, rule)
+                row = process_image(model, item.file, name, out_dir, min_area,
+                                    rule, sinks)
             rows.append(row)
             if row.status == 'failed' and on_fail is not None:
                 on_fail(row)
@@ -205,4 +219,6 @@ def run_batch(model: Any, items: list[InputItem], out_dir: str | os.PathLike,
         csv_path, json_path = reports or (out_dir / 'report.csv',
                                           out_dir / 'report.json')
         write_reports(rows, csv_path, json_path, settings)
+        for sink in sinks:
+            sink.close(rows)
     return rows

@@ -78,9 +78,11 @@ def _resize_of(test_pipeline: Sequence[dict], where: str) -> Optional[dict]:
     return resize
 
 
-def _dataset_meta(model: Any, cfg: Any, num_classes: int) -> dict:
-    """Class names and palette: the checkpoint's, else the test dataset's."""
-    meta = getattr(model, 'dataset_meta', None) or {}
+def _dataset_meta(saved: Optional[dict], cfg: Any, num_classes: int) -> dict:
+    """Class names and palette: the checkpoint's own (``saved``), else the
+    config's test dataset's (never mmseg's guess by class count, which
+    names two classes 'background' and 'vessel')."""
+    meta = saved or {}
     if len(meta.get('classes') or ()) == max(2, num_classes):
         return meta
     from mmseg.registry import DATASETS
@@ -93,8 +95,10 @@ def _dataset_meta(model: Any, cfg: Any, num_classes: int) -> dict:
     return meta
 
 
-def spec_from_model(model: Any, where: str = 'config') -> DeploySpec:
-    """The sidecar of a loaded segmentor (``model.cfg`` is its config)."""
+def spec_from_model(model: Any, where: str = 'config',
+                    saved_meta: Optional[dict] = None) -> DeploySpec:
+    """The sidecar of a loaded segmentor (``model.cfg`` is its config;
+    ``saved_meta``: the ``dataset_meta`` its checkpoint holds, if any)."""
     cfg = model.cfg
     pre = model.data_preprocessor
     if getattr(pre, '_enable_normalize', False):
@@ -110,7 +114,7 @@ def spec_from_model(model: Any, where: str = 'config') -> DeploySpec:
     num_classes = int(getattr(head, 'out_channels', head.num_classes))
     test_cfg = dict(model.test_cfg or {})
     mode = test_cfg.get('mode', 'whole')
-    meta = _dataset_meta(model, cfg, num_classes)
+    meta = _dataset_meta(saved_meta, cfg, num_classes)
     palette = meta.get('palette') or [[0, 0, 0], [220, 40, 140]]
     return DeploySpec(
         mean=mean, std=std, rgb=bool(getattr(pre, 'channel_conversion', False)),
@@ -226,7 +230,11 @@ def export_onnx(config: str | os.PathLike, checkpoint: str | os.PathLike,
                           f'{first_line(e)}') from e
     model = revert_sync_batchnorm(model).eval()
     set_fused_attention(model, True)
-    spec = spec_from_model(model, where=str(config))
+    from mmengine.runner import CheckpointLoader
+    saved = CheckpointLoader.load_checkpoint(str(checkpoint), map_location='cpu')
+    spec = spec_from_model(model, str(config),
+                           (saved.get('meta') or {}).get('dataset_meta'))
+    del saved
     net = encode_decode_module(model)
     shapes = check_inputs(spec)
     checks: list[dict] = []

@@ -8,8 +8,9 @@ from mmengine.config import Config
 
 from ..evaluation.summary import METRICS_FILENAME, metrics_report
 from ..utils import atomic_write_json, refuse_existing
-from .config import check_checkpoint, check_split_dirs, enable_show_dir
+from .config import check_checkpoint, check_split_dirs
 from .ddp import init_cpu_distributed
+from .review_hook import add_review_page
 
 __all__ = ['build_runner', 'train', 'test']
 
@@ -44,10 +45,11 @@ def test(cfg: Config, checkpoint: str, *, show_dir: Optional[str] = None,
     Args:
         cfg: a config from :func:`allidb_mmseg.engine.config.load_config`.
         checkpoint: the weights to test.
-        show_dir: also draw every prediction into this folder.
+        show_dir: also write a review page of every prediction against its
+            label into this folder (:class:`.review_hook.ReviewPageHook`).
         out: the JSON (default ``WORK_DIR/test_metrics.json``); an existing
             one is refused unless ``force``.
-        force: overwrite ``out``.
+        force: overwrite ``out`` (and the page in ``show_dir``).
         tta: average over flips and rotations (``'d4'``, ``'flips'``;
             :mod:`allidb_mmseg.apis.tta`).
 
@@ -63,7 +65,7 @@ def test(cfg: Config, checkpoint: str, *, show_dir: Optional[str] = None,
     cfg.load_from = checkpoint
     cfg.resume = False
     if show_dir:
-        enable_show_dir(cfg, show_dir)
+        add_review_page(cfg, show_dir, force)
     runner = build_runner(cfg)
     if tta:
         from mmengine.model import is_model_wrapper

@@ -12,7 +12,7 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Any, Callable, Union
+from typing import Any, Callable, Sequence, Union
 
 from .errors import AllidbError
 
@@ -76,12 +76,15 @@ def atomic_write_json(path: PathLike, obj: Any, indent: int | None = 2) -> None:
     atomic_write_text(path, json.dumps(obj, indent=indent) + '\n')
 
 
-def atomic_imwrite(path: PathLike, img: Any) -> None:
-    """``cv2.imwrite`` through a temporary file; raise if encoding fails."""
+def atomic_imwrite(path: PathLike, img: Any, params: Sequence[int] = ()) -> None:
+    """``cv2.imwrite`` through a temporary file; raise if encoding fails.
+
+    ``params`` go to ``cv2.imwrite`` (e.g. ``[cv2.IMWRITE_JPEG_QUALITY, 80]``).
+    """
     import cv2
 
     def write(tmp: Path) -> None:
-        if not cv2.imwrite(str(tmp), img):
+        if not cv2.imwrite(str(tmp), img, list(params)):
             raise OSError(f'{path}: could not write image')
     atomic_write(path, write)
 

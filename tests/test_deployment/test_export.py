@@ -122,3 +122,16 @@ def test_tiled_config_records_tiles_and_working_scale(tiny_export, tmp_path):
     # The check ran at the tile size (batch of 2) and at an odd size.
     assert [c['input_shape'] for c in doc['export']['check']] == [[2, 3, 48, 48],
                                                                   [1, 3, 72, 88]]
+
+
+def test_class_names_come_from_the_checkpoint_when_it_has_them(tiny_export, tmp_path):
+    import torch
+
+    from allidb_mmseg.deployment import export_onnx
+
+    ckpt = torch.load(tiny_export.checkpoint, map_location='cpu', weights_only=False)
+    ckpt['meta'] = {'dataset_meta': dict(classes=('bg', 'blast'),
+                                         palette=[[1, 2, 3], [4, 5, 6]])}
+    torch.save(ckpt, tmp_path / 'named.pth')
+    doc = export_onnx(tiny_export.config, tmp_path / 'named.pth', tmp_path / 'm.onnx')
+    assert doc['classes'] == ['bg', 'blast'] and doc['palette'] == [[1, 2, 3], [4, 5, 6]]
