@@ -63,3 +63,19 @@ def blobby_model(tmp_path_factory) -> tuple[Path, Path, Path]:
     ckpt = blobby_checkpoint(tmp / 'tiny.py', tmp / 'blobby.pth',
                              sorted(images.iterdir()))
     return tmp / 'tiny.py', ckpt, images
+
+
+@pytest.fixture(scope='session')
+def tiny_export(blobby_model, tmp_path_factory):
+    """The blobby tiny model as config, checkpoint and checked ONNX export
+    with its sidecar: masks with many boundaries, where any numerical
+    difference between backends would show."""
+    from types import SimpleNamespace
+
+    from allidb_mmseg.deployment import export_onnx
+
+    config, checkpoint, _ = blobby_model
+    onnx = tmp_path_factory.mktemp('tiny_export') / 'tiny.onnx'
+    export_onnx(config, checkpoint, onnx)
+    return SimpleNamespace(config=config, checkpoint=checkpoint, onnx=onnx,
+                           sidecar=onnx.with_suffix('.json'))

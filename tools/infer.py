@@ -2,7 +2,11 @@
 
     python tools/infer.py CONFIG CHECKPOINT INPUTS... --out-dir DIR
         [--device cpu|cuda] [--min-blast-area PX] [--all-min-count N] [--force]
-        [--coco-out FILE] [--geojson]
+        [--coco-out FILE] [--geojson] [--tta] [--threads N]
+    python tools/infer.py MODEL.onnx INPUTS... --out-dir DIR [same options]
+
+A MODEL.onnx (tools/deployment/export_onnx.py) runs on onnxruntime, without
+torch or mmseg; several processes: tools/dist_infer.sh.
 
 INPUTS are files, folders (their files) or glob patterns. Writes
 DIR/masks/<name>.png, DIR/overlays/<name>.png, DIR/report.csv,
@@ -14,11 +18,12 @@ only if no file was segmented.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
 try:
-    from allidb_mmseg.utils import AllidbError, first_line, tool_main
+    from allidb_mmseg.utils import AllidbError, tool_main
 except ImportError as exc:  # run outside the project's venv
     sys.exit(f'error: {exc.name}: not installed for {sys.executable}; run '
              '`make install`, then `. .venv/bin/activate`')
@@ -26,9 +31,11 @@ except ImportError as exc:  # run outside the project's venv
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    p.add_argument('config', help='mmseg config with a top-level test_pipeline')
-    p.add_argument('checkpoint', help='trained checkpoint (.pth; trusted file)')
-    p.add_argument('inputs', nargs='+', help='image files, folders or globs')
+    p.add_argument('config', help='mmseg config with a top-level '
+                   'test_pipeline, or an exported MODEL.onnx')
+    p.add_argument('checkpoint', help='trained checkpoint (.pth; trusted '
+                   'file); with MODEL.onnx, the first input')
+    p.add_argument('inputs', nargs='*', help='image files, folders or globs')
     p.add_argument('--out-dir', required=True, help='output folder')
     p.add_argument('--device', default=None, choices=['cpu', 'cuda'],
                    help='default: cuda if available, else cpu')
@@ -52,15 +59,34 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    choices=['detection', 'annotation'],
                    help='QuPath object type of the GeoJSON blasts (default: '
                    'detection; annotation: editable)')
-    return p.parse_args(argv)
+    # Backends, test-time augmentation, several processes (docs/deployment.md).
+    p.add_argument('--backend', choices=['torch', 'onnxruntime'],
+                   help='default: onnxruntime for a .onnx model, else torch')
+    p.add_argument('--tta', action='store_const', const='d4',
+                   help='test-time augmentation: average the predictions of '
+                   'the 8 flips and 90-degree rotations (8x the network time)')
+    p.add_argument('--threads', type=int, metavar='N',
+                   help='CPU threads per process (default: all cores, or '
+                   'shared among the processes of tools/dist_infer.sh)')
+    p.add_argument('--launcher', choices=['none', 'pytorch'], default='none',
+                   help='set by tools/dist_infer.sh')
+    # Intermixed: inputs may follow options (CONFIG CKPT --device cpu IMG).
+    return p.parse_intermixed_args(argv)
 
 
 @tool_main
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    for f in (args.config, args.checkpoint):
+    from allidb_mmseg.apis.backends import open_model, split_model_args
+
+    model_args = split_model_args([args.config, args.checkpoint, *args.inputs],
+                                  args.backend)
+    args.inputs = model_args.inputs
+    for f in model_args.files:
         if not Path(f).is_file():
             raise AllidbError(f, 'no such file')
+    if args.threads is not None and args.threads < 1:
+        raise AllidbError('--threads', f'must be at least 1, got {args.threads}')
     if args.min_blast_area is not None and args.min_blast_area < 1:
         raise AllidbError('--min-blast-area',
                           f'must be at least 1, got {args.min_blast_area}')
@@ -68,14 +94,11 @@ def main(argv: list[str] | None = None) -> int:
     if out_dir.exists() and not out_dir.is_dir():
         raise AllidbError(out_dir, 'exists and is not a folder')
 
-    from allidb_mmseg.apis import (collect_inputs, existing_outputs, load_model,
-                                   plan_names, run_batch)
+    from allidb_mmseg.apis import (collect_inputs, existing_outputs, plan_names,
+                                   run_batch)
     from allidb_mmseg.apis.report import summary_line
     from allidb_mmseg.apis.sinks import output_sinks
     from allidb_mmseg.evaluation import DEFAULT_MIN_BLAST_AREA, AllRule
-
-    if args.min_blast_area is None:
-        args.min_blast_area = DEFAULT_MIN_BLAST_AREA
 
     items = collect_inputs(args.inputs)
     if not items:
@@ -90,18 +113,16 @@ def main(argv: list[str] | None = None) -> int:
         raise AllidbError(clash[0], f'output exists{more}; use --force to '
                           'overwrite')
 
-    import torch
-    device = args.device or ('cuda' if torch.cuda.is_available() else 'cpu')
-    if device == 'cuda' and not torch.cuda.is_available():
-        raise AllidbError('--device cuda', 'no CUDA device is available '
-                          '(use --device cpu)')
-    try:
-        model = load_model(args.config, args.checkpoint, device=device)
-    except AllidbError:
-        raise
-    except Exception as e:
-        raise AllidbError(args.checkpoint, f'cannot load model with '
-                          f'{args.config}: {first_line(e)}') from e
+    dist = args.launcher == 'pytorch'
+    if dist:
+        from allidb_mmseg.apis.distributed import default_threads, run_distributed
+    threads = args.threads or (default_threads() if dist else None)
+    model, device = open_model(
+        model_args, args.device, tta=args.tta, threads=threads,
+        local_rank=int(os.environ.get('LOCAL_RANK', 0)) if dist else None)
+    if args.min_blast_area is None:  # an exported model's sidecar may say
+        spec = getattr(model, 'spec', None)
+        args.min_blast_area = getattr(spec, 'min_blast_area', DEFAULT_MIN_BLAST_AREA)
 
     from tqdm import tqdm
 
@@ -110,11 +131,14 @@ def main(argv: list[str] | None = None) -> int:
 
     rule = AllRule(min_count=args.all_min_count,
                    min_fraction=args.all_min_fraction)
-    rows = run_batch(model, items, out_dir, min_area=args.min_blast_area,
-                     rule=rule, progress=not args.no_progress, on_fail=on_fail,
-                     settings=dict(config=str(args.config),
-                                   checkpoint=str(args.checkpoint),
-                                   device=device), sinks=sinks)
+    settings = dict(model_args.settings(), device=device,
+                    backend=model_args.backend, tta=args.tta)
+    run = run_distributed if dist else run_batch
+    rows = run(model, items, out_dir, min_area=args.min_blast_area,
+               rule=rule, progress=not args.no_progress, on_fail=on_fail,
+               settings=settings, sinks=sinks)
+    if dist and os.environ.get('RANK', '0') != '0':
+        return 0  # rank 0 merged the reports and speaks for the run
     print(f'{summary_line(rows)}; report: {out_dir / "report.csv"}')
     print(f'review page: {out_dir / "index.html"}' + (
         f'; COCO for CVAT: {args.coco_out}' if args.coco_out else '') + (

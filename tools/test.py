@@ -2,7 +2,8 @@
 """Evaluate a checkpoint on the test split: aAcc, mIoU, mAcc, mDice, per class.
 
     python tools/test.py CONFIG CHECKPOINT [--data-root DIR] [--work-dir DIR]
-        [--show-dir DIR] [--out JSON] [--force] [--cfg-options k=v ...]
+        [--show-dir DIR] [--out JSON] [--force] [--tta]
+        [--cfg-options k=v ...]
 
 Metrics are printed and saved as JSON (default WORK_DIR/test_metrics.json);
 --show-dir writes a review page of every prediction against its label.
@@ -34,6 +35,9 @@ def parse_args(argv=None) -> argparse.Namespace:
                    '(default: WORK_DIR/test_metrics.json)')
     p.add_argument('--force', action='store_true',
                    help='overwrite an existing metrics JSON')
+    p.add_argument('--tta', action='store_const', const='d4',
+                   help='test-time augmentation: average the predictions of '
+                   'the 8 flips and 90-degree rotations (8x the network time)')
     add_runner_args(p, work_dir_holds='logs and the metrics JSON')
     return parse_runner_args(p, argv)
 
@@ -50,7 +54,7 @@ def main(argv=None) -> int:
                       data_root=args.data_root, work_dir=args.work_dir,
                       launcher=args.launcher)
     report = test(cfg, args.checkpoint, show_dir=args.show_dir, out=args.out,
-                  force=args.force)
+                  force=args.force, tta=args.tta)
     if is_main_process():
         print(f'\n{report["num_images"]} test images, '
               f'checkpoint {args.checkpoint}')

@@ -180,20 +180,23 @@ def run_batch(model: Any, items: list[InputItem], out_dir: str | os.PathLike,
               min_area: int = DEFAULT_MIN_BLAST_AREA, rule: AllRule = AllRule(),
               progress: bool = True, on_fail: Callable[[ImageRow], None] | None = None,
               settings: dict[str, Any] | None = None,
-              sinks: Sequence[ImageSink] = ()) -> list[ImageRow]:
+              sinks: Sequence[ImageSink] = (),
+              names: list[str] | None = None,
+              reports: tuple[Path, Path] | None = None) -> list[ImageRow]:
     """Process every item, then write report.csv and report.json (then
     close the ``sinks``: review page, COCO, GeoJSON; see :mod:`.sinks`).
 
     The caller checks :func:`existing_outputs` first (refuse or ``force``).
     The reports are written even if the run is interrupted, for the images
-    done so far.
+    done so far. ``names`` (planned over a larger list) and ``reports``
+    (other CSV/JSON paths) serve a shard of a distributed run.
     """
     from tqdm import tqdm
 
     out_dir = Path(out_dir)
     (out_dir / 'masks').mkdir(parents=True, exist_ok=True)
     (out_dir / 'overlays').mkdir(parents=True, exist_ok=True)
-    names = plan_names([it.file for it in items])
+    names = names or plan_names([it.file for it in items])
     rows: list[ImageRow] = []
     settings = dict(settings or {}, min_blast_area=min_area,
                     all_rule=rule.text(min_area))
@@ -213,8 +216,9 @@ def run_batch(model: Any, items: list[InputItem], out_dir: str | os.PathLike,
                 on_fail(row)
         bar.close()
     finally:
-        write_reports(rows, out_dir / 'report.csv', out_dir / 'report.json',
-                      settings)
+        csv_path, json_path = reports or (out_dir / 'report.csv',
+                                          out_dir / 'report.json')
+        write_reports(rows, csv_path, json_path, settings)
         for sink in sinks:
             sink.close(rows)
     return rows

@@ -38,7 +38,8 @@ def train(cfg: Config) -> dict:
 
 
 def test(cfg: Config, checkpoint: str, *, show_dir: Optional[str] = None,
-         out: Optional[str] = None, force: bool = False) -> dict:
+         out: Optional[str] = None, force: bool = False,
+         tta: Optional[str] = None) -> dict:
     """Evaluate ``checkpoint`` on the test split; save the metrics as JSON.
 
     Args:
@@ -49,6 +50,8 @@ def test(cfg: Config, checkpoint: str, *, show_dir: Optional[str] = None,
         out: the JSON (default ``WORK_DIR/test_metrics.json``); an existing
             one is refused unless ``force``.
         force: overwrite ``out`` (and the page in ``show_dir``).
+        tta: average over flips and rotations (``'d4'``, ``'flips'``;
+            :mod:`allidb_mmseg.apis.tta`).
 
     Returns:
         The report written to ``out``, with ``path`` added.
@@ -64,11 +67,17 @@ def test(cfg: Config, checkpoint: str, *, show_dir: Optional[str] = None,
     if show_dir:
         add_review_page(cfg, show_dir, force)
     runner = build_runner(cfg)
+    if tta:
+        from mmengine.model import is_model_wrapper
+
+        from ..apis.tta import enable_tta
+        model = runner.model.module if is_model_wrapper(runner.model) else runner.model
+        enable_tta(model, tta)
     metrics = runner.test()
     classes = list(runner.test_dataloader.dataset.metainfo.get('classes', []))
     report = metrics_report(metrics, classes)
     report.update(config=cfg.filename, checkpoint=checkpoint,
-                  num_images=len(runner.test_dataloader.dataset))
+                  num_images=len(runner.test_dataloader.dataset), tta=tta)
     if is_main_process():
         atomic_write_json(out, report)
     report['path'] = out
