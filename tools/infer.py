@@ -2,6 +2,7 @@
 
     python tools/infer.py CONFIG CHECKPOINT INPUTS... --out-dir DIR
         [--device cpu|cuda] [--min-blast-area PX] [--all-min-count N] [--force]
+        [--stain-normalize [reinhard|macenko]] [--stain-reference JSON]
 
 INPUTS are files, folders (their files) or glob patterns. Writes
 DIR/masks/<name>.png, DIR/overlays/<name>.png, DIR/report.csv and
@@ -40,6 +41,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument('--force', action='store_true',
                    help='overwrite existing output files')
     p.add_argument('--no-progress', action='store_true', help='no progress bar')
+    # Stain robustness (docs/stain_robustness.md): the model's stain reference
+    # gives each report row an OOD score and flag, and can normalize inputs.
+    g = p.add_argument_group('stain reference')
+    g.add_argument('--stain-normalize', nargs='?', const='auto', default=None,
+                   choices=['auto', 'reinhard', 'macenko'],
+                   help="map each smear onto the model's training stain before "
+                   'segmenting (default method: the one the model was trained '
+                   'with, else reinhard)')
+    g.add_argument('--stain-reference', metavar='JSON', default=None,
+                   help='stain reference to use (default: stain_reference.json '
+                   'beside the checkpoint, else the one inside it)')
     return p.parse_args(argv)
 
 
@@ -74,6 +86,14 @@ def main(argv: list[str] | None = None) -> int:
         raise AllidbError(clash[0], f'output exists{more}; use --force to '
                           'overwrite')
 
+    from allidb_mmseg.apis.stain_check import load_stain_check, ood_summary_line
+    stain = load_stain_check(args.checkpoint, args.stain_reference,
+                             args.stain_normalize)
+    if stain is None:
+        print(f'note: {args.checkpoint}: no stain reference saved with this model, '
+              'so no out-of-distribution check (fit one with '
+              'tools/analysis_tools/fit_stain_reference.py)', file=sys.stderr)
+
     import torch
     device = args.device or ('cuda' if torch.cuda.is_available() else 'cpu')
     if device == 'cuda' and not torch.cuda.is_available():
@@ -98,8 +118,13 @@ def main(argv: list[str] | None = None) -> int:
                      rule=rule, progress=not args.no_progress, on_fail=on_fail,
                      settings=dict(config=str(args.config),
                                    checkpoint=str(args.checkpoint),
-                                   device=device))
+                                   device=device,
+                                   **(stain.settings() if stain else {})),
+                     stain=stain)
     print(f'{summary_line(rows)}; report: {out_dir / "report.csv"}')
+    ood = ood_summary_line(rows)
+    if ood:
+        print(f'warning: {ood}', file=sys.stderr)
     if not any(r.status == 'ok' for r in rows):
         print(f'error: {out_dir / "report.csv"}: no input image could be '
               'segmented (see the error column)', file=sys.stderr)

@@ -1,6 +1,7 @@
 """Training-loop parts registered in mmseg's registries, and the runner helpers.
 
-- ``TrainingCurvesHook`` and ``PretrainedWeightsNoticeHook`` (HOOKS),
+- ``TrainingCurvesHook``, ``PretrainedWeightsNoticeHook`` and
+  ``StainReferenceHook`` (HOOKS),
 - ``DeviceAwareDDP`` (MODEL_WRAPPERS): DDP that also runs on CPU/gloo.
 
 The registered parts live here, not in our tools, so the configs behave the
@@ -11,6 +12,7 @@ the Runner and trains or tests, :mod:`.cli` holds the shared flags.
 from .. import compat  # noqa: F401,I001  (before mmseg is imported)
 from .ddp import DeviceAwareDDP
 from .hooks import PretrainedWeightsNoticeHook, TrainingCurvesHook
+from .stain_reference_hook import StainReferenceHook
 
 __all__ = ['DeviceAwareDDP', 'PretrainedWeightsNoticeHook',
-           'TrainingCurvesHook']
+           'TrainingCurvesHook', 'StainReferenceHook']

@@ -56,7 +56,7 @@ STAIN_PROFILES: dict[str, StainProfile] = {p.name: p for p in (
                  basic_od=(0.85, 0.9, 1.15), acid_od=(1.15, 0.95, 0.8),
                  background_rgb=(240.0, 228.0, 170.0)),
     StainProfile('pale', 'under-stained (short staining time) under a bright lamp',
-                 basic_od=(0.55, 0.6, 0.6), acid_od=(0.6, 0.6, 0.6),
+                 basic_od=(0.4, 0.42, 0.42), acid_od=(0.45, 0.45, 0.45),
                  background_rgb=(248.0, 244.0, 242.0)),
 )}
 
