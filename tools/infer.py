@@ -2,7 +2,8 @@
 
     python tools/infer.py CONFIG CHECKPOINT INPUTS... --out-dir DIR
         [--device cpu|cuda] [--min-blast-area PX] [--all-min-count N] [--force]
-        [--stain-normalize [reinhard|macenko]] [--stain-reference JSON]
+        [--stain-normalize [reinhard|macenko] [--stain-normalize-all]]
+        [--stain-reference JSON]
 
 INPUTS are files, folders (their files) or glob patterns. Writes
 DIR/masks/<name>.png, DIR/overlays/<name>.png, DIR/report.csv and
@@ -46,9 +47,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     g = p.add_argument_group('stain reference')
     g.add_argument('--stain-normalize', nargs='?', const='auto', default=None,
                    choices=['auto', 'reinhard', 'macenko'],
-                   help="map each smear onto the model's training stain before "
-                   'segmenting (default method: the one the model was trained '
-                   'with, else reinhard)')
+                   help="map each smear that looks unlike the training data "
+                   "(ood_flag) onto the model's training stain before segmenting "
+                   '(default method: the one the model was trained with, else '
+                   'reinhard)')
+    g.add_argument('--stain-normalize-all', action='store_true',
+                   help='normalize every smear, not only the flagged ones (always '
+                   'so for a model trained on normalized images)')
     g.add_argument('--stain-reference', metavar='JSON', default=None,
                    help='stain reference to use (default: stain_reference.json '
                    'beside the checkpoint, else the one inside it)')
@@ -87,8 +92,10 @@ def main(argv: list[str] | None = None) -> int:
                           'overwrite')
 
     from allidb_mmseg.apis.stain_check import load_stain_check, ood_summary_line
+    if args.stain_normalize_all and not args.stain_normalize:
+        args.stain_normalize = 'auto'
     stain = load_stain_check(args.checkpoint, args.stain_reference,
-                             args.stain_normalize)
+                             args.stain_normalize, args.stain_normalize_all)
     if stain is None:
         print(f'note: {args.checkpoint}: no stain reference saved with this model, '
               'so no out-of-distribution check (fit one with '

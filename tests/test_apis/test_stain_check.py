@@ -81,6 +81,7 @@ def test_stain_normalize_uses_the_models_reference(model_dir, smears, tmp_path):
     assert r.returncode == 0, r.stderr
     doc = json.loads((tmp_path / 'n' / 'report.json').read_text())
     assert doc['settings']['stain_normalize'] == 'reinhard'
+    assert doc['settings']['stain_normalize_only_flagged'] is True
     # A model without a reference: a note and empty columns, or an error
     # when normalization is asked for.
     r = call_tool('infer', cfg, bare, smears, '--out-dir', tmp_path / 'b',
@@ -104,11 +105,19 @@ def test_stain_check_prepares_what_is_segmented(reference, model_dir):
     assert row.ood_flag is True and row.ood_score > 1
     plain = StainCheck(reference)
     assert plain.prepare(img, ImageRow(file='x', name='x')) is img
+    # A smear like the training ones is normalized only when asked for all.
+    home = fields('lab_a', [400])[0]
+    assert check.prepare(home, ImageRow(file='h', name='h')) is home
+    every = StainCheck(reference, 'reinhard', only_flagged=False)
+    assert np.array_equal(every.prepare(home, ImageRow(file='h', name='h')),
+                          reference.normalize(home, 'reinhard'))
     assert ood_summary_line([row]) == ('1 of 1 images look unlike the training data: '
                                        'counts may be wrong (ood_flag in the report)')
     assert ood_summary_line([ImageRow(file='y', name='y')]) is None
     _, ckpt, bare = model_dir
     assert load_stain_check(ckpt, normalize='auto').normalize == 'reinhard'
+    assert load_stain_check(ckpt, normalize='auto').only_flagged
+    assert not load_stain_check(ckpt, normalize='auto', all_images=True).only_flagged
     assert load_stain_check(bare) is None
     with pytest.raises(AllidbError, match='no stain reference'):
         load_stain_check(bare, normalize='auto')

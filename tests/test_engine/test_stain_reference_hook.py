@@ -1,4 +1,4 @@
-"""The stain config trains, and StainReferenceHook saves the reference beside and inside checkpoints."""
+"""The stain configs train; StainReferenceHook saves the reference beside and inside checkpoints."""
 from __future__ import annotations
 
 import json
@@ -15,9 +15,9 @@ from helpers import REPO, small_options
 pytestmark = pytest.mark.usefixtures('one_torch_thread')
 
 
-def test_stain_config_saves_its_reference(jpg_data_root, tmp_path):
+def test_stain_aug_config_trains_and_saves_its_reference(jpg_data_root, tmp_path):
     cfg = engine_config.prepare_train_config(
-        str(REPO / 'configs' / 'segformer_allidb_256_stain.py'),
+        str(REPO / 'configs' / 'segformer_allidb_256_stain_aug.py'),
         cfg_options=small_options(tiny=True), data_root=str(jpg_data_root),
         work_dir=str(tmp_path / 'work'))
     # One plain and one stain-augmented view of the training split.

@@ -4,11 +4,12 @@
     python tools/analysis_tools/domain_shift.py --out work_dirs/domain_shift \
         [--train-profile lab_a] [--test-profiles lab_b yellow pale] \
         [--variant plain=configs/segformer_allidb_256.py] \
-        [--variant stain=configs/segformer_allidb_256_stain.py] \
+        [--variant stain_aug=configs/segformer_allidb_256_stain_aug.py] \
         [--num-train 32] [--num-test 16] [--size 256] [--iters 400] [--seed 0] [--force]
 
 Each variant is trained once (a finished run in OUT is reused) and tested on every
-profile with and without --stain-normalize (Reinhard). Writes OUT/domain_shift.md and
+profile as is, with --stain-normalize (Reinhard, the flagged smears) and with
+--stain-normalize-all. Writes OUT/domain_shift.md and
 OUT/domain_shift.json: lymphoblast IoU, blast P/R/F1, OOD flag precision/recall.
 """
 from __future__ import annotations
@@ -23,7 +24,7 @@ except ImportError as exc:  # run outside the project's venv
              '`make install`, then `. .venv/bin/activate`')
 
 DEFAULT_VARIANTS = ['plain=configs/segformer_allidb_256.py',
-                    'stain=configs/segformer_allidb_256_stain.py']
+                    'stain_aug=configs/segformer_allidb_256_stain_aug.py']
 
 
 @tool_main
