@@ -3,6 +3,8 @@
     python tools/infer.py CONFIG CHECKPOINT INPUTS... --out-dir DIR
         [--device cpu|cuda] [--min-blast-area PX] [--all-min-count N] [--force]
         [--coco-out FILE] [--geojson] [--tta] [--threads N]
+        [--stain-normalize [reinhard|macenko] [--stain-normalize-all]]
+        [--stain-reference JSON]
     python tools/infer.py MODEL.onnx INPUTS... --out-dir DIR [same options]
 
 A MODEL.onnx (tools/deployment/export_onnx.py) runs on onnxruntime, without
@@ -70,6 +72,21 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    'shared among the processes of tools/dist_infer.sh)')
     p.add_argument('--launcher', choices=['none', 'pytorch'], default='none',
                    help='set by tools/dist_infer.sh')
+    # Stain robustness (docs/stain_robustness.md): the model's stain reference
+    # gives each report row an OOD score and flag, and can normalize inputs.
+    g = p.add_argument_group('stain reference')
+    g.add_argument('--stain-normalize', nargs='?', const='auto', default=None,
+                   choices=['auto', 'reinhard', 'macenko'],
+                   help="map each smear that looks unlike the training data "
+                   "(ood_flag) onto the model's training stain before segmenting "
+                   '(default method: the one the model was trained with, else '
+                   'reinhard)')
+    g.add_argument('--stain-normalize-all', action='store_true',
+                   help='normalize every smear, not only the flagged ones (always '
+                   'so for a model trained on normalized images)')
+    g.add_argument('--stain-reference', metavar='JSON', default=None,
+                   help='stain reference to use (default: stain_reference.json '
+                   'beside the checkpoint, else the one inside it)')
     # Intermixed: inputs may follow options (CONFIG CKPT --device cpu IMG).
     return p.parse_intermixed_args(argv)
 
@@ -113,6 +130,16 @@ def main(argv: list[str] | None = None) -> int:
         raise AllidbError(clash[0], f'output exists{more}; use --force to '
                           'overwrite')
 
+    from allidb_mmseg.apis.stain_check import load_stain_check, ood_summary_line
+    if args.stain_normalize_all and not args.stain_normalize:
+        args.stain_normalize = 'auto'
+    stain = load_stain_check(model_args.files[-1], args.stain_reference,
+                             args.stain_normalize, args.stain_normalize_all)
+    if stain is None:
+        print(f'note: {model_args.files[-1]}: no stain reference saved with this model, '
+              'so no out-of-distribution check (fit one with '
+              'tools/analysis_tools/fit_stain_reference.py)', file=sys.stderr)
+
     dist = args.launcher == 'pytorch'
     if dist:
         from allidb_mmseg.apis.distributed import default_threads, run_distributed
@@ -132,17 +159,21 @@ def main(argv: list[str] | None = None) -> int:
     rule = AllRule(min_count=args.all_min_count,
                    min_fraction=args.all_min_fraction)
     settings = dict(model_args.settings(), device=device,
-                    backend=model_args.backend, tta=args.tta)
+                    backend=model_args.backend, tta=args.tta,
+                    **(stain.settings() if stain else {}))
     run = run_distributed if dist else run_batch
     rows = run(model, items, out_dir, min_area=args.min_blast_area,
                rule=rule, progress=not args.no_progress, on_fail=on_fail,
-               settings=settings, sinks=sinks)
+               settings=settings, sinks=sinks, stain=stain)
     if dist and os.environ.get('RANK', '0') != '0':
         return 0  # rank 0 merged the reports and speaks for the run
     print(f'{summary_line(rows)}; report: {out_dir / "report.csv"}')
     print(f'review page: {out_dir / "index.html"}' + (
         f'; COCO for CVAT: {args.coco_out}' if args.coco_out else '') + (
         f'; GeoJSON for QuPath: {out_dir / "geojson"}' if args.geojson else ''))
+    ood = ood_summary_line(rows)
+    if ood:
+        print(f'warning: {ood}', file=sys.stderr)
     if not any(r.status == 'ok' for r in rows):
         print(f'error: {out_dir / "report.csv"}: no input image could be '
               'segmented (see the error column)', file=sys.stderr)

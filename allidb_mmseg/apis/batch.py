@@ -29,6 +29,7 @@ from .image_io import ImageReadError, read_image
 from .inference import BLAST_CLASS, segment
 from .blast_shapes import blast_mean_probs
 from .sinks import ImageSink, Segmented
+from .stain_check import StainCheck
 
 __all__ = ['InputItem', 'collect_inputs', 'plan_names', 'existing_outputs',
            'analyse', 'process_image', 'run_batch']
@@ -137,15 +138,19 @@ def analyse(mask: np.ndarray, prob: np.ndarray | None, min_area: int,
 def process_image(model: Any, file: str, name: str, out_dir: Path,
                   min_area: int = DEFAULT_MIN_BLAST_AREA,
                   rule: AllRule = AllRule(),
-                  sinks: Sequence[ImageSink] = ()) -> ImageRow:
+                  sinks: Sequence[ImageSink] = (),
+                  stain: StainCheck | None = None) -> ImageRow:
     """Segment one file and write its mask and overlay (and hand it to the
-    ``sinks``); never raises for a bad file (the row says what went wrong)."""
+    ``sinks``); never raises for a bad file (the row says what went wrong).
+    ``stain`` adds the OOD score and may normalize the image before it is
+    segmented."""
     row = ImageRow(file=file, name=name)
     mask_path, overlay_path = output_paths(out_dir, name)
     try:
         img = read_image(file)
         row.height, row.width = img.shape[:2]
-        mask, prob = segment(model, img, return_prob=True)
+        mask, prob = segment(model, stain.prepare(img, row) if stain else img,
+                             return_prob=True)
         count, numbers = analyse(mask, prob, min_area, rule)
         del prob
         for k, v in numbers.items():
@@ -170,7 +175,7 @@ def process_image(model: Any, file: str, name: str, out_dir: Path,
     if row.status == 'failed':
         row.blasts = []
         for k in ('blast_count', 'blast_area_fraction', 'mean_blast_prob',
-                  'all_suspected'):
+                  'all_suspected', 'ood_score', 'ood_flag'):
             setattr(row, k, None)
         row.all_rule = ''
     return row
@@ -182,9 +187,14 @@ def run_batch(model: Any, items: list[InputItem], out_dir: str | os.PathLike,
               settings: dict[str, Any] | None = None,
               sinks: Sequence[ImageSink] = (),
               names: list[str] | None = None,
-              reports: tuple[Path, Path] | None = None) -> list[ImageRow]:
+              reports: tuple[Path, Path] | None = None,
+              stain: StainCheck | None = None) -> list[ImageRow]:
     """Process every item, then write report.csv and report.json (then
     close the ``sinks``: review page, COCO, GeoJSON; see :mod:`.sinks`).
+
+    ``stain`` (:func:`~allidb_mmseg.apis.stain_check.load_stain_check`)
+    scores every image against the model's training stain, and may
+    normalize it first.
 
     The caller checks :func:`existing_outputs` first (refuse or ``force``).
     The reports are written even if the run is interrupted, for the images
@@ -210,7 +220,7 @@ def run_batch(model: Any, items: list[InputItem], out_dir: str | os.PathLike,
                                error=item.error)
             else:
                 row = process_image(model, item.file, name, out_dir, min_area,
-                                    rule, sinks)
+                                    rule, sinks, stain)
             rows.append(row)
             if row.status == 'failed' and on_fail is not None:
                 on_fail(row)

@@ -1,7 +1,8 @@
 """Training-loop parts registered in mmseg's registries, and the runner helpers.
 
 - ``TrainingCurvesHook``, ``PretrainedWeightsNoticeHook`` and
-  ``ReviewPageHook`` (HOOKS; the last is ``tools/test.py --show-dir``),
+  ``ReviewPageHook`` (``tools/test.py --show-dir``), ``StainReferenceHook``
+  (HOOKS),
 - ``DeviceAwareDDP`` (MODEL_WRAPPERS): DDP that also runs on CPU/gloo.
 
 The registered parts live here, not in our tools, so the configs behave the
@@ -13,6 +14,7 @@ from .. import compat  # noqa: F401,I001  (before mmseg is imported)
 from .ddp import DeviceAwareDDP
 from .hooks import PretrainedWeightsNoticeHook, TrainingCurvesHook
 from .review_hook import ReviewPageHook
+from .stain_reference_hook import StainReferenceHook
 
 __all__ = ['DeviceAwareDDP', 'PretrainedWeightsNoticeHook',
-           'TrainingCurvesHook', 'ReviewPageHook']
+           'TrainingCurvesHook', 'ReviewPageHook', 'StainReferenceHook']
