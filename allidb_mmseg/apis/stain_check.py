@@ -13,7 +13,7 @@ from typing import Any, Optional
 
 import numpy as np
 
-from ..datasets.stain import StainReference, find_stain_reference
+from ..smear.stain import StainReference, find_stain_reference
 from ..utils import AllidbError
 
 __all__ = ['StainCheck', 'load_stain_check', 'ood_summary_line']

@@ -1,6 +1,6 @@
 """Save the model's stain reference with it: fitted on the training images at the start.
 
-The reference (:class:`~allidb_mmseg.datasets.stain.StainReference`) lets
+The reference (:class:`~allidb_mmseg.smear.stain.StainReference`) lets
 ``tools/infer.py`` score how unlike the training data a smear looks and, with
 ``--stain-normalize``, map a smear onto the training look. It is written to
 ``WORK_DIR/stain_reference.json`` and into every checkpoint's ``meta``, so a
@@ -15,7 +15,7 @@ from mmengine.dist import is_main_process
 from mmengine.hooks import Hook
 from mmseg.registry import HOOKS
 
-from ..datasets.stain import (CHECKPOINT_KEY, REFERENCE_FILENAME, StainReference,
+from ..smear.stain import (CHECKPOINT_KEY, REFERENCE_FILENAME, StainReference,
                               fit_reference_from_files)
 from .config import walk_dataset_cfg
 

@@ -12,7 +12,7 @@ import torch
 
 from allidb_mmseg.apis.report import ImageRow
 from allidb_mmseg.apis.stain_check import StainCheck, load_stain_check, ood_summary_line
-from allidb_mmseg.datasets.stain import REFERENCE_FILENAME, StainReference
+from allidb_mmseg.smear.stain import REFERENCE_FILENAME, StainReference
 from allidb_mmseg.synthetic import render_field
 from allidb_mmseg.utils import AllidbError
 from helpers import call_tool, run_tool, write_tiny_config

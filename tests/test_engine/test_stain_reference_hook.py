@@ -6,7 +6,7 @@ import json
 import pytest
 import torch
 
-from allidb_mmseg.datasets.stain import CHECKPOINT_KEY, REFERENCE_FILENAME, StainReference
+from allidb_mmseg.smear.stain import CHECKPOINT_KEY, REFERENCE_FILENAME, StainReference
 from allidb_mmseg.engine import config as engine_config
 from allidb_mmseg.engine import runner as engine_runner
 from allidb_mmseg.engine.stain_reference_hook import train_normalization

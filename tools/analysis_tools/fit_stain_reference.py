@@ -33,7 +33,7 @@ def main(argv: list[str] | None = None) -> int:
     refuse_existing(args.out, args.force)
 
     from allidb_mmseg.apis.batch import collect_inputs
-    from allidb_mmseg.datasets.stain import fit_reference_from_files
+    from allidb_mmseg.smear.stain import fit_reference_from_files
 
     items = collect_inputs(args.inputs)
     for it in items:

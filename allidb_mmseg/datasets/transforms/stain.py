@@ -7,7 +7,7 @@ cells) and a residual, each dye's amount is scaled, each dye's colour is tilted,
 and the image is mixed again. Unlike albumentations' ``HEStain`` (H&E presets,
 or a two-stain Macenko fit that drops the residual), nothing outside the two
 dyes is lost. ``StainNormalize`` maps every image onto a saved
-:class:`~allidb_mmseg.datasets.stain.StainReference`.
+:class:`~allidb_mmseg.smear.stain.StainReference`.
 """
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from mmcv.transforms import BaseTransform
 
 from mmseg.registry import TRANSFORMS
 
-from ..stain import NORMALIZE_METHODS, StainReference, white_balance, white_point
+from ...smear.stain import NORMALIZE_METHODS, StainReference, white_balance, white_point
 
 __all__ = ['MGGStainJitter', 'StainNormalize', 'MGG_STAIN_OD']
 

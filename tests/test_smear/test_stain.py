@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from allidb_mmseg.datasets.stain import (CHECKPOINT_KEY, REFERENCE_FILENAME,
+from allidb_mmseg.smear.stain import (CHECKPOINT_KEY, REFERENCE_FILENAME,
                                          StainReference, find_stain_reference,
                                          fit_reference_from_files, white_point)
 from allidb_mmseg.datasets.transforms.stain import MGGStainJitter, StainNormalize
