@@ -3,7 +3,10 @@
 The folder layout, fixed so other tools can rely on it::
 
     OUT/masks/<name>.png      uint8 class indices (1 = lymphoblast)
+    OUT/masks/<name>.ome.tif  the same for a slide: tiled, pyramidal
     OUT/overlays/<name>.png   the image with blast contours and the count
+                              (at most 4096 px long for slides and images
+                              above 36 MP)
     OUT/report.csv, OUT/report.json
 
 ``<name>`` is the input's stem; a second input with the same stem becomes
@@ -24,9 +27,11 @@ import numpy as np
 
 from ..evaluation.counting import DEFAULT_MIN_BLAST_AREA, AllRule, count_blasts
 from ..utils import atomic_imwrite
-from .report import ImageRow, draw_overlay, write_reports
+from .report import ImageRow, blast_numbers, draw_overlay, write_reports
 from .image_io import ImageReadError, read_image
 from .inference import BLAST_CLASS, segment
+from .large_images import segment_large_image, segment_slide
+from .slides import LARGE_IMAGE_PIXELS, is_slide
 
 __all__ = ['InputItem', 'collect_inputs', 'plan_names', 'existing_outputs',
            'analyse', 'process_image', 'run_batch']
@@ -95,15 +100,20 @@ def plan_names(files: list[str]) -> list[str]:
     return names
 
 
-def output_paths(out_dir: Path, name: str) -> tuple[Path, Path]:
-    return out_dir / 'masks' / f'{name}.png', out_dir / 'overlays' / f'{name}.png'
+def output_paths(out_dir: Path, name: str, slide: bool = False
+                 ) -> tuple[Path, Path]:
+    """(mask, overlay) of one input; a slide's mask is a pyramidal OME-TIFF."""
+    mask = f'{name}.ome.tif' if slide else f'{name}.png'
+    return out_dir / 'masks' / mask, out_dir / 'overlays' / f'{name}.png'
 
 
-def existing_outputs(out_dir: Path, names: list[str]) -> list[Path]:
-    """Files this run would write that already exist."""
+def existing_outputs(out_dir: Path, names: list[str],
+                     files: list[str] | None = None) -> list[Path]:
+    """Files this run would write that already exist (``files``, the
+    inputs, tell slides from images)."""
     paths = [out_dir / 'report.csv', out_dir / 'report.json']
-    for n in names:
-        paths.extend(output_paths(out_dir, n))
+    for k, n in enumerate(names):
+        paths.extend(output_paths(out_dir, n, files is not None and is_slide(files[k])))
     return [p for p in paths if p.exists()]
 
 
@@ -112,40 +122,45 @@ def analyse(mask: np.ndarray, prob: np.ndarray | None, min_area: int,
     """Count blasts in a class mask; the report's numbers for it."""
     blast = mask == BLAST_CLASS
     n_blast = int(np.count_nonzero(blast))
-    fraction = n_blast / blast.size
-    mean_prob = None
-    if prob is not None and n_blast:
+    prob_sum = None
+    if prob is not None:
         # Summed in float64 over row bands: float16 sums lose precision, and
         # a whole-image float64 copy would cost 8 bytes per pixel.
-        total = sum(float(prob[r:r + 1024][blast[r:r + 1024]].sum(dtype=np.float64))
-                    for r in range(0, prob.shape[0], 1024))
-        mean_prob = total / n_blast
-    count = count_blasts(blast, min_area=min_area)
+        prob_sum = sum(float(prob[r:r + 1024][blast[r:r + 1024]].sum(dtype=np.float64))
+                       for r in range(0, prob.shape[0], 1024))
+    count = count_blasts(blast, min_area=min_area, prob=prob)
     del blast
-    flag = rule.applies(count.count, fraction)
-    return count, dict(blast_count=count.count, blast_area_fraction=fraction,
-                       mean_blast_prob=mean_prob, all_suspected=flag,
-                       all_rule=rule.text(min_area), blasts=count.stats())
+    return count, blast_numbers(count.blasts, n_blast, mask.size, prob_sum,
+                                rule, min_area)
 
 
 def process_image(model: Any, file: str, name: str, out_dir: Path,
                   min_area: int = DEFAULT_MIN_BLAST_AREA,
-                  rule: AllRule = AllRule()) -> ImageRow:
+                  rule: AllRule = AllRule(), mpp: float | None = None,
+                  progress: bool = False) -> ImageRow:
     """Segment one file and write its mask and overlay; never raises for a
-    bad file (the row says what went wrong)."""
+    bad file (the row says what went wrong).
+
+    Slides, and images above ``LARGE_IMAGE_PIXELS``, are streamed
+    (:mod:`.large_images`); ``mpp`` (microns per pixel) sets the working
+    scale of native-scale configs, ``progress`` shows a bar over tiles.
+    """
     row = ImageRow(file=file, name=name)
-    mask_path, overlay_path = output_paths(out_dir, name)
+    slide = is_slide(file)
+    mask_path, overlay_path = output_paths(out_dir, name, slide)
     try:
-        img = read_image(file)
-        row.height, row.width = img.shape[:2]
-        mask, prob = segment(model, img, return_prob=True)
-        count, numbers = analyse(mask, prob, min_area, rule)
-        del prob
-        for k, v in numbers.items():
-            setattr(row, k, v)
-        atomic_imwrite(mask_path, mask)
-        del mask
-        atomic_imwrite(overlay_path, draw_overlay(img, count, row.all_suspected))
+        if slide:
+            segment_slide(model, file, row, mask_path, overlay_path, min_area,
+                          rule, mpp, progress)
+        else:
+            img = read_image(file)
+            row.height, row.width = img.shape[:2]
+            if img.shape[0] * img.shape[1] > LARGE_IMAGE_PIXELS:
+                segment_large_image(model, img, row, mask_path, overlay_path,
+                                    min_area, rule, mpp, progress)
+            else:
+                _process_field(model, img, row, mask_path, overlay_path,
+                               min_area, rule, mpp, progress)
         row.mask = str(mask_path.relative_to(out_dir))
         row.overlay = str(overlay_path.relative_to(out_dir))
     except ImageReadError as e:
@@ -165,10 +180,26 @@ def process_image(model: Any, file: str, name: str, out_dir: Path,
     return row
 
 
+def _process_field(model: Any, img: np.ndarray, row: ImageRow,
+                   mask_path: Path, overlay_path: Path, min_area: int,
+                   rule: AllRule, mpp: float | None, progress: bool) -> None:
+    """An ordinary image: whole mask and labels in memory, full-size overlay."""
+    mask, prob = segment(model, img, return_prob=True, mpp=mpp,
+                         progress=progress)
+    count, numbers = analyse(mask, prob, min_area, rule)
+    del prob
+    for k, v in numbers.items():
+        setattr(row, k, v)
+    atomic_imwrite(mask_path, mask)
+    del mask
+    atomic_imwrite(overlay_path, draw_overlay(img, count, row.all_suspected))
+
+
 def run_batch(model: Any, items: list[InputItem], out_dir: str | os.PathLike,
               min_area: int = DEFAULT_MIN_BLAST_AREA, rule: AllRule = AllRule(),
               progress: bool = True, on_fail: Callable[[ImageRow], None] | None = None,
-              settings: dict[str, Any] | None = None) -> list[ImageRow]:
+              settings: dict[str, Any] | None = None,
+              mpp: float | None = None) -> list[ImageRow]:
     """Process every item, then write report.csv and report.json.
 
     The caller checks :func:`existing_outputs` first (refuse or ``force``).
@@ -193,7 +224,8 @@ def run_batch(model: Any, items: list[InputItem], out_dir: str | os.PathLike,
                 row = ImageRow(file=item.file, name=name, status='failed',
                                error=item.error)
             else:
-                row = process_image(model, item.file, name, out_dir, min_area, rule)
+                row = process_image(model, item.file, name, out_dir, min_area,
+                                    rule, mpp, progress)
             rows.append(row)
             if row.status == 'failed' and on_fail is not None:
                 on_fail(row)

@@ -23,23 +23,6 @@ def tiny_model(tmp_path_factory):
     return model
 
 
-# -- upsampling ----------------------------------------------------------------
-
-@pytest.mark.parametrize('align', [False, True])
-def test_band_resize_equals_torch_bilinear(align):
-    import torch
-    import torch.nn.functional as F
-
-    from allidb_mmseg.apis.inference import _resize_rows
-
-    src = np.random.default_rng(1).normal(size=(7, 9)).astype(np.float32)
-    ref = F.interpolate(torch.from_numpy(src)[None, None], size=(53, 41),
-                        mode='bilinear', align_corners=align)[0, 0].numpy()
-    bands = [_resize_rows(src, 41, 53, y0, min(53, y0 + 10), align)
-             for y0 in range(0, 53, 10)]
-    np.testing.assert_allclose(np.concatenate(bands), ref, atol=1e-3)
-
-
 # -- segment -------------------------------------------------------------------
 
 def test_segment_native_resolution_matches_mmseg(tiny_model, tmp_path):
