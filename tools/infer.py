@@ -1,12 +1,15 @@
 """Segment smear images: masks, overlays, blast counts and a report.
 
     python tools/infer.py CONFIG CHECKPOINT INPUTS... --out-dir DIR
-        [--device cpu|cuda] [--min-blast-area PX] [--all-min-count N] [--force]
+        [--device cpu|cuda] [--min-blast-area PX] [--all-min-count N]
+        [--mpp MICRONS] [--force]
 
 INPUTS are files, folders (their files) or glob patterns. Writes
 DIR/masks/<name>.png, DIR/overlays/<name>.png, DIR/report.csv and
-DIR/report.json. Refuses (exit 2) if any of those files exists, unless
---force. Files that cannot be read are listed as failed in the report; the
+DIR/report.json. Whole-slide images (.svs, .ndpi, .mrxs, tiled or pyramidal
+TIFF, ...) are read region by region; their mask is DIR/masks/<name>.ome.tif
+(tiled, pyramidal) and their overlay is downsampled. Refuses (exit 2) if any
+of those files exists, unless --force. Files that cannot be read are listed as failed in the report; the
 exit code is non-zero only if no file was segmented.
 """
 from __future__ import annotations
@@ -37,6 +40,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help='flag ALL-suspected at N or more blasts (default 1)')
     p.add_argument('--all-min-fraction', type=float, default=0.0, metavar='F',
                    help='also require this blast area fraction (default 0)')
+    p.add_argument('--mpp', type=float, default=None, metavar='MICRONS',
+                   help='microns per pixel of the inputs (level 0 for slides); '
+                   'sets the working scale of native-scale configs and '
+                   "overrides a slide's own (default: the slide's, else the "
+                   'red-cell size measured in the image)')
     p.add_argument('--force', action='store_true',
                    help='overwrite existing output files')
     p.add_argument('--no-progress', action='store_true', help='no progress bar')
@@ -52,6 +60,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.min_blast_area is not None and args.min_blast_area < 1:
         raise AllidbError('--min-blast-area',
                           f'must be at least 1, got {args.min_blast_area}')
+    if args.mpp is not None and not args.mpp > 0:
+        raise AllidbError('--mpp', f'must be positive, got {args.mpp}')
     out_dir = Path(args.out_dir)
     if out_dir.exists() and not out_dir.is_dir():
         raise AllidbError(out_dir, 'exists and is not a folder')
@@ -68,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
     if not items:
         raise AllidbError(" ".join(args.inputs), 'no input files found')
     names = plan_names([it.file for it in items])
-    clash = existing_outputs(out_dir, names)
+    clash = existing_outputs(out_dir, names, [it.file for it in items])
     if clash and not args.force:
         more = f' (and {len(clash) - 1} more)' if len(clash) > 1 else ''
         raise AllidbError(clash[0], f'output exists{more}; use --force to '
@@ -98,7 +108,8 @@ def main(argv: list[str] | None = None) -> int:
                      rule=rule, progress=not args.no_progress, on_fail=on_fail,
                      settings=dict(config=str(args.config),
                                    checkpoint=str(args.checkpoint),
-                                   device=device))
+                                   device=device, mpp=args.mpp),
+                     mpp=args.mpp)
     print(f'{summary_line(rows)}; report: {out_dir / "report.csv"}')
     if not any(r.status == 'ok' for r in rows):
         print(f'error: {out_dir / "report.csv"}: no input image could be '

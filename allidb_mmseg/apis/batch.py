@@ -26,9 +26,9 @@ from typing import Any, Callable, Iterable
 import numpy as np
 
 from ..evaluation.counting import DEFAULT_MIN_BLAST_AREA, AllRule, count_blasts
-from ..utils import atomic_imwrite
+from ..utils import AllidbError, atomic_imwrite
 from .report import ImageRow, blast_numbers, draw_overlay, write_reports
-from .image_io import ImageReadError, read_image
+from .image_io import read_image
 from .inference import BLAST_CLASS, segment
 from .large_images import segment_large_image, segment_slide
 from .slides import LARGE_IMAGE_PIXELS, is_slide
@@ -163,7 +163,7 @@ def process_image(model: Any, file: str, name: str, out_dir: Path,
                                min_area, rule, mpp, progress)
         row.mask = str(mask_path.relative_to(out_dir))
         row.overlay = str(overlay_path.relative_to(out_dir))
-    except ImageReadError as e:
+    except AllidbError as e:  # ImageReadError says only the problem
         row.status, row.error = 'failed', str(e)
     except MemoryError:
         row.status, row.error = 'failed', 'out of memory while processing this image'
