@@ -108,7 +108,9 @@ def draw_overview(img: np.ndarray, thumb: np.ndarray, blasts: list[Blast],
     scale, thick = overlay_style(img.shape)
     contours, _ = cv2.findContours(thumb.astype(np.uint8), cv2.RETR_EXTERNAL,
                                    cv2.CHAIN_APPROX_SIMPLE)
-    cv2.drawContours(img, contours, -1, CONTOUR_BGR, thick, cv2.LINE_AA)
+    # Cells are small on an overview: thinner outlines than on a field.
+    cv2.drawContours(img, contours, -1, CONTOUR_BGR, max(1, thick // 3),
+                     cv2.LINE_AA)
     if len(blasts) <= MAX_NUMBERED:
         for b in blasts:
             draw_label(img, b.label, (b.centroid[0] / step, b.centroid[1] / step),

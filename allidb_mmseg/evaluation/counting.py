@@ -31,6 +31,10 @@ DEFAULT_MIN_BLAST_AREA = 150
 # radius r with centres d apart have a neck of sqrt(1 - (d/2r)^2) r: this
 # splits discs up to d >= 1.2 r, i.e. overlapping by up to 40 %).
 SADDLE_RATIO = 0.8
+# Components whose bounding box holds more pixels than this are not split
+# (a smear-wide artefact, never a cluster of cells; splitting it would cost
+# memory in proportion): they count as one blast.
+MAX_SPLIT_PIXELS = 2**22
 # Above this many seeds in one component, pixels go to the nearest seed
 # (linear cost) instead of the radius-weighted rule (cost per seed).
 MAX_WEIGHTED_SEEDS = 16
@@ -209,19 +213,24 @@ def component_blasts(comp: np.ndarray, x: int, y: int, min_area: int,
         ``(sel, x0, y0, blast)``: each blast's pixels ``sel`` (bool, cropped
         at ``x0, y0``) and its :class:`Blast` with ``label`` 0.
     """
-    pieces = _split_component(comp, min_area, saddle_ratio) if split \
-        else comp.astype(np.int32)
-    for p, sl in enumerate(ndi.find_objects(pieces), start=1):
+    if split and comp.size <= MAX_SPLIT_PIXELS:
+        pieces = _split_component(comp, min_area, saddle_ratio)
+        slices = ndi.find_objects(pieces)
+    else:
+        pieces, slices = None, [np.s_[:, :]]
+    for p, sl in enumerate(slices, start=1):
         if sl is None:
             continue
-        sel = pieces[sl] == p
-        rows, cols = np.nonzero(sel)
-        y0, x0 = y + sl[0].start, x + sl[1].start
+        sel = comp if pieces is None else pieces[sl] == p
+        area = int(np.count_nonzero(sel))
+        y0, x0 = y + sl[0].indices(comp.shape[0])[0], x + sl[1].indices(comp.shape[1])[0]
+        # Centroid from row and column sums: no per-pixel index arrays.
+        cy = float(sel.sum(1, dtype=np.int64) @ np.arange(sel.shape[0])) / area
+        cx = float(sel.sum(0, dtype=np.int64) @ np.arange(sel.shape[1])) / area
         mean_prob = None if prob is None else \
-            float(prob[sl][sel].astype(np.float64).mean())
+            float(prob[sl][sel].sum(dtype=np.float64)) / area
         yield sel, x0, y0, Blast(
-            label=0, area=int(rows.size),
-            centroid=(float(cols.mean() + x0), float(rows.mean() + y0)),
+            label=0, area=area, centroid=(cx + x0, cy + y0),
             bbox=(x0, y0, int(sel.shape[1]), int(sel.shape[0])),
             mean_prob=mean_prob)
 

@@ -21,13 +21,16 @@ def test_scale_benchmark_quick(tmp_path):
     out = tmp_path / 'res.json'
     r = call_tool('analysis_tools/benchmark_scale', cfg, '--quick',
                   '--cache', tmp_path / 'inputs', '--out', out, '--threads', 1,
-                  '--cases', 'field', 'slide_pyramid', '--no-progress')
+                  '--cases', 'field', 'slide_pyramid', '--no-progress',
+                  '--blast-fraction', 0.05)
     assert r.returncode == 0, r.stderr[-3000:]
     res = json.loads(out.read_text())['cases']
     assert set(res) == {'field', 'slide_pyramid'}
     slide = res['slide_pyramid']
     assert (slide['width'], slide['height']) == (2000, 2000)
     assert slide['inference']['level'] == 0 and slide['inference']['reader'] == 'tiffslide'
+    # the untrained model's blast logit was moved: 5 % of the field is blast
+    assert 0.02 < res['field']['blast_area_fraction'] < 0.1
     for case in res.values():
         assert case['seconds'] > 0 and case['mp_per_s'] > 0
         assert case['peak_rss'] >= case['start_rss'] > 100e6

@@ -88,3 +88,19 @@ def test_bands_must_agree():
         counter.add(np.zeros((2, 10), np.uint8))
     with pytest.raises(ValueError, match='width'):
         counter.add(np.zeros((2, 11), np.uint8))
+
+
+def test_giant_components_are_not_split(monkeypatch):
+    """A smear-wide artefact would cost memory in proportion to split: above
+    MAX_SPLIT_PIXELS a component is one blast, on both counting paths."""
+    from allidb_mmseg.evaluation import counting
+
+    m = np.zeros((100, 200), np.uint8)
+    cv2.circle(m, (80, 50), 20, 1, -1)
+    cv2.circle(m, (112, 50), 20, 1, -1)
+    assert count_blasts(m, min_area=150).count == 2
+    monkeypatch.setattr(counting, 'MAX_SPLIT_PIXELS', 1000)
+    whole = count_blasts(m, min_area=150)
+    _, banded = by_bands(m, None, 30, process_rows=1, min_area=150)
+    assert whole.count == len(banded) == 1
+    assert whole.blasts[0].area == banded[0].area == int(m.sum())
