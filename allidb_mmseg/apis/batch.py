@@ -28,10 +28,10 @@ import numpy as np
 from ..evaluation.counting import DEFAULT_MIN_BLAST_AREA, AllRule, count_blasts
 from ..utils import AllidbError, atomic_imwrite
 from .report import ImageRow, blast_numbers, draw_overlay, write_reports
-from .image_io import read_image
+from .image_io import LARGE_IMAGE_PIXELS, read_image
 from .inference import BLAST_CLASS, segment
 from .large_images import segment_large_image, segment_slide
-from .slides import LARGE_IMAGE_PIXELS, is_slide
+from .slides import is_slide
 
 __all__ = ['InputItem', 'collect_inputs', 'plan_names', 'existing_outputs',
            'analyse', 'process_image', 'run_batch']

@@ -21,18 +21,15 @@ from typing import Any, Sequence
 import numpy as np
 
 from ..utils import first_line
-from .image_io import ImageReadError, to_bgr8
+from .image_io import LARGE_IMAGE_PIXELS, ImageReadError, to_bgr8
 
-__all__ = ['SLIDE_SUFFIXES', 'LARGE_IMAGE_PIXELS', 'Slide', 'LevelSource',
+__all__ = ['SLIDE_SUFFIXES', 'Slide', 'LevelSource',
            'is_slide', 'open_slide', 'choose_level']
 
 # Formats only a slide reader opens (OpenSlide's list, lower case).
 SLIDE_SUFFIXES = ('.svs', '.ndpi', '.vms', '.vmu', '.mrxs', '.scn', '.bif',
                   '.svslide', '.dcm')
 _TIFF_SUFFIXES = ('.tif', '.tiff')
-# Above this, images are streamed: a TIFF is read region by region, any image
-# gets a downsampled overlay and band-wise counting (docs/slides_and_large_images.md).
-LARGE_IMAGE_PIXELS = 36_000_000
 # Level-0 pixels read per read_region call (bounds the RGBA temporaries).
 _READ_COLS = 8192
 # A level may be this much coarser than the working scale (slight upsampling)
