@@ -4,8 +4,7 @@ The result of the tiling engine arrives in row bands and goes, band by band,
 to three places at once: the mask file, a :class:`BandCounter` (blasts are
 counted across band and tile borders, once each) and a small copy of the
 mask for the overlay. Nothing of full size is held except, for a plain
-image, the decoded image itself and its uint8 mask (a PNG cannot be written
-in pieces).
+image, the decoded image itself (JPEG and PNG cannot be decoded in pieces).
 
 Per slide (``OUT/masks/<name>.ome.tif``, ``OUT/overlays/<name>.png``):
 
@@ -28,7 +27,7 @@ from ..evaluation.band_counting import BandCounter
 from ..evaluation.counting import AllRule, Blast
 from ..utils import atomic_imwrite
 from .inference import SCALE_SAMPLE_SIDE, segment_bands, working_scale
-from .mask_tiff import write_mask_pyramid
+from .mask_writers import write_mask_png, write_mask_pyramid
 from .report import (CONTOUR_BGR, ImageRow, blast_numbers, draw_banner,
                      draw_label, overlay_style)
 from .slides import LevelSource, choose_level, open_slide
@@ -142,17 +141,14 @@ def segment_large_image(model: Any, img: np.ndarray, row: ImageRow,
                         min_area: int, rule: AllRule, mpp: float | None = None,
                         progress: bool = False) -> None:
     """A decoded image too large for the ordinary path: PNG mask at full
-    size, downsampled overlay, blasts counted band by band; fills ``row``."""
+    size, written as it is made; downsampled overlay; blasts counted band by
+    band. Fills ``row``."""
     h, w = img.shape[:2]
     scale = working_scale(model, img, mpp)
     step = overlay_step(h, w)
     watch = _Watch(h, w, min_area, step)
-    mask = np.empty((h, w), np.uint8)
-    for band in watch(segment_bands(model, ArraySource(img), scale, progress,
-                                    desc=row.name[-20:])):
-        mask[band.y0:band.y0 + len(band.mask)] = band.mask
-    atomic_imwrite(mask_path, mask)
-    del mask
+    write_mask_png(mask_path, watch(segment_bands(
+        model, ArraySource(img), scale, progress, desc=row.name[-20:])), h, w)
     blasts, numbers = watch.numbers(rule, min_area)
     _fill(row, numbers)
     overview = shrink(ArraySource(img), *watch.thumb.shape)

@@ -7,7 +7,7 @@ import pytest
 
 from allidb_mmseg.apis import slides
 from allidb_mmseg.apis.image_io import ImageReadError
-from allidb_mmseg.apis.mask_tiff import LEVEL_FACTOR, write_mask_pyramid
+from allidb_mmseg.apis.mask_writers import LEVEL_FACTOR, write_mask_pyramid
 from allidb_mmseg.apis.slides import (LevelSource, choose_level, is_slide,
                                       open_slide)
 from allidb_mmseg.apis.tiling import Band

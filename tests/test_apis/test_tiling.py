@@ -47,7 +47,7 @@ def random_image(h: int, w: int, seed: int = 0) -> np.ndarray:
 def test_importing_the_engine_and_slide_io_needs_no_torch():
     code = ('import sys\n'
             'import allidb_mmseg.apis.tiling, allidb_mmseg.apis.slides\n'
-            'import allidb_mmseg.apis.mask_tiff, allidb_mmseg.evaluation.band_counting\n'
+            'import allidb_mmseg.apis.mask_writers, allidb_mmseg.evaluation.band_counting\n'
             "print(sorted(m for m in ('torch', 'mmseg', 'mmengine', 'mmcv')"
             ' if m in sys.modules))')
     r = run_py(code)

@@ -1,6 +1,9 @@
-"""Write a class mask that arrives in row bands as a tiled pyramidal OME-TIFF.
+"""Write a class mask that arrives in row bands, never holding it whole.
 
-Level 0 is written tile row by tile row straight from the bands (tifffile
+A slide's mask is a tiled pyramidal OME-TIFF (:func:`write_mask_pyramid`); a
+large plain image's is a PNG, as for any image (:func:`write_mask_png`).
+
+In the TIFF, level 0 is written tile row by tile row straight from the bands (tifffile
 takes an iterator of tiles), so the full mask is never in memory; the
 reduced levels (every :data:`LEVEL_FACTOR`-th pixel, each level from the one
 above) are collected on the way, the first at 1/16 of the mask's size.
@@ -17,7 +20,7 @@ import numpy as np
 from ..utils import atomic_write
 from .tiling import Band
 
-__all__ = ['write_mask_pyramid', 'LEVEL_FACTOR', 'TILE']
+__all__ = ['write_mask_pyramid', 'write_mask_png', 'LEVEL_FACTOR', 'TILE']
 
 TILE = 256
 LEVEL_FACTOR = 4
@@ -99,3 +102,27 @@ def write_mask_pyramid(path: str | os.PathLike, bands: Iterator[Band],
 
     atomic_write(path, write)
     return len(sizes)
+
+
+def _rows(bands: Iterator[Band], height: int) -> Iterator[np.ndarray]:
+    y = 0
+    for band in bands:
+        yield from band.mask
+        y += len(band.mask)
+    if y != height:
+        raise ValueError(f'bands ended at row {y} of {height}')
+
+
+def write_mask_png(path: str | os.PathLike, bands: Iterator[Band],
+                   height: int, width: int) -> None:
+    """Write the masks of ``bands`` (row order) to ``path`` atomically as an
+    8-bit greyscale PNG, row by row (pypng streams; OpenCV would need the
+    whole mask)."""
+    import png
+
+    def write(tmp: os.PathLike) -> None:
+        with open(tmp, 'wb') as f:
+            png.Writer(width, height, greyscale=True, bitdepth=8).write(
+                f, _rows(bands, height))
+
+    atomic_write(path, write)
