@@ -98,7 +98,9 @@ def main(argv: list[str] | None = None) -> int:
             cfg_options=args.cfg_options, device=args.device,
             threads=args.threads, quick=args.quick, cases=args.cases,
             progress=not args.no_progress, blast_fraction=args.blast_fraction,
-            log=log)
+            log=log, on_case=lambda partial: (
+                atomic_write_json(out, partial),
+                log(scale_table(partial).splitlines()[-1])))
     except RuntimeError as e:
         msg = first_line(e)
         raise AllidbError(*msg.split(': ', 1)) from e

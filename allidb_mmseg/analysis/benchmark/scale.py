@@ -222,16 +222,21 @@ def run_scale_benchmark(config: str, checkpoint: str | None, cache: Path,
                         quick: bool = False, cases: list[str] | None = None,
                         min_area: int = 150, progress: bool = True,
                         blast_fraction: float | None = None,
-                        log=print) -> dict[str, Any]:
+                        log=print, on_case=None) -> dict[str, Any]:
     """Every case (or those named in ``cases``); the figures for the table.
 
     Counting costs what the masks hold: an untrained model marks all or
     nothing as blast, so ``blast_fraction`` shifts its blast logit until
-    that share of the field is blast (about 0.02 on a smear).
+    that share of the field is blast (about 0.02 on a smear). ``on_case``
+    gets the result so far after each case (to save it: a 40000 px slide can
+    take an hour on a CPU).
     """
     files = make_inputs(cache, quick, log=log)
     div = QUICK_DIV if quick else 1
-    results = {}
+    results: dict[str, Any] = {}
+    result = dict(config=config, checkpoint=checkpoint, cfg_options=cfg_options,
+                  device=device, threads=threads, quick=quick, mpp=MPP * div,
+                  blast_fraction=blast_fraction, cases=results)
     for name, h, w, kind in CASES:
         if cases and name not in cases:
             continue
@@ -250,9 +255,9 @@ def run_scale_benchmark(config: str, checkpoint: str | None, cache: Path,
                    decoded_bytes=h * w * 3, mask_bytes=h * w,
                    wall_seconds=time.perf_counter() - t)
         results[name] = res
-    return dict(config=config, checkpoint=checkpoint, cfg_options=cfg_options,
-                device=device, threads=threads, quick=quick, mpp=MPP * div,
-                blast_fraction=blast_fraction, cases=results)
+        if on_case is not None:
+            on_case(result)
+    return result
 
 
 def _limit(name: str, r: dict, quick: bool) -> tuple[str, bool | None]:
