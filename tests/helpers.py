@@ -196,3 +196,36 @@ def run_tool(name: str, *args: object, cwd: Path | None = None,
     return subprocess.run([sys.executable, str(tool_path(name)), *map(str, args)],
                           cwd=cwd or REPO, capture_output=True, text=True,
                           timeout=timeout, **kwargs)
+
+
+def write_pyramid_tiff(path: Path, img: np.ndarray, mpp: float | None = None,
+                       factors: tuple[int, ...] = (1, 2), tile: int = 128,
+                       compression: str = 'zlib', aperio: bool = False) -> Path:
+    """A tiled pyramidal TIFF of a BGR image, as a slide scanner writes one.
+
+    Level k holds ``img[::f, ::f]`` for ``f = factors[k]``, so its pixels are
+    known exactly (with a lossless compression). Plain TIFFs keep the levels
+    in SubIFDs (OME-TIFF layout, read by tiffslide); ``aperio=True`` writes
+    an Aperio-style file (one IFD per level and Aperio's description, read by
+    OpenSlide).
+    """
+    import tifffile
+
+    rgb = np.ascontiguousarray(img[..., ::-1])
+    res = {} if mpp is None else dict(resolution=(1e4 / mpp, 1e4 / mpp),
+                                      resolutionunit='CENTIMETER')
+    with tifffile.TiffWriter(path, bigtiff=True) as tif:
+        for k, f in enumerate(factors):
+            level = np.ascontiguousarray(rgb[::f, ::f])
+            kw = dict(tile=(tile, tile), photometric='rgb', compression=compression)
+            if aperio:
+                h, w = level.shape[:2]
+                desc = f'Aperio Image Library v10.0.0\n{w}x{h} (256x256)'
+                if mpp is not None:
+                    desc += f'|AppMag = 20|MPP = {mpp}'
+                tif.write(level, description=desc, metadata=None, **kw)
+            elif k == 0:
+                tif.write(level, subifds=len(factors) - 1, **kw, **res)
+            else:
+                tif.write(level, subfiletype=1, **kw)
+    return path

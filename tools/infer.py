@@ -1,7 +1,8 @@
 """Segment smear images: masks, overlays, blast counts and a report.
 
     python tools/infer.py CONFIG CHECKPOINT INPUTS... --out-dir DIR
-        [--device cpu|cuda] [--min-blast-area PX] [--all-min-count N] [--force]
+        [--device cpu|cuda] [--min-blast-area PX] [--all-min-count N]
+        [--mpp MICRONS] [--force]
         [--coco-out FILE] [--geojson] [--tta] [--threads N]
         [--stain-normalize [reinhard|macenko] [--stain-normalize-all]]
         [--stain-reference JSON]
@@ -13,9 +14,11 @@ torch or mmseg; several processes: tools/dist_infer.sh.
 INPUTS are files, folders (their files) or glob patterns. Writes
 DIR/masks/<name>.png, DIR/overlays/<name>.png, DIR/report.csv,
 DIR/report.json and the review page DIR/index.html (pictures in DIR/review/).
-Refuses (exit 2) if any of those files exists, unless --force. Files that
-cannot be read are listed as failed in the report; the exit code is non-zero
-only if no file was segmented.
+Whole-slide images (.svs, .ndpi, .mrxs, tiled or pyramidal TIFF, ...) are
+read region by region; their mask is DIR/masks/<name>.ome.tif (tiled,
+pyramidal) and their overlay is downsampled. Refuses (exit 2) if any of those
+files exists, unless --force. Files that cannot be read are listed as failed
+in the report; the exit code is non-zero only if no file was segmented.
 """
 from __future__ import annotations
 
@@ -48,6 +51,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help='flag ALL-suspected at N or more blasts (default 1)')
     p.add_argument('--all-min-fraction', type=float, default=0.0, metavar='F',
                    help='also require this blast area fraction (default 0)')
+    p.add_argument('--mpp', type=float, default=None, metavar='MICRONS',
+                   help='microns per pixel of the inputs (level 0 for slides); '
+                   'sets the working scale of native-scale configs and '
+                   "overrides a slide's own (default: the slide's, else the "
+                   'red-cell size measured in the image)')
     p.add_argument('--force', action='store_true',
                    help='overwrite existing output files')
     p.add_argument('--no-progress', action='store_true', help='no progress bar')
@@ -107,6 +115,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.min_blast_area is not None and args.min_blast_area < 1:
         raise AllidbError('--min-blast-area',
                           f'must be at least 1, got {args.min_blast_area}')
+    if args.mpp is not None and not args.mpp > 0:
+        raise AllidbError('--mpp', f'must be positive, got {args.mpp}')
     out_dir = Path(args.out_dir)
     if out_dir.exists() and not out_dir.is_dir():
         raise AllidbError(out_dir, 'exists and is not a folder')
@@ -114,17 +124,17 @@ def main(argv: list[str] | None = None) -> int:
     from allidb_mmseg.apis import (collect_inputs, existing_outputs, plan_names,
                                    run_batch)
     from allidb_mmseg.apis.report import summary_line
-    from allidb_mmseg.apis.sinks import output_sinks
+    from allidb_mmseg.apis.sinks import output_sinks, skipped_line
     from allidb_mmseg.evaluation import DEFAULT_MIN_BLAST_AREA, AllRule
 
     items = collect_inputs(args.inputs)
     if not items:
         raise AllidbError(" ".join(args.inputs), 'no input files found')
     names = plan_names([it.file for it in items])
+    files = [it.file for it in items]
     sinks = output_sinks(out_dir, args.coco_out, args.geojson, args.geojson_type)
-    clash = existing_outputs(out_dir, names) + [
-        p for s in sinks for p in s.outputs([it.file for it in items], names)
-        if p.exists()]
+    clash = existing_outputs(out_dir, names, files) + [
+        p for s in sinks for p in s.outputs(files, names) if p.exists()]
     if clash and not args.force:
         more = f' (and {len(clash) - 1} more)' if len(clash) > 1 else ''
         raise AllidbError(clash[0], f'output exists{more}; use --force to '
@@ -159,14 +169,17 @@ def main(argv: list[str] | None = None) -> int:
     rule = AllRule(min_count=args.all_min_count,
                    min_fraction=args.all_min_fraction)
     settings = dict(model_args.settings(), device=device,
-                    backend=model_args.backend, tta=args.tta,
+                    backend=model_args.backend, tta=args.tta, mpp=args.mpp,
                     **(stain.settings() if stain else {}))
     run = run_distributed if dist else run_batch
     rows = run(model, items, out_dir, min_area=args.min_blast_area,
                rule=rule, progress=not args.no_progress, on_fail=on_fail,
-               settings=settings, sinks=sinks, stain=stain)
+               settings=settings, sinks=sinks, stain=stain, mpp=args.mpp)
     if dist and os.environ.get('RANK', '0') != '0':
         return 0  # rank 0 merged the reports and speaks for the run
+    skipped = skipped_line(sinks)
+    if skipped:
+        print(f'note: {skipped}', file=sys.stderr)
     print(f'{summary_line(rows)}; report: {out_dir / "report.csv"}')
     print(f'review page: {out_dir / "index.html"}' + (
         f'; COCO for CVAT: {args.coco_out}' if args.coco_out else '') + (

@@ -3,7 +3,10 @@
 The folder layout, fixed so other tools can rely on it::
 
     OUT/masks/<name>.png      uint8 class indices (1 = lymphoblast)
+    OUT/masks/<name>.ome.tif  the same for a slide: tiled, pyramidal
     OUT/overlays/<name>.png   the image with blast contours and the count
+                              (at most 4096 px long for slides and images
+                              above 36 MP)
     OUT/report.csv, OUT/report.json
 
 ``<name>`` is the input's stem; a second input with the same stem becomes
@@ -23,13 +26,14 @@ from typing import Any, Callable, Iterable, Sequence
 import numpy as np
 
 from ..evaluation.counting import DEFAULT_MIN_BLAST_AREA, AllRule, count_blasts
-from ..utils import atomic_imwrite
-from .report import ImageRow, draw_overlay, write_reports
-from .image_io import ImageReadError, read_image
+from ..utils import AllidbError, atomic_imwrite
+from .report import ImageRow, blast_numbers, draw_overlay, write_reports
+from .image_io import LARGE_IMAGE_PIXELS, read_image
 from .inference import BLAST_CLASS, segment
-from .blast_shapes import blast_mean_probs
 from .sinks import ImageSink, Segmented
 from .stain_check import StainCheck
+from .large_images import segment_large_image, segment_slide
+from .slides import is_slide
 
 __all__ = ['InputItem', 'collect_inputs', 'plan_names', 'existing_outputs',
            'analyse', 'process_image', 'run_batch']
@@ -98,15 +102,20 @@ def plan_names(files: list[str]) -> list[str]:
     return names
 
 
-def output_paths(out_dir: Path, name: str) -> tuple[Path, Path]:
-    return out_dir / 'masks' / f'{name}.png', out_dir / 'overlays' / f'{name}.png'
+def output_paths(out_dir: Path, name: str, slide: bool = False
+                 ) -> tuple[Path, Path]:
+    """(mask, overlay) of one input; a slide's mask is a pyramidal OME-TIFF."""
+    mask = f'{name}.ome.tif' if slide else f'{name}.png'
+    return out_dir / 'masks' / mask, out_dir / 'overlays' / f'{name}.png'
 
 
-def existing_outputs(out_dir: Path, names: list[str]) -> list[Path]:
-    """Files this run would write that already exist."""
+def existing_outputs(out_dir: Path, names: list[str],
+                     files: list[str] | None = None) -> list[Path]:
+    """Files this run would write that already exist (``files``, the
+    inputs, tell slides from images)."""
     paths = [out_dir / 'report.csv', out_dir / 'report.json']
-    for n in names:
-        paths.extend(output_paths(out_dir, n))
+    for k, n in enumerate(names):
+        paths.extend(output_paths(out_dir, n, files is not None and is_slide(files[k])))
     return [p for p in paths if p.exists()]
 
 
@@ -115,56 +124,59 @@ def analyse(mask: np.ndarray, prob: np.ndarray | None, min_area: int,
     """Count blasts in a class mask; the report's numbers for it."""
     blast = mask == BLAST_CLASS
     n_blast = int(np.count_nonzero(blast))
-    fraction = n_blast / blast.size
-    mean_prob = None
-    if prob is not None and n_blast:
+    prob_sum = None
+    if prob is not None:
         # Summed in float64 over row bands: float16 sums lose precision, and
         # a whole-image float64 copy would cost 8 bytes per pixel.
-        total = sum(float(prob[r:r + 1024][blast[r:r + 1024]].sum(dtype=np.float64))
-                    for r in range(0, prob.shape[0], 1024))
-        mean_prob = total / n_blast
-    count = count_blasts(blast, min_area=min_area)
+        prob_sum = sum(float(prob[r:r + 1024][blast[r:r + 1024]].sum(dtype=np.float64))
+                       for r in range(0, prob.shape[0], 1024))
+    count = count_blasts(blast, min_area=min_area, prob=prob)
     del blast
-    flag = rule.applies(count.count, fraction)
-    blasts = count.stats()
-    if prob is not None:
-        for b, p in zip(blasts, blast_mean_probs(count, prob)):
-            b['mean_prob'] = p
-    return count, dict(blast_count=count.count, blast_area_fraction=fraction,
-                       mean_blast_prob=mean_prob, all_suspected=flag,
-                       all_rule=rule.text(min_area), blasts=blasts)
+    return count, blast_numbers(count.blasts, n_blast, mask.size, prob_sum,
+                                rule, min_area)
 
 
 def process_image(model: Any, file: str, name: str, out_dir: Path,
                   min_area: int = DEFAULT_MIN_BLAST_AREA,
-                  rule: AllRule = AllRule(),
-                  sinks: Sequence[ImageSink] = (),
+                  rule: AllRule = AllRule(), mpp: float | None = None,
+                  progress: bool = False, sinks: Sequence[ImageSink] = (),
                   stain: StainCheck | None = None) -> ImageRow:
     """Segment one file and write its mask and overlay (and hand it to the
     ``sinks``); never raises for a bad file (the row says what went wrong).
+
+    Slides, and images above ``LARGE_IMAGE_PIXELS``, are streamed
+    (:mod:`.large_images`); ``mpp`` (microns per pixel) sets the working
+    scale of native-scale configs, ``progress`` shows a bar over tiles.
     ``stain`` adds the OOD score and may normalize the image before it is
-    segmented."""
+    segmented (not for slides, which are never whole in memory).
+    """
     row = ImageRow(file=file, name=name)
-    mask_path, overlay_path = output_paths(out_dir, name)
+    slide = is_slide(file)
+    mask_path, overlay_path = output_paths(out_dir, name, slide)
     try:
-        img = read_image(file)
-        row.height, row.width = img.shape[:2]
-        mask, prob = segment(model, stain.prepare(img, row) if stain else img,
-                             return_prob=True)
-        count, numbers = analyse(mask, prob, min_area, rule)
-        del prob
-        for k, v in numbers.items():
-            setattr(row, k, v)
-        atomic_imwrite(mask_path, mask)
-        del mask
-        overlay = draw_overlay(img, count, row.all_suspected)
-        atomic_imwrite(overlay_path, overlay)
+        if slide:
+            segment_slide(model, file, row, mask_path, overlay_path, min_area,
+                          rule, mpp, progress)
+            seg = None
+        else:
+            img = read_image(file)
+            row.height, row.width = img.shape[:2]
+            if stain is not None:
+                img = stain.prepare(img, row)
+            if img.shape[0] * img.shape[1] > LARGE_IMAGE_PIXELS:
+                segment_large_image(model, img, row, mask_path, overlay_path,
+                                    min_area, rule, mpp, progress)
+                seg = None
+            else:
+                seg = _process_field(model, img, row, mask_path, overlay_path,
+                                     min_area, rule, mpp, progress)
         row.mask = str(mask_path.relative_to(out_dir))
         row.overlay = str(overlay_path.relative_to(out_dir))
-        seg = Segmented(row, img, count, overlay)  # outlines traced once
-        for sink in sinks:
-            sink.add(seg)
-    except ImageReadError as e:
+        if sinks:
+            seg = seg or Segmented.streamed(row, overlay_path)
+            for sink in sinks:
+                sink.add(seg)
+    except AllidbError as e:  # ImageReadError says only the problem
         row.status, row.error = 'failed', str(e)
     except MemoryError:
         row.status, row.error = 'failed', 'out of memory while processing this image'
@@ -181,6 +193,24 @@ def process_image(model: Any, file: str, name: str, out_dir: Path,
     return row
 
 
+def _process_field(model: Any, img: np.ndarray, row: ImageRow,
+                   mask_path: Path, overlay_path: Path, min_area: int,
+                   rule: AllRule, mpp: float | None, progress: bool
+                   ) -> Segmented:
+    """An ordinary image: whole mask and labels in memory, full-size overlay."""
+    mask, prob = segment(model, img, return_prob=True, mpp=mpp,
+                         progress=progress)
+    count, numbers = analyse(mask, prob, min_area, rule)
+    del prob
+    for k, v in numbers.items():
+        setattr(row, k, v)
+    atomic_imwrite(mask_path, mask)
+    del mask
+    overlay = draw_overlay(img, count, row.all_suspected)
+    atomic_imwrite(overlay_path, overlay)
+    return Segmented(row, img, count, overlay)  # outlines traced once
+
+
 def run_batch(model: Any, items: list[InputItem], out_dir: str | os.PathLike,
               min_area: int = DEFAULT_MIN_BLAST_AREA, rule: AllRule = AllRule(),
               progress: bool = True, on_fail: Callable[[ImageRow], None] | None = None,
@@ -188,13 +218,15 @@ def run_batch(model: Any, items: list[InputItem], out_dir: str | os.PathLike,
               sinks: Sequence[ImageSink] = (),
               names: list[str] | None = None,
               reports: tuple[Path, Path] | None = None,
-              stain: StainCheck | None = None) -> list[ImageRow]:
+              stain: StainCheck | None = None,
+              mpp: float | None = None) -> list[ImageRow]:
     """Process every item, then write report.csv and report.json (then
     close the ``sinks``: review page, COCO, GeoJSON; see :mod:`.sinks`).
 
     ``stain`` (:func:`~allidb_mmseg.apis.stain_check.load_stain_check`)
     scores every image against the model's training stain, and may
-    normalize it first.
+    normalize it first. ``mpp`` overrides the microns per pixel of every
+    input (native-scale configs).
 
     The caller checks :func:`existing_outputs` first (refuse or ``force``).
     The reports are written even if the run is interrupted, for the images
@@ -220,7 +252,7 @@ def run_batch(model: Any, items: list[InputItem], out_dir: str | os.PathLike,
                                error=item.error)
             else:
                 row = process_image(model, item.file, name, out_dir, min_area,
-                                    rule, sinks, stain)
+                                    rule, mpp, progress, sinks, stain)
             rows.append(row)
             if row.status == 'failed' and on_fail is not None:
                 on_fail(row)

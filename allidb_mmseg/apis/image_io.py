@@ -18,12 +18,17 @@ import numpy as np
 
 from ..utils import AllidbError
 
-__all__ = ['ImageReadError', 'read_image', 'to_bgr8', 'PIL_CHECK_MAX_PIXELS']
+__all__ = ['ImageReadError', 'read_image', 'to_bgr8', 'PIL_CHECK_MAX_PIXELS',
+           'LARGE_IMAGE_PIXELS']
 
 # Above this many pixels, the full PIL decode used to catch corrupt JPEG data
 # is skipped (it would hold a second full copy); the cheap trailer check for
 # truncation still runs.
 PIL_CHECK_MAX_PIXELS = 80_000_000
+# Above this many pixels an image is "large": JPEG and PNG are decoded by
+# imagecodecs straight into one array (OpenCV's decoders peak at twice the
+# decoded size), and inference streams (docs/slides_and_large_images.md).
+LARGE_IMAGE_PIXELS = 36_000_000
 _ROWS_PER_BAND = 1024
 
 
@@ -156,6 +161,38 @@ def _composite_on_white(color: np.ndarray, alpha: np.ndarray) -> np.ndarray:
     return out
 
 
+def _header_pixels(path: Path) -> int | None:
+    """Pixels of an image from its header (PIL reads no pixel data), None if
+    PIL cannot tell."""
+    try:
+        from PIL import Image
+        try:
+            with Image.open(path) as im:
+                return im.width * im.height
+        except Image.DecompressionBombError:
+            return 2 * Image.MAX_IMAGE_PIXELS + 1  # its limit says how large
+    except Exception:
+        return None
+
+
+def _decode_large(path: Path, kind: str) -> np.ndarray:
+    """A JPEG or PNG decoded by imagecodecs into one array (peak: the file
+    plus the image), its colour channels turned to BGR in place."""
+    import imagecodecs
+
+    decode = imagecodecs.jpeg8_decode if kind == 'JPEG' else imagecodecs.png_decode
+    try:
+        img = decode(path.read_bytes())
+    except Exception as e:
+        msg = str(e).strip().splitlines()
+        raise ImageReadError(f'truncated or corrupt {kind} '
+                             f'({msg[0] if msg else type(e).__name__})') from e
+    if img.ndim == 3 and img.shape[2] in (3, 4):
+        for r in range(0, img.shape[0], _ROWS_PER_BAND):
+            img[r:r + _ROWS_PER_BAND, :, :3] = img[r:r + _ROWS_PER_BAND, :, 2::-1]
+    return img
+
+
 def read_image(path: str | os.PathLike) -> np.ndarray:
     """Read ``path`` as uint8 BGR (H, W, 3); raise ImageReadError if unusable.
 
@@ -165,6 +202,8 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
     up to :data:`PIL_CHECK_MAX_PIXELS`), then converts it with
     :func:`to_bgr8`. A file whose first bytes say JPEG or PNG but that cannot
     be decoded is reported as truncated or corrupt, not as "not an image".
+    JPEGs and PNGs above :data:`LARGE_IMAGE_PIXELS` are decoded by imagecodecs
+    (one full-size array instead of OpenCV's two).
     """
     path = Path(path)
     if not path.exists():
@@ -176,10 +215,12 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
     problem = _truncation_problem(path)
     if problem:
         raise ImageReadError(problem)
+    with open(path, 'rb') as f:
+        kind = _format_from_magic(f.read(8))
+    if kind and (_header_pixels(path) or 0) > LARGE_IMAGE_PIXELS:
+        return to_bgr8(_decode_large(path, kind))
     img = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
     if img is None:
-        with open(path, 'rb') as f:
-            kind = _format_from_magic(f.read(8))
         if kind:
             raise ImageReadError(
                 f'truncated or corrupt {kind} (cannot be decoded)')

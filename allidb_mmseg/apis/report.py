@@ -19,11 +19,12 @@ from typing import Any
 import cv2
 import numpy as np
 
-from ..evaluation.counting import BlastCount
+from ..evaluation.counting import AllRule, Blast, BlastCount
 from ..utils import atomic_write_bytes
 
 __all__ = ['ImageRow', 'REPORT_FIELDS', 'draw_overlay', 'write_reports',
-           'summary_line']
+           'summary_line', 'blast_numbers', 'overlay_style', 'draw_label',
+           'draw_banner']
 
 REPORT_FIELDS = ['file', 'name', 'status', 'error', 'width', 'height',
                  'blast_count', 'blast_area_fraction', 'mean_blast_prob',
@@ -56,46 +57,86 @@ class ImageRow:
     # when the model has no stain reference (docs/stain_robustness.md).
     ood_score: float | None = None
     ood_flag: bool | None = None
+    # JSON only: how a slide or large image was read and scaled (empty for
+    # ordinary images); see docs/slides_and_large_images.md.
+    inference: dict = field(default_factory=dict)
 
     def csv_row(self) -> dict[str, Any]:
         d = asdict(self)
         d.pop('blasts')
+        d.pop('inference')
         for k in ('blast_area_fraction', 'mean_blast_prob', 'ood_score'):
             if d[k] is not None:
                 d[k] = f'{d[k]:.6f}'
         return {k: '' if v is None else v for k, v in d.items()}
 
 
-def draw_overlay(img: np.ndarray, count: BlastCount, flagged: bool | None = None
-                 ) -> np.ndarray:
-    """The image with each blast's contour, its number, and ``blasts: N``.
+def blast_numbers(blasts: list[Blast], blast_pixels: int, total_pixels: int,
+                  prob_sum: float | None, rule: AllRule, min_area: int
+                  ) -> dict[str, Any]:
+    """An image's report numbers (the :class:`ImageRow` fields they fill).
 
-    Line widths and text scale with the image, so the marks stay readable on
-    a 640-pixel thumbnail and on a 2592-pixel field alike.
+    Args:
+        blasts: the counted blasts.
+        blast_pixels: pixels predicted as blast (counted or not).
+        total_pixels: the mask's pixels.
+        prob_sum: the blast probability summed over those pixels, or None.
+        rule: the ALL-suspected rule.
+        min_area: the minimum blast area the rule's text states.
     """
-    out = img.copy()
-    h, w = out.shape[:2]
-    scale = max(h, w) / 1000.0
-    thick = max(1, round(2 * scale))
-    font = cv2.FONT_HERSHEY_SIMPLEX
-    for b in count.blasts:
-        x, y, bw, bh = b.bbox
-        sel = (count.labels[y:y + bh, x:x + bw] == b.label).astype(np.uint8)
-        contours, _ = cv2.findContours(sel, cv2.RETR_EXTERNAL,
-                                       cv2.CHAIN_APPROX_SIMPLE, offset=(x, y))
-        cv2.drawContours(out, contours, -1, CONTOUR_BGR, thick, cv2.LINE_AA)
-        cx, cy = (int(round(v)) for v in b.centroid)
-        cv2.putText(out, str(b.label), (cx, cy), font, 0.5 * scale + 0.3,
-                    TEXT_BGR, thick, cv2.LINE_AA)
-    text = f'blasts: {count.count}'
+    fraction = blast_pixels / total_pixels
+    mean_prob = prob_sum / blast_pixels \
+        if prob_sum is not None and blast_pixels else None
+    return dict(blast_count=len(blasts), blast_area_fraction=fraction,
+                mean_blast_prob=mean_prob,
+                all_suspected=rule.applies(len(blasts), fraction),
+                all_rule=rule.text(min_area), blasts=[asdict(b) for b in blasts])
+
+
+def overlay_style(shape: tuple[int, ...]) -> tuple[float, int]:
+    """(text scale, line width) for marks on an image of ``shape``: they
+    grow with the image, so they stay readable on a 640-pixel thumbnail and
+    on a 2592-pixel field alike."""
+    scale = max(shape[:2]) / 1000.0
+    return scale, max(1, round(2 * scale))
+
+
+def draw_label(out: np.ndarray, label: int, centroid: tuple[float, float],
+               scale: float, thick: int) -> None:
+    """A blast's number at its centroid (x, y), in place."""
+    cx, cy = (int(round(v)) for v in centroid)
+    cv2.putText(out, str(label), (cx, cy), cv2.FONT_HERSHEY_SIMPLEX,
+                0.5 * scale + 0.3, TEXT_BGR, thick, cv2.LINE_AA)
+
+
+def draw_banner(out: np.ndarray, count: int, flagged: bool | None,
+                scale: float, thick: int) -> None:
+    """``blasts: N`` and the ALL flag in the top-left corner, in place."""
+    text = f'blasts: {count}'
     if flagged is not None:
         text += '  ALL suspected' if flagged else '  no ALL flag'
+    font = cv2.FONT_HERSHEY_SIMPLEX
     fs = 0.8 * scale + 0.4
     (tw, th), base = cv2.getTextSize(text, font, fs, thick + 1)
     pad = max(4, th // 3)
     cv2.rectangle(out, (0, 0), (tw + 2 * pad, th + base + 2 * pad), (0, 0, 0), -1)
     cv2.putText(out, text, (pad, pad + th), font, fs, (255, 255, 255),
                 thick + 1, cv2.LINE_AA)
+
+
+def draw_overlay(img: np.ndarray, count: BlastCount, flagged: bool | None = None
+                 ) -> np.ndarray:
+    """The image with each blast's contour, its number, and ``blasts: N``."""
+    out = img.copy()
+    scale, thick = overlay_style(out.shape)
+    for b in count.blasts:
+        x, y, bw, bh = b.bbox
+        sel = (count.labels[y:y + bh, x:x + bw] == b.label).astype(np.uint8)
+        contours, _ = cv2.findContours(sel, cv2.RETR_EXTERNAL,
+                                       cv2.CHAIN_APPROX_SIMPLE, offset=(x, y))
+        cv2.drawContours(out, contours, -1, CONTOUR_BGR, thick, cv2.LINE_AA)
+        draw_label(out, b.label, b.centroid, scale, thick)
+    draw_banner(out, count.count, flagged, scale, thick)
     return out
 
 

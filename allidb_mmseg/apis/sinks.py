@@ -26,7 +26,7 @@ from .review_page import (load_report, review_outputs, write_review_images,
                           write_review_page)
 
 __all__ = ['Segmented', 'ImageSink', 'ReviewPageSink', 'CocoSink',
-           'GeoJsonSink', 'output_sinks']
+           'GeoJsonSink', 'output_sinks', 'skipped_line']
 
 
 @dataclass
@@ -36,15 +36,27 @@ class Segmented:
     Attributes:
         row: its report row (numbers filled in, ``blasts`` with each
             blast's ``mean_prob``).
-        image: the BGR image.
-        count: the counted blasts (their label image).
+        image: the BGR image (for a streamed slide or large image: its
+            downsampled overlay).
+        count: the counted blasts (their label image); None for a streamed
+            image, whose label image was never whole in memory.
         overlay: the BGR overlay written to ``overlays/``.
     """
 
     row: ImageRow
     image: np.ndarray
-    count: BlastCount
+    count: BlastCount | None
     overlay: np.ndarray
+
+    @classmethod
+    def streamed(cls, row: ImageRow, overlay_path: Path) -> 'Segmented':
+        """A slide or large image, seen through its downsampled overlay."""
+        import cv2
+
+        overlay = cv2.imread(str(overlay_path), cv2.IMREAD_COLOR)
+        if overlay is None:
+            raise AllidbError(overlay_path, 'cannot read back the overlay')
+        return cls(row, overlay, None, overlay)
 
     @cached_property
     def shapes(self) -> list[BlastShape]:
@@ -91,6 +103,7 @@ class CocoSink:
     path: Path
     images: list = field(default_factory=list)
     annotations: list = field(default_factory=list)
+    skipped: list = field(default_factory=list)
 
     def outputs(self, files, names):
         if self.path.is_dir():
@@ -104,6 +117,9 @@ class CocoSink:
         return [self.path]
 
     def add(self, seg: Segmented) -> None:
+        if seg.count is None:  # streamed: no outlines (see :func:`skipped_line`)
+            self.skipped.append(seg.row.name)
+            return
         row = seg.row
         image_id = len(self.images) + 1
         self.images.append(coco_image(image_id, row.file, row.width, row.height))
@@ -123,6 +139,7 @@ class GeoJsonSink:
 
     out_dir: Path
     object_type: str = 'detection'
+    skipped: list = field(default_factory=list)
 
     def path(self, name: str) -> Path:
         return self.out_dir / 'geojson' / f'{name}.geojson'
@@ -131,6 +148,9 @@ class GeoJsonSink:
         return [self.path(n) for n in names]
 
     def add(self, seg: Segmented) -> None:
+        if seg.count is None:
+            self.skipped.append(seg.row.name)
+            return
         atomic_write_json(self.path(seg.row.name), geojson_feature_collection(
             seg.shapes, self.object_type), indent=None)
 
@@ -150,3 +170,14 @@ def output_sinks(out_dir: str | Path, coco_out: str | Path | None = None,
     if geojson:
         sinks.append(GeoJsonSink(out_dir, geojson_type))
     return sinks
+
+
+def skipped_line(sinks: Sequence[ImageSink]) -> str | None:
+    """One line naming the slides and large images left out of the COCO and
+    GeoJSON exports (their outlines are never whole in memory), or None."""
+    names = sorted({n for s in sinks for n in getattr(s, 'skipped', [])})
+    if not names:
+        return None
+    return (f'{len(names)} slide(s) or large image(s) are not in --coco-out / '
+            f'--geojson (streamed inference keeps no outlines; their blasts are '
+            f'in report.json), e.g. {names[0]}')

@@ -19,7 +19,7 @@ import cv2
 import numpy as np
 
 from ..apis.image_io import read_image, to_bgr8
-from ..apis.inference import _upsample
+from ..apis.tiling import collect_bands, upsampled_bands
 from ..apis.tta import tta_logits, tta_transforms
 from ..utils import AllidbError, first_line
 from .sidecar import DeploySpec, file_sha256, read_sidecar, sidecar_path
@@ -184,8 +184,9 @@ class OnnxSegmentor:
         img = read_image(image) if isinstance(image, (str, os.PathLike)) \
             else to_bgr8(np.asarray(image))
         logits = self.low_res_logits(img)
-        mask, prob = _upsample(logits, img.shape[0], img.shape[1],
-                               self.spec.align_corners, self.spec.threshold)
+        mask, prob = collect_bands(upsampled_bands(
+            logits, img.shape[0], img.shape[1], self.spec.align_corners,
+            self.spec.threshold), *img.shape[:2])
         return (mask, prob) if return_prob else mask
 
 

@@ -14,13 +14,14 @@ assigned to seeds by an additively weighted Voronoi rule (see
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from typing import Iterator
 
 import cv2
 import numpy as np
 from scipy import ndimage as ndi
 
 __all__ = ['Blast', 'BlastCount', 'AllRule', 'count_blasts',
-           'DEFAULT_MIN_BLAST_AREA']
+           'component_blasts', 'DEFAULT_MIN_BLAST_AREA', 'SADDLE_RATIO']
 
 # Pixels; about a disc of radius 7. Smaller specks are debris or noise at
 # any resolution our models run at. Scale it with the image resolution.
@@ -30,6 +31,10 @@ DEFAULT_MIN_BLAST_AREA = 150
 # radius r with centres d apart have a neck of sqrt(1 - (d/2r)^2) r: this
 # splits discs up to d >= 1.2 r, i.e. overlapping by up to 40 %).
 SADDLE_RATIO = 0.8
+# Components whose bounding box holds more pixels than this are not split
+# (a smear-wide artefact, never a cluster of cells; splitting it would cost
+# memory in proportion): they count as one blast.
+MAX_SPLIT_PIXELS = 2**22
 # Above this many seeds in one component, pixels go to the nearest seed
 # (linear cost) instead of the radius-weighted rule (cost per seed).
 MAX_WEIGHTED_SEEDS = 16
@@ -37,12 +42,14 @@ MAX_WEIGHTED_SEEDS = 16
 
 @dataclass
 class Blast:
-    """One counted blast: label id, area in pixels, centroid (x, y), bbox."""
+    """One counted blast: label id, area in pixels, centroid (x, y), bbox,
+    and the mean blast probability over its pixels (when one was given)."""
 
     label: int
     area: int
     centroid: tuple[float, float]
     bbox: tuple[int, int, int, int]  # x, y, w, h
+    mean_prob: float | None = None
 
 
 @dataclass
@@ -190,9 +197,47 @@ def _split_component(comp: np.ndarray, min_area: int, saddle_ratio: float
     return lut[pieces]
 
 
+def component_blasts(comp: np.ndarray, x: int, y: int, min_area: int,
+                     split: bool, saddle_ratio: float,
+                     prob: np.ndarray | None = None
+                     ) -> Iterator[tuple[np.ndarray, int, int, Blast]]:
+    """The blasts of one connected component, in image coordinates.
+
+    Args:
+        comp: the component's pixels (bool), cropped to its bounding box.
+        x, y: the crop's position in the image.
+        min_area, split, saddle_ratio: as for :func:`count_blasts`.
+        prob: the blast probability over the same crop, or None.
+
+    Yields:
+        ``(sel, x0, y0, blast)``: each blast's pixels ``sel`` (bool, cropped
+        at ``x0, y0``) and its :class:`Blast` with ``label`` 0.
+    """
+    if split and comp.size <= MAX_SPLIT_PIXELS:
+        pieces = _split_component(comp, min_area, saddle_ratio)
+        slices = ndi.find_objects(pieces)
+    else:
+        pieces, slices = None, [np.s_[:, :]]
+    for p, sl in enumerate(slices, start=1):
+        if sl is None:
+            continue
+        sel = comp if pieces is None else pieces[sl] == p
+        area = int(np.count_nonzero(sel))
+        y0, x0 = y + sl[0].indices(comp.shape[0])[0], x + sl[1].indices(comp.shape[1])[0]
+        # Centroid from row and column sums: no per-pixel index arrays.
+        cy = float(sel.sum(1, dtype=np.int64) @ np.arange(sel.shape[0])) / area
+        cx = float(sel.sum(0, dtype=np.int64) @ np.arange(sel.shape[1])) / area
+        mean_prob = None if prob is None else \
+            float(prob[sl][sel].sum(dtype=np.float64)) / area
+        yield sel, x0, y0, Blast(
+            label=0, area=area, centroid=(cx + x0, cy + y0),
+            bbox=(x0, y0, int(sel.shape[1]), int(sel.shape[0])),
+            mean_prob=mean_prob)
+
+
 def count_blasts(mask: np.ndarray, min_area: int = DEFAULT_MIN_BLAST_AREA,
-                 split: bool = True, saddle_ratio: float = SADDLE_RATIO
-                 ) -> BlastCount:
+                 split: bool = True, saddle_ratio: float = SADDLE_RATIO,
+                 prob: np.ndarray | None = None) -> BlastCount:
     """Count the blasts in a binary mask, splitting touching ones.
 
     Components (8-connected) smaller than ``min_area`` pixels are ignored.
@@ -206,10 +251,12 @@ def count_blasts(mask: np.ndarray, min_area: int = DEFAULT_MIN_BLAST_AREA,
         split: separate touching blasts.
         saddle_ratio: how deep the neck between two distance-map maxima must
             be, as a fraction of the smaller one, for them to be two blasts.
+        prob: (H, W) blast probability; each blast then gets its mean.
 
     Returns:
         A :class:`BlastCount`: ``count``, the per-blast ``blasts`` (area,
-        centroid, bounding box) and the ``labels`` image (0 = none, k = blast k).
+        centroid, bounding box, mean probability) and the ``labels`` image
+        (0 = none, k = blast k).
     """
     binary = (np.asarray(mask) != 0).astype(np.uint8)
     n, cc, stats, _ = cv2.connectedComponentsWithStats(binary, connectivity=8,
@@ -224,19 +271,11 @@ def count_blasts(mask: np.ndarray, min_area: int = DEFAULT_MIN_BLAST_AREA,
         if area < min_area:
             cc[y:y + h, x:x + w][comp] = 0
             continue
-        pieces = _split_component(comp, min_area, saddle_ratio) if split \
-            else comp.astype(np.int32)
-        for p, sl in enumerate(ndi.find_objects(pieces), start=1):
-            if sl is None:
-                continue
-            sel = pieces[sl] == p
-            rows, cols = np.nonzero(sel)
-            lbl = len(blasts) + 1
-            y0, x0 = y + sl[0].start, x + sl[1].start
-            cc[y0:y0 + sel.shape[0], x0:x0 + sel.shape[1]][sel] = -lbl
-            blasts.append(Blast(
-                label=lbl, area=int(rows.size),
-                centroid=(float(cols.mean() + x0), float(rows.mean() + y0)),
-                bbox=(x0, y0, int(sel.shape[1]), int(sel.shape[0]))))
+        crop = None if prob is None else prob[y:y + h, x:x + w]
+        for sel, x0, y0, blast in component_blasts(comp, x, y, min_area, split,
+                                                    saddle_ratio, crop):
+            blast.label = len(blasts) + 1
+            cc[y0:y0 + sel.shape[0], x0:x0 + sel.shape[1]][sel] = -blast.label
+            blasts.append(blast)
     np.negative(cc, out=cc)
     return BlastCount(labels=cc, blasts=blasts)

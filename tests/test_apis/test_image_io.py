@@ -78,3 +78,32 @@ def test_read_image_jpeg_cut_inside_header(tmp_path, capfd):
         if name == 'head.jpg':
             # Caught before decoding: nothing from libjpeg on stderr.
             assert 'Premature end' not in capfd.readouterr().err
+
+
+def test_large_images_decoded_once_by_imagecodecs(tmp_path, monkeypatch):
+    """Above LARGE_IMAGE_PIXELS, JPEG/PNG are decoded into one array (OpenCV
+    needs twice the image); the result is what OpenCV gives."""
+    from allidb_mmseg.apis import image_io
+
+    monkeypatch.setattr(image_io, 'LARGE_IMAGE_PIXELS', 100)
+    img = blob_image(90, 130)
+    rgba = cv2.cvtColor(img, cv2.COLOR_BGR2BGRA)
+    rgba[:10, :, 3] = 0
+    files = {'a.png': img, 'rgba.png': rgba, 'deep.png': img.astype(np.uint16) * 200,
+             'gray.png': cv2.cvtColor(img, cv2.COLOR_BGR2GRAY), 'a.jpg': img}
+    calls = []
+    real = image_io._decode_large
+    monkeypatch.setattr(image_io, '_decode_large',
+                        lambda *a: calls.append(a[0].name) or real(*a))
+    for name, arr in files.items():
+        cv2.imwrite(str(tmp_path / name), arr)
+        got = read_image(tmp_path / name)
+        assert calls[-1:] == [name]             # the imagecodecs path was taken
+        ref = image_io.to_bgr8(cv2.imread(str(tmp_path / name), cv2.IMREAD_UNCHANGED))
+        assert got.shape == ref.shape and got.dtype == np.uint8
+        assert np.abs(got.astype(int) - ref).max() <= (2 if name.endswith('jpg') else 0), name
+    data = (tmp_path / 'a.png').read_bytes()
+    (tmp_path / 'bad.png').write_bytes(data[:60] + b'\x00' * 200 + data[-16:])
+    with pytest.raises(ImageReadError, match='corrupt PNG') as e:
+        read_image(tmp_path / 'bad.png')
+    assert '\n' not in str(e.value)

@@ -6,6 +6,7 @@ import cv2
 import numpy as np
 import pytest
 
+from allidb_mmseg.apis import segment
 from allidb_mmseg.utils import AllidbError
 from helpers import TINY_CONFIG, TINY_MIT, blob_image, run_py, write_tiny_config
 
@@ -21,23 +22,6 @@ def tiny_model(tmp_path_factory):
     model = load_model(cfg, None, device='cpu')
     model._test_cfg_path = cfg
     return model
-
-
-# -- upsampling ----------------------------------------------------------------
-
-@pytest.mark.parametrize('align', [False, True])
-def test_band_resize_equals_torch_bilinear(align):
-    import torch
-    import torch.nn.functional as F
-
-    from allidb_mmseg.apis.inference import _resize_rows
-
-    src = np.random.default_rng(1).normal(size=(7, 9)).astype(np.float32)
-    ref = F.interpolate(torch.from_numpy(src)[None, None], size=(53, 41),
-                        mode='bilinear', align_corners=align)[0, 0].numpy()
-    bands = [_resize_rows(src, 41, 53, y0, min(53, y0 + 10), align)
-             for y0 in range(0, 53, 10)]
-    np.testing.assert_allclose(np.concatenate(bands), ref, atol=1e-3)
 
 
 # -- segment -------------------------------------------------------------------
@@ -100,3 +84,38 @@ print('SHAPE', mask.shape, prob.shape, 'GROW_MB', round(grow))
     grow = int(line.split('GROW_MB')[1])
     # mask 36 MB + prob 72 MB + 64 MB of bands; whole-image logits: > 600 MB
     assert grow < 400, line
+
+
+def test_torch_backend_with_mean_blend_equals_mmseg_slide_inference(tmp_path):
+    """The tiling engine fed by the torch adapter, averaging overlaps as
+    mmseg does, gives mmseg's own slide_inference result."""
+    import torch
+
+    from allidb_mmseg.apis import load_model
+    from allidb_mmseg.apis.inference import torch_predictor
+    from allidb_mmseg.apis.tiling import (ArraySource, Preprocessing,
+                                          TileSettings, collect_bands,
+                                          tiled_bands)
+
+    torch.manual_seed(0)
+    cfg = tmp_path / 'slide.py'
+    cfg.write_text(TINY_CONFIG.format(backbone=TINY_MIT).replace(
+        "test_cfg=dict(mode='whole')",
+        "test_cfg=dict(mode='slide', crop_size=(64, 64), stride=(48, 48))"))
+    model = load_model(cfg, None)
+    img = blob_image(150, 170, 3)
+    settings = TileSettings.from_config(model.cfg, blend='mean')
+    pre = Preprocessing.from_config(model.cfg.model.data_preprocessor)
+    mask, prob = collect_bands(tiled_bands(ArraySource(img), torch_predictor(model),
+                                           pre, settings), 150, 170)
+    data = model.data_preprocessor(
+        dict(inputs=[torch.from_numpy(img.transpose(2, 0, 1).copy())]), False)
+    with torch.no_grad():
+        ref = model.slide_inference(data['inputs'], [dict(img_shape=(150, 170),
+                                                          ori_shape=(150, 170))])[0]
+    np.testing.assert_allclose(prob.astype(np.float32), ref.softmax(0)[1].numpy(),
+                               atol=5e-4)
+    assert (mask == ref.argmax(0).numpy()).mean() > 0.999
+    # segment() takes the tiled path for this config, with the smooth blend
+    tiled = segment(model, img, return_prob=True)[1].astype(np.float32)
+    assert np.abs(tiled - ref.softmax(0)[1].numpy()).mean() < 0.02

@@ -2,6 +2,7 @@
 from .cache import CachedCompose
 from .fast_loading import LoadImageFromFileFast
 from .stain import MGGStainJitter, StainNormalize
+from .working_scale import RescaleToWorkingScale
 
 __all__ = ['CachedCompose', 'LoadImageFromFileFast', 'MGGStainJitter',
-           'StainNormalize']
+           'RescaleToWorkingScale', 'StainNormalize']
