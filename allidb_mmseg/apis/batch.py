@@ -23,7 +23,7 @@ from typing import Any, Callable, Iterable
 import numpy as np
 
 from ..evaluation.counting import DEFAULT_MIN_BLAST_AREA, AllRule, count_blasts
-from ..utils import atomic_imwrite
+from ..utils import WriteError, atomic_imwrite
 from .report import ImageRow, draw_overlay, write_reports
 from .image_io import ImageReadError, read_image
 from .inference import BLAST_CLASS, segment
@@ -150,6 +150,8 @@ def process_image(model: Any, file: str, name: str, out_dir: Path,
         row.overlay = str(overlay_path.relative_to(out_dir))
     except ImageReadError as e:
         row.status, row.error = 'failed', str(e)
+    except WriteError:
+        raise  # the output side failed (disk full): stop, not the next image
     except MemoryError:
         row.status, row.error = 'failed', 'out of memory while processing this image'
     except Exception as e:  # one bad file must not end a batch
@@ -172,8 +174,9 @@ def run_batch(model: Any, items: list[InputItem], out_dir: str | os.PathLike,
     """Process every item, then write report.csv and report.json.
 
     The caller checks :func:`existing_outputs` first (refuse or ``force``).
-    The reports are written even if the run is interrupted, for the images
-    done so far.
+    The reports are written even if the run is interrupted (Ctrl-C, SIGTERM)
+    or stopped by an output that cannot be written, for the images done so
+    far; the exception then carries a note saying so.
     """
     from tqdm import tqdm
 
@@ -198,7 +201,23 @@ def run_batch(model: Any, items: list[InputItem], out_dir: str | os.PathLike,
             if row.status == 'failed' and on_fail is not None:
                 on_fail(row)
         bar.close()
-    finally:
+    except BaseException as exc:  # Ctrl-C, SIGTERM, a disk full...
+        _write_reports_after(exc, rows, out_dir, settings)
+        raise
+    write_reports(rows, out_dir / 'report.csv', out_dir / 'report.json',
+                  settings)
+    return rows
+
+
+def _write_reports_after(exc: BaseException, rows: list[ImageRow],
+                         out_dir: Path, settings: dict[str, Any]) -> None:
+    """Write the reports of the images done before ``exc`` stopped the run,
+    and say on ``exc`` whether that worked."""
+    try:
         write_reports(rows, out_dir / 'report.csv', out_dir / 'report.json',
                       settings)
-    return rows
+    except WriteError as err:
+        exc.add_note(f'the report could not be written either ({err})')
+    else:
+        exc.add_note(f'report of the {len(rows)} image(s) done so far: '
+                     f'{out_dir / "report.csv"}')
