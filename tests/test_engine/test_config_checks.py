@@ -77,11 +77,12 @@ def test_a_20_iteration_run_logs_the_configured_lr(jpg_data_root, tmp_path,
     ('default_hooks.checkpoint.interval', '0', '>= 1 (or -1: never)'),
     ('optim_wrapper.optimizer.lr', '-0.1', 'must be a number > 0'),
 ])
-def test_unusable_cfg_options_are_one_line_errors(jpg_data_root, tmp_path,
+def test_unusable_cfg_options_are_one_line_errors(tiny_trained, tmp_path,
                                                   option, value, rule):
-    r = call_tool('train', CONFIG, '--data-root', jpg_data_root,
-                  '--work-dir', tmp_path / 'w', '--cfg-options',
-                  f'{option}={value}')
+    # The tiny config: were the value taken, the run would be 2 iterations.
+    r = call_tool('train', tiny_trained.config, '--data-root',
+                  tiny_trained.data_root, '--work-dir', tmp_path / 'w',
+                  '--cfg-options', f'{option}={value}')
     assert r.returncode == 2
     line = one_line_error(r.stderr)
     assert line.startswith(f'error: --cfg-options {option}=')
