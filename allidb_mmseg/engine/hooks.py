@@ -144,6 +144,8 @@ class PretrainedWeightsNoticeHook(Hook):
             msg = ('all weights come from the checkpoint being '
                    + (f'resumed ({load_from})' if resumed and load_from
                       else 'resumed' if resumed else f'loaded ({load_from})'))
+        elif checkpoint and '://' in checkpoint:  # a URL: mmengine reports
+            msg = f'MiT backbone starts from pretrained weights: {checkpoint}'
         elif checkpoint:
             from .checkpoint import check_pretrained_backbone
             match = check_pretrained_backbone(backbone, checkpoint)

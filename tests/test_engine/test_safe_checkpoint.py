@@ -47,7 +47,6 @@ def test_killed_during_a_save_the_run_resumes(jpg_data_root, tmp_path,
     cfg = prepare_train_config(CONFIG, cfg_options=options(9),
                                data_root=str(jpg_data_root),
                                work_dir=str(work))
-    assert cfg.default_hooks.checkpoint.type == 'SafeCheckpointHook'
     assert cfg.default_hooks.checkpoint.max_keep_ckpts == 1
     with pytest.raises(SimulatedKill):
         train(cfg)

@@ -32,6 +32,12 @@ SEED = 10  # the issue's number
 KILLED = -signal.SIGKILL
 
 
+def _terminal_signals() -> None:
+    # Ctrl-C as in a terminal: a shell starts background jobs (and so perhaps
+    # this test run) with SIGINT ignored, and children inherit that.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 class Run:
     """A tool in a subprocess, its output collected line by line."""
 
@@ -40,7 +46,7 @@ class Run:
         self.proc = subprocess.Popen(
             [sys.executable, str(tool_path(tool)), *map(str, args)],
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-            env=env)
+            env=env, preexec_fn=_terminal_signals)
         self.lines: list[str] = []
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
