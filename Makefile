@@ -9,17 +9,24 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.allidb_installed
 export NO_ALBUMENTATIONS_UPDATE := 1
 
-.PHONY: install demo test table2 clean-demo
+.PHONY: install demo test table2 clean-demo browser
 
-install: $(STAMP)
+install: $(STAMP) browser
 
-$(STAMP): requirements.txt setup.py
+$(STAMP): requirements.txt requirements-test.txt setup.py
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	@$(PY) -c "import torch" 2>/dev/null || $(PY) -m pip install -q "$(TORCH_SPEC)"
-	$(PY) -m pip install -q -r requirements.txt pytest
+	$(PY) -m pip install -q -r requirements.txt -r requirements-test.txt
 	$(PY) -m pip install -q --no-deps --no-build-isolation -e .
 	@$(PY) -c "import allidb_mmseg; allidb_mmseg.register_all_modules(); print('allidb_mmseg installed:', allidb_mmseg.__file__)"
 	@touch $(STAMP)
+
+# Headless Chromium for the review-page test (Debian's package; as root only).
+browser:
+	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || \
+	{ if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
+	  else echo "note: install the Debian package chromium for the browser test (it is skipped without it)"; fi; }
 
 demo: install
 	$(PY) tools/demo.py $(DEMO_ARGS)

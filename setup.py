@@ -4,6 +4,7 @@ from pathlib import Path
 from setuptools import find_packages, setup
 
 HERE = Path(__file__).parent
+RUNTIME = HERE / 'requirements' / 'runtime.txt'
 
 
 def read_requirements(path: Path = HERE / 'requirements.txt') -> list[str]:
@@ -19,8 +20,15 @@ setup(
     long_description=(HERE / 'README.md').read_text(encoding='utf-8'),
     long_description_content_type='text/markdown',
     packages=find_packages(include=['allidb_mmseg', 'allidb_mmseg.*']),
+    package_data={'allidb_mmseg.apis': ['review_page.html']},
     python_requires='>=3.9',
-    install_requires=read_requirements(),
-    extras_require={'test': ['pytest>=7']},
+    # A plain install is light (converters, synthetic smears, reports);
+    # [runtime] adds onnxruntime for exported models, [train] the whole
+    # torch/mmseg stack that `make install` installs (docs/deployment.md).
+    install_requires=[r for r in read_requirements(RUNTIME)
+                      if not r.startswith('onnxruntime')],
+    extras_require={'runtime': read_requirements(RUNTIME),
+                    'train': read_requirements(),
+                    'test': read_requirements(HERE / 'requirements-test.txt')},
     license='Apache-2.0',
 )

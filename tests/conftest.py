@@ -12,7 +12,8 @@ from types import SimpleNamespace
 
 import pytest
 
-from helpers import jpg_seg_root, tiny_config_file, write_random_seg_root
+from helpers import (blobby_checkpoint, jpg_seg_root, tiny_config_file,
+                     write_random_seg_root)
 
 os.environ.setdefault('NO_ALBUMENTATIONS_UPDATE', '1')
 
@@ -97,3 +98,32 @@ def tiny_trained():
     yield SimpleNamespace(root=root, config=config, data_root=data,
                           checkpoint=root / 'work' / 'iter_2.pth')
     shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture(scope='session')
+def blobby_model(tmp_path_factory) -> tuple[Path, Path, Path]:
+    """(config, checkpoint, image folder): six 160x120 synthetic fields and a
+    tiny untrained model that predicts random blobs on about a fifth of each
+    (see ``helpers.blobby_checkpoint``)."""
+    from allidb_mmseg.synthetic import make_synthetic
+
+    tmp = tmp_path_factory.mktemp('blobby')
+    make_synthetic(tmp / 'synth', num_images=6, size=(160, 120), seed=3)
+    images = tmp / 'synth' / 'images'
+    ckpt = blobby_checkpoint(tmp / 'tiny.py', tmp / 'blobby.pth',
+                             sorted(images.iterdir()))
+    return tmp / 'tiny.py', ckpt, images
+
+
+@pytest.fixture(scope='session')
+def tiny_export(blobby_model, tmp_path_factory):
+    """The blobby tiny model as config, checkpoint and checked ONNX export
+    with its sidecar: masks with many boundaries, where any numerical
+    difference between backends would show."""
+    from allidb_mmseg.deployment import export_onnx
+
+    config, checkpoint, _ = blobby_model
+    onnx = tmp_path_factory.mktemp('tiny_export') / 'tiny.onnx'
+    export_onnx(config, checkpoint, onnx)
+    return SimpleNamespace(config=config, checkpoint=checkpoint, onnx=onnx,
+                           sidecar=onnx.with_suffix('.json'))

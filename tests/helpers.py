@@ -133,6 +133,31 @@ def blob_image(h: int = 90, w: int = 130, seed: int = 0) -> np.ndarray:
     return np.clip(img + rng.normal(0, 6, img.shape), 0, 255).astype(np.uint8)
 
 
+def blobby_checkpoint(cfg_path: Path, ckpt_path: Path, images: list[Path],
+                      fraction: float = 0.2, seed: int = 0) -> Path:
+    """A tiny untrained SegFormer (:data:`TINY_CONFIG`) whose blast bias is
+    set so that about ``fraction`` of ``images`` is predicted blast.
+
+    Its random features make smooth random blobs: shapes with holes and
+    several parts, and blast counts that differ between images, which is
+    what the exports and the review page must handle. Seconds, no training.
+    """
+    import torch
+
+    from allidb_mmseg.apis import load_model, segment
+
+    write_tiny_config(cfg_path)
+    torch.manual_seed(seed)
+    model = load_model(str(cfg_path), None, 'cpu')
+    probs = np.concatenate([segment(model, str(f), return_prob=True)[1].ravel()
+                            for f in images]).astype(np.float64)
+    q = float(np.clip(np.quantile(probs, 1 - fraction), 1e-4, 1 - 1e-4))
+    with torch.no_grad():
+        model.decode_head.conv_seg.bias[1] -= float(np.log(q / (1 - q)))
+    torch.save({'state_dict': model.state_dict(), 'meta': {}}, ckpt_path)
+    return ckpt_path
+
+
 def run_py(code: str, *, cwd: Path | None = None, timeout: int = 600
            ) -> subprocess.CompletedProcess:
     """Run a Python snippet in a fresh interpreter (for import-order checks)."""

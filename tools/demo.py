@@ -149,6 +149,7 @@ def print_summary(out: Path, s: dict) -> None:
                       ('masks, overlays, report.csv/json', 'infer'),
                       ('this summary', 'demo_summary.json')]:
         print(f'  {what:40s} {_show(out / rel)}')
+    print(f'review page (open in a browser): {_show(out / "infer" / "index.html")}')
 
 
 if __name__ == '__main__':

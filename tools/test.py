@@ -2,13 +2,16 @@
 """Evaluate a checkpoint on the test split: aAcc, mIoU, mAcc, mDice, per class.
 
     python tools/test.py CONFIG CHECKPOINT [--data-root DIR] [--work-dir DIR]
-        [--show-dir DIR] [--out JSON] [--force] [--cfg-options k=v ...]
+        [--show-dir DIR] [--out JSON] [--force] [--tta]
+        [--cfg-options k=v ...]
 
-Metrics are printed and saved as JSON (default WORK_DIR/test_metrics.json).
+Metrics are printed and saved as JSON (default WORK_DIR/test_metrics.json);
+--show-dir writes a review page of every prediction against its label.
 """
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 try:
@@ -25,11 +28,16 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument('config', help='config file')
     p.add_argument('checkpoint', help='checkpoint file (trusted: it is '
                    'unpickled)')
-    p.add_argument('--show-dir', help='write prediction overlays here')
+    p.add_argument('--show-dir', help='write a review page here: index.html, '
+                   'each prediction against its label (true/false positives, '
+                   'false negatives) with its IoU')
     p.add_argument('--out', help='metrics JSON path '
                    '(default: WORK_DIR/test_metrics.json)')
     p.add_argument('--force', action='store_true',
                    help='overwrite an existing metrics JSON')
+    p.add_argument('--tta', action='store_const', const='d4',
+                   help='test-time augmentation: average the predictions of '
+                   'the 8 flips and 90-degree rotations (8x the network time)')
     add_runner_args(p, work_dir_holds='logs and the metrics JSON')
     return parse_runner_args(p, argv)
 
@@ -46,14 +54,15 @@ def main(argv=None) -> int:
                       data_root=args.data_root, work_dir=args.work_dir,
                       launcher=args.launcher)
     report = test(cfg, args.checkpoint, show_dir=args.show_dir, out=args.out,
-                  force=args.force, check_data_pairs=not args.skip_data_check)
+                  force=args.force, tta=args.tta,
+                  check_data_pairs=not args.skip_data_check)
     if is_main_process():
         print(f'\n{report["num_images"]} test images, '
               f'checkpoint {args.checkpoint}')
         print(format_metrics(report))
         print(f'metrics saved: {report["path"]}')
         if args.show_dir:
-            print(f'overlays: {args.show_dir}')
+            print(f'review page: {os.path.join(args.show_dir, "index.html")}')
     return 0
 
 

@@ -18,7 +18,7 @@ import glob
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, Sequence
 
 import numpy as np
 
@@ -27,6 +27,9 @@ from ..utils import WriteError, atomic_imwrite
 from .report import ImageRow, draw_overlay, write_reports
 from .image_io import ImageReadError, read_image
 from .inference import BLAST_CLASS, segment
+from .blast_shapes import blast_mean_probs
+from .sinks import ImageSink, Segmented
+from .stain_check import StainCheck
 
 __all__ = ['InputItem', 'collect_inputs', 'plan_names', 'existing_outputs',
            'analyse', 'process_image', 'run_batch']
@@ -123,31 +126,44 @@ def analyse(mask: np.ndarray, prob: np.ndarray | None, min_area: int,
     count = count_blasts(blast, min_area=min_area)
     del blast
     flag = rule.applies(count.count, fraction)
+    blasts = count.stats()
+    if prob is not None:
+        for b, p in zip(blasts, blast_mean_probs(count, prob)):
+            b['mean_prob'] = p
     return count, dict(blast_count=count.count, blast_area_fraction=fraction,
                        mean_blast_prob=mean_prob, all_suspected=flag,
-                       all_rule=rule.text(min_area), blasts=count.stats())
+                       all_rule=rule.text(min_area), blasts=blasts)
 
 
 def process_image(model: Any, file: str, name: str, out_dir: Path,
                   min_area: int = DEFAULT_MIN_BLAST_AREA,
-                  rule: AllRule = AllRule()) -> ImageRow:
-    """Segment one file and write its mask and overlay; never raises for a
-    bad file (the row says what went wrong)."""
+                  rule: AllRule = AllRule(),
+                  sinks: Sequence[ImageSink] = (),
+                  stain: StainCheck | None = None) -> ImageRow:
+    """Segment one file and write its mask and overlay (and hand it to the
+    ``sinks``); never raises for a bad file (the row says what went wrong).
+    ``stain`` adds the OOD score and may normalize the image before it is
+    segmented."""
     row = ImageRow(file=file, name=name)
     mask_path, overlay_path = output_paths(out_dir, name)
     try:
         img = read_image(file)
         row.height, row.width = img.shape[:2]
-        mask, prob = segment(model, img, return_prob=True)
+        mask, prob = segment(model, stain.prepare(img, row) if stain else img,
+                             return_prob=True)
         count, numbers = analyse(mask, prob, min_area, rule)
         del prob
         for k, v in numbers.items():
             setattr(row, k, v)
         atomic_imwrite(mask_path, mask)
         del mask
-        atomic_imwrite(overlay_path, draw_overlay(img, count, row.all_suspected))
+        overlay = draw_overlay(img, count, row.all_suspected)
+        atomic_imwrite(overlay_path, overlay)
         row.mask = str(mask_path.relative_to(out_dir))
         row.overlay = str(overlay_path.relative_to(out_dir))
+        seg = Segmented(row, img, count, overlay)  # outlines traced once
+        for sink in sinks:
+            sink.add(seg)
     except ImageReadError as e:
         row.status, row.error = 'failed', str(e)
     except WriteError:
@@ -161,7 +177,7 @@ def process_image(model: Any, file: str, name: str, out_dir: Path,
     if row.status == 'failed':
         row.blasts = []
         for k in ('blast_count', 'blast_area_fraction', 'mean_blast_prob',
-                  'all_suspected'):
+                  'all_suspected', 'ood_score', 'ood_flag'):
             setattr(row, k, None)
         row.all_rule = ''
     return row
@@ -170,23 +186,36 @@ def process_image(model: Any, file: str, name: str, out_dir: Path,
 def run_batch(model: Any, items: list[InputItem], out_dir: str | os.PathLike,
               min_area: int = DEFAULT_MIN_BLAST_AREA, rule: AllRule = AllRule(),
               progress: bool = True, on_fail: Callable[[ImageRow], None] | None = None,
-              settings: dict[str, Any] | None = None) -> list[ImageRow]:
-    """Process every item, then write report.csv and report.json.
+              settings: dict[str, Any] | None = None,
+              sinks: Sequence[ImageSink] = (),
+              names: list[str] | None = None,
+              reports: tuple[Path, Path] | None = None,
+              stain: StainCheck | None = None) -> list[ImageRow]:
+    """Process every item, then write report.csv and report.json (then
+    close the ``sinks``: review page, COCO, GeoJSON; see :mod:`.sinks`).
+
+    ``stain`` (:func:`~allidb_mmseg.apis.stain_check.load_stain_check`)
+    scores every image against the model's training stain, and may
+    normalize it first.
 
     The caller checks :func:`existing_outputs` first (refuse or ``force``).
     The reports are written even if the run is interrupted (Ctrl-C, SIGTERM)
     or stopped by an output that cannot be written, for the images done so
-    far; the exception then carries a note saying so.
+    far; the exception then carries a note saying so. ``names`` (planned
+    over a larger list) and ``reports`` (other CSV/JSON paths) serve a shard
+    of a distributed run.
     """
     from tqdm import tqdm
 
     out_dir = Path(out_dir)
     (out_dir / 'masks').mkdir(parents=True, exist_ok=True)
     (out_dir / 'overlays').mkdir(parents=True, exist_ok=True)
-    names = plan_names([it.file for it in items])
+    names = names or plan_names([it.file for it in items])
     rows: list[ImageRow] = []
     settings = dict(settings or {}, min_blast_area=min_area,
                     all_rule=rule.text(min_area))
+    csv_path, json_path = reports or (out_dir / 'report.csv',
+                                      out_dir / 'report.json')
     try:
         bar = tqdm(list(zip(items, names)), desc='segmenting', unit='img',
                    disable=not progress, dynamic_ncols=True)
@@ -196,28 +225,32 @@ def run_batch(model: Any, items: list[InputItem], out_dir: str | os.PathLike,
                 row = ImageRow(file=item.file, name=name, status='failed',
                                error=item.error)
             else:
-                row = process_image(model, item.file, name, out_dir, min_area, rule)
+                row = process_image(model, item.file, name, out_dir, min_area,
+                                    rule, sinks, stain)
             rows.append(row)
             if row.status == 'failed' and on_fail is not None:
                 on_fail(row)
         bar.close()
-    except BaseException as exc:  # Ctrl-C, SIGTERM, a disk full...
-        _write_reports_after(exc, rows, out_dir, settings)
+    except BaseException as exc:  # Ctrl-C, SIGTERM, a full disk...
+        _write_reports_after(exc, rows, csv_path, json_path, settings)
         raise
-    write_reports(rows, out_dir / 'report.csv', out_dir / 'report.json',
-                  settings)
+    else:
+        write_reports(rows, csv_path, json_path, settings)
+    finally:
+        for sink in sinks:
+            sink.close(rows)
     return rows
 
 
 def _write_reports_after(exc: BaseException, rows: list[ImageRow],
-                         out_dir: Path, settings: dict[str, Any]) -> None:
+                         csv_path: Path, json_path: Path,
+                         settings: dict[str, Any]) -> None:
     """Write the reports of the images done before ``exc`` stopped the run,
     and say on ``exc`` whether that worked."""
     try:
-        write_reports(rows, out_dir / 'report.csv', out_dir / 'report.json',
-                      settings)
+        write_reports(rows, csv_path, json_path, settings)
     except WriteError as err:
         exc.add_note(f'the report could not be written either ({err})')
     else:
         exc.add_note(f'report of the {len(rows)} image(s) done so far: '
-                     f'{out_dir / "report.csv"}')
+                     f'{csv_path}')

@@ -183,7 +183,8 @@ def segment(model: Any, image: ImageInput, return_prob: bool = False
 
     Args:
         model: from :func:`load_model` (or mmseg's ``init_model`` with a
-            config that has a top-level ``test_pipeline``).
+            config that has a top-level ``test_pipeline``), or an exported
+            model from :func:`allidb_mmseg.deployment.load_onnx_model`.
         image: a file path, or an array as ``cv2.imread`` gives it (BGR;
             gray, BGRA and 16-bit arrays are converted like files are).
         return_prob: also return the blast probability map.
@@ -193,6 +194,9 @@ def segment(model: Any, image: ImageInput, return_prob: bool = False
         ``return_prob`` also ``prob`` (H, W) float16, the softmax
         probability of the blast class.
     """
+    if getattr(type(model), 'segment', None) is not None:
+        # a runtime backend, e.g. deployment.OnnxSegmentor
+        return model.segment(image, return_prob)
     img = read_image(image) if isinstance(image, (str, os.PathLike)) \
         else to_bgr8(np.asarray(image))
     logits = _low_res_logits(model, img)

@@ -27,7 +27,8 @@ __all__ = ['ImageRow', 'REPORT_FIELDS', 'draw_overlay', 'write_reports',
 
 REPORT_FIELDS = ['file', 'name', 'status', 'error', 'width', 'height',
                  'blast_count', 'blast_area_fraction', 'mean_blast_prob',
-                 'all_suspected', 'all_rule', 'mask', 'overlay']
+                 'all_suspected', 'all_rule', 'mask', 'overlay',
+                 'ood_score', 'ood_flag']
 
 CONTOUR_BGR = (0, 255, 255)   # yellow: visible on pink/purple stains
 TEXT_BGR = (0, 255, 0)
@@ -51,11 +52,15 @@ class ImageRow:
     mask: str = ''
     overlay: str = ''
     blasts: list[dict] = field(default_factory=list)  # JSON only
+    # How unlike the training data the smear looks (> 1: flagged); None
+    # when the model has no stain reference (docs/stain_robustness.md).
+    ood_score: float | None = None
+    ood_flag: bool | None = None
 
     def csv_row(self) -> dict[str, Any]:
         d = asdict(self)
         d.pop('blasts')
-        for k in ('blast_area_fraction', 'mean_blast_prob'):
+        for k in ('blast_area_fraction', 'mean_blast_prob', 'ood_score'):
             if d[k] is not None:
                 d[k] = f'{d[k]:.6f}'
         return {k: '' if v is None else v for k, v in d.items()}
@@ -108,7 +113,8 @@ def summary(rows: list[ImageRow]) -> dict[str, int]:
     ok = [r for r in rows if r.status == 'ok']
     return dict(images=len(rows), ok=len(ok), failed=len(rows) - len(ok),
                 all_suspected=sum(bool(r.all_suspected) for r in ok),
-                blasts=sum(r.blast_count or 0 for r in ok))
+                blasts=sum(r.blast_count or 0 for r in ok),
+                ood_flagged=sum(bool(r.ood_flag) for r in ok))
 
 
 def summary_line(rows: list[ImageRow]) -> str:

@@ -1,6 +1,7 @@
 """Training-loop parts registered in mmseg's registries, and the runner helpers.
 
-- ``TrainingCurvesHook``, ``PretrainedWeightsNoticeHook`` and
+- ``TrainingCurvesHook``, ``PretrainedWeightsNoticeHook``, ``ReviewPageHook``
+  (``tools/test.py --show-dir``), ``StainReferenceHook`` and
   ``SafeCheckpointHook`` (HOOKS),
 - ``DeviceAwareDDP`` (MODEL_WRAPPERS): DDP that also runs on CPU/gloo.
 
@@ -14,6 +15,9 @@ from .. import compat  # noqa: F401,I001  (before mmseg is imported)
 from .ddp import DeviceAwareDDP
 from .hooks import (PretrainedWeightsNoticeHook, SafeCheckpointHook,
                     TrainingCurvesHook)
+from .review_hook import ReviewPageHook
+from .stain_reference_hook import StainReferenceHook
 
 __all__ = ['DeviceAwareDDP', 'PretrainedWeightsNoticeHook',
-           'SafeCheckpointHook', 'TrainingCurvesHook']
+           'SafeCheckpointHook', 'TrainingCurvesHook', 'ReviewPageHook',
+           'StainReferenceHook']

@@ -23,7 +23,7 @@ __all__ = ['LOADERS', 'walk_dataset_cfg', 'iter_dataset_cfgs', 'load_config',
            'prepare_train_config', 'set_data_root', 'set_pretrained',
            'check_pretrained', 'fit_schedule_to_max_iters', 'check_split_dirs',
            'check_data', 'check_cfg_options', 'check_checkpoint',
-           'resolve_resume', 'enable_show_dir', 'require_file']
+           'resolve_resume', 'require_file']
 
 LOADERS = ('train_dataloader', 'val_dataloader', 'test_dataloader')
 # A LinearLR warm-up shorter than this never ramps: mmengine's LinearLR
@@ -348,13 +348,3 @@ def prepare_train_config(config: str, *, cfg_options: Optional[dict] = None,
         cfg.optim_wrapper.type = 'AmpOptimWrapper'
         cfg.optim_wrapper.loss_scale = 'dynamic'
     return cfg
-
-
-def enable_show_dir(cfg: Config, show_dir: str) -> None:
-    """Make SegVisualizationHook draw every test prediction into show_dir."""
-    hooks = cfg.default_hooks
-    if 'visualization' not in hooks:
-        raise AllidbError('--show-dir', 'the config has no visualization hook')
-    hooks.visualization.draw = True
-    hooks.visualization.interval = 1
-    cfg.visualizer.save_dir = show_dir

@@ -9,8 +9,9 @@ from mmengine.config import Config
 from ..evaluation.summary import METRICS_FILENAME, metrics_report
 from ..utils import atomic_write_json, check_writable_dir, refuse_existing
 from .checkpoint import check_fits_model, model_of_config
-from .config import check_data, enable_show_dir
+from .config import check_data
 from .ddp import init_cpu_distributed
+from .review_hook import add_review_page
 
 __all__ = ['build_runner', 'train', 'test']
 
@@ -53,16 +54,19 @@ def train(cfg: Config) -> dict:
 
 def test(cfg: Config, checkpoint: str, *, show_dir: Optional[str] = None,
          out: Optional[str] = None, force: bool = False,
-         check_data_pairs: bool = True) -> dict:
+         tta: Optional[str] = None, check_data_pairs: bool = True) -> dict:
     """Evaluate ``checkpoint`` on the test split; save the metrics as JSON.
 
     Args:
         cfg: a config from :func:`allidb_mmseg.engine.config.load_config`.
         checkpoint: the weights to test.
-        show_dir: also draw every prediction into this folder.
+        show_dir: also write a review page of every prediction against its
+            label into this folder (:class:`.review_hook.ReviewPageHook`).
         out: the JSON (default ``WORK_DIR/test_metrics.json``); an existing
             one is refused unless ``force``.
-        force: overwrite ``out``.
+        force: overwrite ``out`` (and the page in ``show_dir``).
+        tta: average over flips and rotations (``'d4'``, ``'flips'``;
+            :mod:`allidb_mmseg.apis.tta`).
         check_data_pairs: check every image/mask pair of the test split
             first (``--skip-data-check`` turns it off).
 
@@ -81,13 +85,19 @@ def test(cfg: Config, checkpoint: str, *, show_dir: Optional[str] = None,
     cfg.load_from = checkpoint
     cfg.resume = False
     if show_dir:
-        enable_show_dir(cfg, show_dir)
+        add_review_page(cfg, show_dir, force)
     runner = build_runner(cfg)
+    if tta:
+        from mmengine.model import is_model_wrapper
+
+        from ..apis.tta import enable_tta
+        model = runner.model.module if is_model_wrapper(runner.model) else runner.model
+        enable_tta(model, tta)
     metrics = runner.test()
     classes = list(runner.test_dataloader.dataset.metainfo.get('classes', []))
     report = metrics_report(metrics, classes)
     report.update(config=cfg.filename, checkpoint=checkpoint,
-                  num_images=len(runner.test_dataloader.dataset))
+                  num_images=len(runner.test_dataloader.dataset), tta=tta)
     if is_main_process():
         atomic_write_json(out, report)
     report['path'] = out

@@ -6,6 +6,8 @@ in CVAT's COCO export layout with exact ground-truth masks and ALL-IDB1-style ce
 """
 from .coco import cvat_coco, polygons_to_mask
 from .field import render_field
+from .stain_profiles import STAIN_PROFILES, StainProfile, get_stain_profile
 from .writer import make_synthetic
 
-__all__ = ['make_synthetic', 'render_field', 'polygons_to_mask', 'cvat_coco']
+__all__ = ['make_synthetic', 'render_field', 'polygons_to_mask', 'cvat_coco',
+           'STAIN_PROFILES', 'StainProfile', 'get_stain_profile']

@@ -17,6 +17,7 @@ from .cells import (Canvas, Nucleolus, add_template, rbc_template, smooth_noise,
                     stamp_mononuclear, stamp_neutrophil, stamp_platelet)
 from .coco import polygons_to_mask
 from .shapes import RadialShape
+from .stain_profiles import StainProfile, get_stain_profile
 
 # Optical densities (-ln transmittance) per RGB channel of May-Grunwald-Giemsa parts.
 OD_RBC = np.array([0.07, 0.38, 0.31], np.float32)        # eosin-pink red cells
@@ -123,8 +124,8 @@ def _mononuclear_parts(rng: np.random.Generator, cell: RadialShape, nc_ratio: fl
     return nucleus, offset, tuple(nucleoli)
 
 
-def _illumination(rng: np.random.Generator, height: int, width: int
-                  ) -> tuple[np.ndarray, np.ndarray]:
+def _illumination(rng: np.random.Generator, height: int, width: int,
+                  background: np.ndarray = BACKGROUND_RGB) -> tuple[np.ndarray, np.ndarray]:
     """Lamp level with vignetting and a gentle tilt (H, W), and the lamp colour (RGB)."""
     y = (np.arange(height, dtype=np.float32)[:, None] + 0.5) / height - 0.5
     x = (np.arange(width, dtype=np.float32)[None, :] + 0.5) / width - 0.5
@@ -132,7 +133,7 @@ def _illumination(rng: np.random.Generator, height: int, width: int
     vx, vy, gx, gy = (float(v) for v in rng.uniform(-1, 1, 4) * (0.15, 0.15, 0.08, 0.08))
     rn2 = ((x - vx) ** 2 + (y - vy) ** 2) / 0.5
     light = rng.uniform(0.86, 1.04) * (1 - rng.uniform(0.04, 0.16) * rn2) * (1 + gx * x + gy * y)
-    tint = BACKGROUND_RGB + rng.uniform(-9, 9, 3).astype(np.float32)
+    tint = background + rng.uniform(-9, 9, 3).astype(np.float32)
     return light, tint
 
 
@@ -164,7 +165,8 @@ def _camera(rng: np.random.Generator, rgb: list[np.ndarray], d_rbc: float) -> np
 def render_field(rng: np.random.Generator, size: tuple[int, int] = (640, 480),
                  n_blasts: int = 3, *, n_lymphocytes: int | None = None,
                  n_neutrophils: int | None = None, rbc_density: float | None = None,
-                 touching_prob: float = 0.3, info: dict | None = None
+                 touching_prob: float = 0.3, info: dict | None = None,
+                 stain_profile: str | StainProfile | None = None
                  ) -> tuple[np.ndarray, list[np.ndarray], list[tuple[int, int]]]:
     """Render one smear field.
 
@@ -172,6 +174,8 @@ def render_field(rng: np.random.Generator, size: tuple[int, int] = (640, 480),
     float x,y outline per lymphoblast (rounded to 2 decimals: exactly what is written
     to COCO), and each blast's centre as integer (x, y) pixel indices, inside its mask.
     Pass a dict as ``info`` to receive the scene's other facts (cell radii, counts).
+    ``stain_profile`` (a name of :data:`STAIN_PROFILES` or a :class:`StainProfile`)
+    stains and lights the same scene like another lab; None is the default look.
     """
     width, height = int(size[0]), int(size[1])
     if width < 32 or height < 32:
@@ -179,7 +183,10 @@ def render_field(rng: np.random.Generator, size: tuple[int, int] = (640, 480),
     if n_blasts < 0:
         raise ValueError(f'n_blasts must be >= 0, got {n_blasts}')
     d_rbc = width / 25.0 * rng.uniform(0.93, 1.07)
+    profile = get_stain_profile(stain_profile)
     stain = _stain(rng)
+    if profile is not None:
+        stain = profile.apply(stain)
     cv = Canvas.new(rng, height, width, d_rbc)
 
     cells: list[_Cell] = []
@@ -257,7 +264,8 @@ def render_field(rng: np.random.Generator, size: tuple[int, int] = (640, 480),
     plasma = 0.03 + 0.015 * smooth_noise(rng, height, width, 1.5 * d_rbc)
     rbc = cv.rbc * (1.0 + 0.06 * cv.mid)
     keep = 1.0 - 0.93 * cv.cover
-    light, tint = _illumination(rng, height, width)
+    light, tint = _illumination(rng, height, width, BACKGROUND_RGB if profile is None
+                                else np.asarray(profile.background_rgb, np.float32))
     planes = []
     for c, plasma_k in enumerate((0.6, 1.0, 0.8)):
         od = rbc * float(stain['rbc'][c])

@@ -17,6 +17,7 @@ import numpy as np
 from ..utils import swap_in_dir, temp_dir_beside
 from .coco import cvat_coco, polygons_to_mask
 from .field import render_field
+from .stain_profiles import get_stain_profile
 
 JPEG_PARAMS = [cv2.IMWRITE_JPEG_QUALITY, 95, cv2.IMWRITE_JPEG_OPTIMIZE, 0,
                cv2.IMWRITE_JPEG_PROGRESSIVE, 0]
@@ -40,7 +41,8 @@ def _healthy_indices(seed: int, num_images: int, healthy_fraction: float) -> set
 
 
 def _write_all(tmp: Path, num_images: int, size: tuple[int, int], seed: int,
-               healthy_fraction: float, progress: bool) -> list[dict]:
+               healthy_fraction: float, progress: bool,
+               stain_profile: str | None = None) -> list[dict]:
     width, height = size
     for sub in ('images', 'annotations', 'masks', 'centres'):
         (tmp / sub).mkdir()
@@ -53,7 +55,8 @@ def _write_all(tmp: Path, num_images: int, size: tuple[int, int], seed: int,
     for i in indices:
         rng = _image_rng(seed, i)
         n_blasts = 0 if i in healthy else int(rng.integers(1, 9))
-        img, polygons, centres = render_field(rng, (width, height), n_blasts)
+        img, polygons, centres = render_field(rng, (width, height), n_blasts,
+                                              stain_profile=stain_profile)
         stem = f'synth_{i:03d}'
         if not cv2.imwrite(str(tmp / 'images' / f'{stem}.jpg'), img, JPEG_PARAMS):
             raise OSError(f'{tmp / "images" / stem}.jpg: could not write JPEG')
@@ -73,7 +76,7 @@ def _write_all(tmp: Path, num_images: int, size: tuple[int, int], seed: int,
 def make_synthetic(out_dir: str | os.PathLike, num_images: int = 40,
                    size: tuple[int, int] = (640, 480), seed: int = 0,
                    healthy_fraction: float = 0.5, force: bool = False, *,
-                   progress: bool = False) -> dict:
+                   progress: bool = False, stain_profile: str | None = None) -> dict:
     """Write ``num_images`` synthetic smear fields under ``out_dir``.
 
     Layout: ``images/synth_NNN.jpg``, ``annotations/instances_default.json`` (CVAT COCO
@@ -84,6 +87,8 @@ def make_synthetic(out_dir: str | os.PathLike, num_images: int = 40,
     The set is built in a temporary folder beside ``out_dir`` and renamed into place, so
     an interrupted run leaves no half-written output. An existing non-empty ``out_dir`` is
     refused (FileExistsError) unless ``force``. The same arguments give byte-identical files.
+    ``stain_profile`` (a name of :data:`~allidb_mmseg.synthetic.STAIN_PROFILES`) stains the
+    same fields like another lab; None keeps the default look.
     """
     out = Path(out_dir)
     width, height = (int(v) for v in size)
@@ -93,6 +98,7 @@ def make_synthetic(out_dir: str | os.PathLike, num_images: int = 40,
         raise ValueError(f'size {width}x{height} is too small (min 64x64)')
     if not 0.0 <= healthy_fraction <= 1.0:
         raise ValueError(f'healthy_fraction must be in [0, 1], got {healthy_fraction}')
+    get_stain_profile(stain_profile)  # ValueError for an unknown name, before any work
     if _is_nonempty(out) and not force:
         raise FileExistsError(f'{out}: exists and is not empty (use force to replace it)')
 
@@ -100,7 +106,7 @@ def make_synthetic(out_dir: str | os.PathLike, num_images: int = 40,
     tmp = temp_dir_beside(out)
     try:
         records = _write_all(tmp, num_images, (width, height), seed, healthy_fraction,
-                             progress)
+                             progress, stain_profile)
         swap_in_dir(tmp, out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -112,5 +118,6 @@ def make_synthetic(out_dir: str | os.PathLike, num_images: int = 40,
         'num_blasts': sum(r['blasts'] for r in records),
         'size': [width, height],
         'seed': seed,
+        'stain_profile': stain_profile,
         'images': records,
     }

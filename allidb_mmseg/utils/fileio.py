@@ -13,7 +13,7 @@ import re
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Any, Callable, Optional, Union
+from typing import Any, Callable, Optional, Sequence, Union
 
 from .errors import AllidbError, first_line
 
@@ -100,10 +100,12 @@ def atomic_write_json(path: PathLike, obj: Any, indent: int | None = 2) -> None:
     atomic_write_text(path, json.dumps(obj, indent=indent) + '\n')
 
 
-def atomic_imwrite(path: PathLike, img: Any) -> None:
+def atomic_imwrite(path: PathLike, img: Any, params: Sequence[int] = ()
+                   ) -> None:
     """Encode ``img`` in memory (format from the suffix), then write it
     through a temporary file, checked against the encoded length.
 
+    ``params`` go to the encoder (e.g. ``[cv2.IMWRITE_JPEG_QUALITY, 80]``).
     Why in memory: ``cv2.imwrite`` may report success for a file the disk
     had no room for; Python's own write raises instead.
 
@@ -113,7 +115,8 @@ def atomic_imwrite(path: PathLike, img: Any) -> None:
     import cv2
 
     try:
-        ok, data = cv2.imencode(Path(path).suffix or '.png', img)
+        ok, data = cv2.imencode(Path(path).suffix or '.png', img,
+                                list(params))
     except cv2.error as e:
         raise WriteError(path, f'could not encode the image: {first_line(e)}')
     if not ok:

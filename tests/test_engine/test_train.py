@@ -5,6 +5,7 @@ import json
 import math
 from pathlib import Path
 
+import cv2
 import pytest
 import torch
 
@@ -213,6 +214,19 @@ def test_test_tool_prints_and_saves_metrics(jpg_data_root, tmp_path, capsys):
     assert report['metrics']['mIoU'] == pytest.approx(sum(ious) / 2, abs=0.02)
     overlays = list(show.rglob('*.png'))
     assert len(overlays) == 2
+    # --show-dir is a review page: prediction against label, IoU per image.
+    assert f'review page: {show / "index.html"}' in out
+    page = json.loads((show / 'report.json').read_text())
+    assert len(page['images']) == page['summary']['images'] == 2
+    for row in page['images']:
+        assert row['status'] == 'ok' and (show / row['overlay']).is_file()
+        union = row['tp'] + row['fp'] + row['fn']
+        assert row['iou'] == (row['tp'] / union if union else None)
+        label = cv2.imread(row['file'].replace('img_dir', 'ann_dir')
+                           .replace('.jpg', '.png'), cv2.IMREAD_UNCHANGED)
+        assert row['tp'] + row['fn'] == (label == 1).sum()
+    assert page['settings']['metrics']['mIoU'] == report['metrics']['mIoU']
+    assert 'id="report-data"' in (show / 'index.html').read_text()
     # A second run must not overwrite the JSON silently.
     assert test.main(argv) == 2
     assert 'exists (use --force to overwrite)' in capsys.readouterr().err

@@ -48,12 +48,60 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help='tiny sizes and few iterations (tests, smoke checks)')
     p.add_argument('--out', help='JSON output (default work_dirs/<config>/benchmark.json)')
     p.add_argument('--force', action='store_true', help='overwrite --out')
+    # (d) deployment, a separate mode (docs/deployment.md).
+    p.add_argument('--deployment', action='store_true',
+                   help='instead of (a)-(c): onnxruntime vs torch forward '
+                   'pass, end-to-end infer per 2592x1944 field, int8 and TTA '
+                   '(needs CHECKPOINT; JSON default '
+                   'work_dirs/<config>/benchmark_deployment.json)')
+    p.add_argument('--fields', type=int, default=4,
+                   help='synthetic 2592x1944 fields for the end-to-end time '
+                   '(--deployment; default 4)')
     return p.parse_args(argv)
+
+
+def deployment_mode(args: argparse.Namespace) -> int:
+    """``--deployment``: section (d), printed as the docs/deployment.md table."""
+    from allidb_mmseg.analysis.benchmark import SPLITS, choose_split
+    from allidb_mmseg.analysis.benchmark.deployment import (deployment_table,
+                                                            run_deployment)
+    from allidb_mmseg.engine.config import check_checkpoint, load_config
+
+    if not args.checkpoint:
+        raise AllidbError(args.config, '--deployment needs a CHECKPOINT')
+    check_checkpoint(args.checkpoint)
+    cfg = load_config(args.config, data_root=args.data_root)
+    data_root = args.data_root or cfg.get('data_root')
+    split, pairs = choose_split(data_root or '', args.split)
+    if not pairs:
+        raise AllidbError(str(data_root), 'no image/mask pairs in img_dir/'
+                          f'{{{args.split or "/".join(SPLITS)}}} (pass --data-root)')
+    calib = choose_split(data_root, 'train')[1] or pairs
+    out = args.out or osp.join(cfg.work_dir, 'benchmark_deployment.json')
+    refuse_existing(out, args.force)
+    quick = dict(sizes=((64, 64), (72, 96)), field_size=(320, 240)) if args.quick else {}
+    import tqdm
+    warnings.filterwarnings('ignore')
+    with tqdm.tqdm(unit='step', file=sys.stderr, dynamic_ncols=True) as bar:
+        result = run_deployment(
+            args.config, args.checkpoint, pairs, [i for i, _ in calib[:16]],
+            iters=args.iters or (1 if args.quick else 5), warmup=args.warmup,
+            threads=args.threads, num_fields=1 if args.quick else args.fields,
+            bar=bar, **quick)
+    result['split'] = split
+    atomic_write_json(out, result)
+    print(deployment_table(result))
+    print(f'\n{result["device"]}; accuracy on {len(pairs)} images of split '
+          f'{split!r}; int8 offered: {result["int8"]["offered"]}')
+    print(f'wrote {out}')
+    return 0
 
 
 @tool_main
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.deployment:
+        return deployment_mode(args)
     from allidb_mmseg.analysis.benchmark import (SPLITS, choose_split,
                                                  markdown_table, run_benchmark)
     from allidb_mmseg.engine.config import check_checkpoint, load_config

@@ -1,0 +1,121 @@
+"""Choose and open an inference backend: torch (config + checkpoint) or onnxruntime.
+
+``tools/infer.py`` accepts either ``CONFIG CHECKPOINT INPUTS...`` (torch,
+mmseg) or ``MODEL.onnx INPUTS...`` (onnxruntime, exported with
+``tools/deployment/export_onnx.py``). Both backends give objects that
+:func:`~allidb_mmseg.apis.segment` and :func:`~allidb_mmseg.apis.run_batch`
+accept. Nothing here imports torch unless the torch backend is opened.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Optional
+
+from ..utils import AllidbError, first_line
+
+__all__ = ['BACKENDS', 'ModelArgs', 'split_model_args', 'open_model']
+
+BACKENDS = ('torch', 'onnxruntime')
+
+
+@dataclass
+class ModelArgs:
+    """The model part of a command line, and the inputs after it."""
+
+    backend: str
+    files: list[str]          # [config, checkpoint] or [model.onnx]
+    inputs: list[str]
+
+    def settings(self) -> dict[str, Any]:
+        """The model as report.json records it."""
+        if self.backend == 'torch':
+            return dict(config=self.files[0], checkpoint=self.files[1])
+        return dict(model=self.files[0])
+
+
+def split_model_args(positionals: list[str], backend: Optional[str] = None
+                     ) -> ModelArgs:
+    """Read ``CONFIG CHECKPOINT INPUTS...`` or ``MODEL.onnx INPUTS...``.
+
+    The backend is onnxruntime when the first argument ends in ``.onnx`` or
+    ``backend`` says so, torch otherwise.
+
+    Raises:
+        AllidbError: the arguments do not fit the backend, or no input is given.
+    """
+    if not positionals:
+        raise AllidbError('arguments', 'give CONFIG CHECKPOINT INPUTS... or '
+                          'MODEL.onnx INPUTS...')
+    is_onnx = positionals[0].lower().endswith('.onnx')
+    backend = backend or ('onnxruntime' if is_onnx else 'torch')
+    if backend == 'torch' and is_onnx:
+        raise AllidbError(positionals[0], 'an ONNX model runs with --backend '
+                          'onnxruntime, not torch')
+    if backend == 'onnxruntime' and positionals[0].lower().endswith('.py'):
+        raise AllidbError(positionals[0], '--backend onnxruntime needs an '
+                          'exported model (tools/deployment/export_onnx.py), '
+                          'not a config')
+    n = 1 if backend == 'onnxruntime' else 2
+    files, inputs = positionals[:n], positionals[n:]
+    if len(files) < n or not inputs:
+        usage = 'MODEL.onnx INPUTS...' if n == 1 else 'CONFIG CHECKPOINT INPUTS...'
+        raise AllidbError('arguments', f'no input images given ({usage})')
+    return ModelArgs(backend, files, inputs)
+
+
+def _torch_device(device: Optional[str], local_rank: Optional[int]) -> str:
+    import torch
+
+    if device is None:
+        device = 'cuda' if torch.cuda.is_available() else 'cpu'
+    if device.startswith('cuda') and not torch.cuda.is_available():
+        raise AllidbError(f'--device {device}', 'no CUDA device is available '
+                          '(use --device cpu)')
+    if device == 'cuda' and local_rank is not None:
+        device = f'cuda:{local_rank}'
+    return device
+
+
+def open_model(args: ModelArgs, device: Optional[str] = None,
+               tta: Optional[str] = None, threads: Optional[int] = None,
+               local_rank: Optional[int] = None) -> tuple[Any, str]:
+    """Load the model of ``args``; returns it and the device it runs on.
+
+    Args:
+        args: from :func:`split_model_args`.
+        device: ``cpu``, ``cuda`` or ``cuda:N``; default: torch takes CUDA
+            when available, onnxruntime the CPU.
+        tta: test-time augmentation mode (``'d4'``, ``'flips'``) or None.
+        threads: CPU threads (torch intra-op, or onnxruntime intra-op).
+        local_rank: this process's GPU index under a distributed launch
+            (then onnxruntime's threads do not spin: the cores are shared).
+
+    Raises:
+        AllidbError: the model cannot be loaded.
+    """
+    if args.backend == 'onnxruntime':
+        from ..deployment.runtime import OnnxSegmentor
+
+        device = device or 'cpu'
+        if device == 'cuda' and local_rank is not None:
+            device = f'cuda:{local_rank}'
+        return OnnxSegmentor(args.files[0], device=device, threads=threads,
+                             tta=tta, spinning=local_rank is None), device
+    import torch
+
+    from .inference import load_model
+    from .tta import enable_tta
+
+    if threads:
+        torch.set_num_threads(threads)
+    device = _torch_device(device, local_rank)
+    config, checkpoint = args.files
+    try:
+        model = load_model(config, checkpoint, device=device)
+    except AllidbError:
+        raise
+    except Exception as e:
+        raise AllidbError(checkpoint, f'cannot load model with {config}: '
+                          f'{first_line(e)}') from e
+    return enable_tta(model, tta), device
+

@@ -1,0 +1,177 @@
+"""Folder inference in several processes (``tools/dist_infer.sh``, torchrun).
+
+The inputs are expanded and their output names planned once, over the whole
+list, exactly as a single process would (so a repeated stem gets the same
+``-2`` suffix whichever process segments it). Input ``i`` then goes to rank
+``i % world_size``. Every rank writes the masks and overlays of its share and
+its own report rows, under a per-rank name in ``OUT/.dist_infer/``; rank 0
+waits for all ranks, merges the rows back into input order and writes
+``report.csv`` and ``report.json`` atomically, with
+:func:`~allidb_mmseg.apis.report.write_reports`. The extra outputs (review page,
+COCO, GeoJSON: :mod:`.sinks`) follow: each rank writes its images' files,
+rank 0 writes the page from the merged report and the one COCO file from
+every rank's entries, numbered in input order. The result is byte for byte
+what ``tools/infer.py`` writes in one process.
+
+Processes meet at two barriers of a gloo process group (also on GPUs: only
+the barriers use it). Across several nodes, ``OUT`` must be on a file system
+they share.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from datetime import timedelta
+from pathlib import Path
+from typing import Any, Sequence
+
+from ..utils import AllidbError, atomic_write_json
+from .batch import InputItem, plan_names, run_batch
+from .report import ImageRow, write_reports
+from .sinks import CocoSink, ImageSink, Segmented
+
+__all__ = ['RANK_DIR', 'shard', 'rank_report_paths', 'merge_rank_reports',
+           'default_threads', 'run_distributed']
+
+RANK_DIR = '.dist_infer'
+# A rank that finishes early waits this long at the last barrier for the
+# others (shards differ by at most one image each).
+BARRIER_TIMEOUT = timedelta(hours=24)
+
+
+def shard(n: int, rank: int, world: int) -> list[int]:
+    """Indices of ``n`` inputs that ``rank`` of ``world`` processes takes."""
+    return list(range(rank, n, world))
+
+
+def rank_report_paths(out_dir: Path, rank: int, world: int) -> tuple[Path, Path]:
+    """The CSV and JSON a rank writes its rows to."""
+    base = Path(out_dir) / RANK_DIR / f'rank{rank}-of-{world}'
+    return base.with_suffix('.csv'), base.with_suffix('.json')
+
+
+def _coco_path(out_dir: Path, rank: int, world: int) -> Path:
+    return Path(out_dir) / RANK_DIR / f'rank{rank}-of-{world}.coco.json'
+
+
+class _RankSink:
+    """A sink seen from one rank: it takes the rank's images; closing is
+    rank 0's, once the rows are merged."""
+
+    def __init__(self, sink: ImageSink) -> None:
+        self.sink = sink
+
+    def outputs(self, files: Sequence[str], names: Sequence[str]) -> list[Path]:
+        return self.sink.outputs(files, names)
+
+    def add(self, seg: Segmented) -> None:
+        self.sink.add(seg)
+
+    def close(self, rows: Sequence[ImageRow]) -> None:
+        pass
+
+
+def _merge_coco(sink: CocoSink, out_dir: Path, world: int,
+                rows: Sequence[ImageRow]) -> None:
+    """Give ``sink`` every rank's COCO entries, numbered in input order (as
+    one process numbers them: images as they come, annotations after)."""
+    by_file: dict[str, tuple[dict, list[dict]]] = {}
+    for rank in range(world):
+        doc = json.loads(_coco_path(out_dir, rank, world).read_text())
+        anns: dict[int, list[dict]] = {}
+        for a in doc['annotations']:
+            anns.setdefault(a['image_id'], []).append(a)
+        for img in doc['images']:
+            by_file[img['file_name']] = (img, anns.get(img['id'], []))
+    sink.images, sink.annotations = [], []
+    for row in rows:
+        entry = by_file.get(Path(row.file).name)
+        if row.status != 'ok' or entry is None:
+            continue
+        image_id = len(sink.images) + 1
+        sink.images.append(dict(entry[0], id=image_id))
+        for a in entry[1]:
+            sink.annotations.append(dict(a, id=len(sink.annotations) + 1,
+                                         image_id=image_id))
+
+
+def merge_rank_reports(out_dir: Path, n: int, world: int, keep: bool = False
+                       ) -> list[ImageRow]:
+    """Read every rank's rows and write the run's report.csv/report.json;
+    remove the rank files unless ``keep``.
+
+    Raises:
+        AllidbError: a rank's file is missing or does not hold its share
+            (a rank failed, or ``OUT`` is not shared between nodes).
+    """
+    per_rank: list[list[ImageRow]] = []
+    settings: dict[str, Any] = {}
+    for rank in range(world):
+        path = rank_report_paths(out_dir, rank, world)[1]
+        if not path.is_file():
+            raise AllidbError(path, f'rank {rank} wrote no report (did it '
+                              'fail? with several nodes, OUT must be on a '
+                              'shared file system)')
+        doc = json.loads(path.read_text(encoding='utf-8'))
+        rows = [ImageRow(**r) for r in doc['images']]
+        if len(rows) != len(shard(n, rank, world)):
+            raise AllidbError(path, f'holds {len(rows)} rows, expected '
+                              f'{len(shard(n, rank, world))} (interrupted?)')
+        per_rank.append(rows)
+        settings = settings or doc['settings']
+    merged = [per_rank[i % world][i // world] for i in range(n)]
+    write_reports(merged, Path(out_dir) / 'report.csv',
+                  Path(out_dir) / 'report.json', settings)
+    if not keep:
+        shutil.rmtree(Path(out_dir) / RANK_DIR, ignore_errors=True)
+    return merged
+
+
+def default_threads() -> int:
+    """CPU threads per process: the cores shared by this node's processes."""
+    local = int(os.environ.get('LOCAL_WORLD_SIZE', '1') or 1)
+    return max(1, (os.cpu_count() or 1) // max(1, local))
+
+
+def run_distributed(model: Any, items: list[InputItem], out_dir: str | os.PathLike,
+                    progress: bool = True, sinks: Sequence[ImageSink] = (),
+                    **batch_kwargs: Any) -> list[ImageRow]:
+    """This rank's share of :func:`~allidb_mmseg.apis.run_batch`; rank 0 merges.
+
+    Call it in every process of a torchrun launch, after each has checked
+    for existing outputs. ``sinks`` and the other keyword arguments
+    (``min_area``, ``rule``, ``on_fail``, ``settings``) are :func:`run_batch`'s.
+
+    Returns:
+        On rank 0 all rows, in input order; on the other ranks their own.
+    """
+    import torch.distributed as dist
+
+    if not dist.is_initialized():
+        dist.init_process_group(backend='gloo', timeout=BARRIER_TIMEOUT)
+    rank, world = dist.get_rank(), dist.get_world_size()
+    out_dir = Path(out_dir)
+    names = plan_names([it.file for it in items])
+    mine = shard(len(items), rank, world)
+    dist.barrier()  # every rank has checked the outputs before any writes
+    rows = run_batch(model, [items[i] for i in mine], out_dir,
+                     progress=progress and rank == 0,
+                     names=[names[i] for i in mine],
+                     reports=rank_report_paths(out_dir, rank, world),
+                     sinks=[_RankSink(s) for s in sinks], **batch_kwargs)
+    for sink in sinks:
+        if isinstance(sink, CocoSink):
+            atomic_write_json(_coco_path(out_dir, rank, world),
+                              dict(images=sink.images, annotations=sink.annotations))
+    dist.barrier()
+    if rank == 0:
+        rows = merge_rank_reports(out_dir, len(items), world, keep=True)
+        for sink in sinks:
+            if isinstance(sink, CocoSink):
+                _merge_coco(sink, out_dir, world, rows)
+            sink.close(rows)
+        shutil.rmtree(out_dir / RANK_DIR, ignore_errors=True)
+    dist.barrier()  # the merged report exists when any rank returns
+    dist.destroy_process_group()
+    return rows

@@ -1,0 +1,166 @@
+"""Predicted blasts for annotation tools: CVAT "COCO 1.0" pre-annotations and QuPath GeoJSON.
+
+**COCO (CVAT).** One instances file for a whole run, laid out as CVAT
+exports "COCO 1.0" (``licenses``, ``info``, ``categories``, ``images``,
+``annotations``), so "Upload annotations" -> "COCO 1.0" imports it into a
+task holding the same images. CVAT matches images by file name without
+folder or extension, so ``file_name`` is the input's own name. One
+annotation per predicted blast, category ``lymphoblast``:
+
+- a blast without holes is a polygon (``iscrowd=0``); a blast in several
+  parts has one polygon per part, and CVAT groups them;
+- a blast with a hole cannot be a COCO polygon (a polygon has no holes), so
+  it is written as CVAT writes a brush mask: uncompressed RLE (``counts`` a
+  list of column-major run lengths) with ``iscrowd=1``. CVAT (Datumaro)
+  imports it as a mask shape; our converter reads it as a region of its
+  category (``iscrowd`` only tells the encoding);
+- the blast's mean probability is in ``attributes.score``, beside
+  ``occluded: false``, as CVAT writes attributes. CVAT keeps it only if the
+  task's label has an attribute named ``score``; otherwise it is ignored.
+
+**GeoJSON (QuPath).** One FeatureCollection per image, as QuPath's
+"Import objects" reads it: a Polygon (MultiPolygon for a blast in parts)
+feature per blast, with ``properties.objectType`` (``detection`` or
+``annotation``), ``classification`` ``{"name": "Lymphoblast", "color":
+[r, g, b]}`` and ``measurements`` (area in pixels, mean probability). QuPath
+takes coordinates in pixels of the full-resolution image, origin top left.
+
+Both use the exact pixel-edge outlines of :mod:`.blast_shapes`.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+import numpy as np
+
+from .blast_shapes import BlastShape, polygon_parts
+
+__all__ = ['COCO_CATEGORY', 'QUPATH_CLASS', 'coco_image', 'coco_annotation',
+           'coco_document', 'rle_counts', 'geojson_feature_collection']
+
+COCO_CATEGORY = dict(id=1, name='lymphoblast', supercategory='')
+QUPATH_CLASS = dict(name='Lymphoblast', color=[255, 200, 0])
+OBJECT_TYPES = ('detection', 'annotation')
+_DIGITS = 3  # coordinates are on pixel edges; 3 decimals keep scaled ones
+
+
+def rle_counts(mask: np.ndarray, offset: tuple[int, int], height: int,
+               width: int) -> list[int]:
+    """Uncompressed COCO RLE counts of a crop placed in a full image.
+
+    Runs alternate background/foreground in column-major order, starting
+    with background, and sum to ``height * width`` (CVAT's mask format).
+    Computed from the crop's pixels alone, never a full-size array.
+
+    Args:
+        mask: (h, w) crop; nonzero = inside.
+        offset: (x, y) of ``mask[0, 0]`` in the image.
+        height: image height.
+        width: image width.
+    """
+    cols, rows = np.nonzero(np.asarray(mask).T)  # column-major order
+    flat = (cols + offset[0]).astype(np.int64) * height + rows + offset[1]
+    if not flat.size:
+        return [height * width]
+    breaks = np.flatnonzero(np.diff(flat) != 1) + 1
+    starts = flat[np.r_[0, breaks]]
+    ends = flat[np.r_[breaks - 1, flat.size - 1]] + 1
+    gaps = starts - np.r_[0, ends[:-1]]
+    counts = np.column_stack([gaps, ends - starts]).ravel().tolist()
+    counts.append(height * width - int(ends[-1]))
+    return counts
+
+
+def coco_image(image_id: int, file: str, width: int, height: int) -> dict:
+    """A COCO image entry as CVAT writes it; ``file_name`` is the file's own name."""
+    return dict(id=image_id, width=int(width), height=int(height),
+                file_name=Path(file).name, license=0, flickr_url='',
+                coco_url='', date_captured=0)
+
+
+def coco_annotation(shape: BlastShape, ann_id: int, image_id: int,
+                    height: int, width: int) -> dict:
+    """One blast as a COCO annotation (polygons, or RLE when it has holes)."""
+    x, y, w, h = shape.bbox
+    if shape.has_holes:
+        segmentation: Any = dict(size=[int(height), int(width)],
+                                 counts=rle_counts(shape.mask, (x, y),
+                                                   height, width))
+        crowd = 1
+    else:
+        segmentation = [np.round(np.asarray(p.exterior.coords)[:-1],
+                                 _DIGITS).ravel().tolist()
+                        for p in polygon_parts(shape.geometry)]
+        crowd = 0
+    attributes: dict[str, Any] = dict(occluded=False)
+    if shape.score is not None:
+        attributes['score'] = round(float(shape.score), 4)
+    return dict(id=ann_id, image_id=image_id,
+                category_id=COCO_CATEGORY['id'], segmentation=segmentation,
+                area=float(shape.area), bbox=[float(x), float(y), float(w),
+                                              float(h)],
+                iscrowd=crowd, attributes=attributes)
+
+
+def coco_document(images: Sequence[dict], annotations: Sequence[dict],
+                  description: str = '') -> dict:
+    """The whole instances file, with CVAT's top-level keys."""
+    return dict(
+        licenses=[dict(name='', id=0, url='')],
+        info=dict(contributor='', date_created='', description=description,
+                  url='', version='', year=''),
+        categories=[dict(COCO_CATEGORY)], images=list(images),
+        annotations=list(annotations))
+
+
+def _scaled(geometry: Any, offset: tuple[float, float], scale: float) -> Any:
+    from shapely import affinity
+
+    if scale != 1.0:
+        geometry = affinity.scale(geometry, scale, scale, origin=(0, 0))
+    if offset != (0, 0):
+        geometry = affinity.translate(geometry, *offset)
+    return geometry
+
+
+def geojson_feature_collection(shapes: Iterable[BlastShape],
+                               object_type: str = 'detection',
+                               offset: tuple[float, float] = (0.0, 0.0),
+                               scale: float = 1.0) -> dict:
+    """QuPath-readable GeoJSON of one image's blasts.
+
+    Args:
+        shapes: the image's blasts (:func:`.blast_shapes.blast_shapes`).
+        object_type: ``detection`` (light, counted per class by QuPath) or
+            ``annotation`` (editable objects).
+        offset: (x, y) added to every coordinate, for an image that is a
+            region of a whole slide: its top-left corner in slide pixels.
+        scale: factor from image pixels to slide pixels (the downsample of
+            the level that was segmented).
+
+    Returns:
+        A GeoJSON ``FeatureCollection`` (a dict ready for ``json.dump``).
+    """
+    from shapely.geometry import mapping
+
+    if object_type not in OBJECT_TYPES:
+        raise ValueError(f'object_type must be one of {OBJECT_TYPES}, '
+                         f'got {object_type!r}')
+    features = []
+    for s in shapes:
+        geometry = mapping(_scaled(s.geometry, offset, scale))
+        geometry['coordinates'] = _round_coords(geometry['coordinates'])
+        measurements: dict[str, float] = {'Area px^2': float(s.area)}
+        if s.score is not None:
+            measurements['Mean blast probability'] = round(float(s.score), 4)
+        features.append(dict(type='Feature', geometry=geometry, properties=dict(
+            objectType=object_type, name=f'blast {s.label}',
+            classification=dict(QUPATH_CLASS), measurements=measurements)))
+    return dict(type='FeatureCollection', features=features)
+
+
+def _round_coords(coords: Any) -> Any:
+    if isinstance(coords[0], (int, float)):
+        return [round(float(c), _DIGITS) for c in coords]
+    return [_round_coords(c) for c in coords]

@@ -1,0 +1,152 @@
+"""Extra outputs of a batch run: the review page, COCO pre-annotations, QuPath GeoJSON.
+
+:func:`.batch.run_batch` hands every segmented image to each *sink* and
+closes them after the reports are written (also when the run is
+interrupted, for the images done so far). A sink says up front which files
+it would write, so the run can refuse to overwrite them without ``--force``
+before any work.
+"""
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import Protocol, Sequence
+
+import numpy as np
+
+from ..evaluation.counting import BlastCount
+from ..utils import AllidbError, atomic_write_json
+from .blast_shapes import BlastShape, blast_shapes
+from .exports import (coco_annotation, coco_document, coco_image,
+                      geojson_feature_collection)
+from .report import ImageRow
+from .review_page import (load_report, review_outputs, write_review_images,
+                          write_review_page)
+
+__all__ = ['Segmented', 'ImageSink', 'ReviewPageSink', 'CocoSink',
+           'GeoJsonSink', 'output_sinks']
+
+
+@dataclass
+class Segmented:
+    """One segmented image as the sinks see it.
+
+    Attributes:
+        row: its report row (numbers filled in, ``blasts`` with each
+            blast's ``mean_prob``).
+        image: the BGR image.
+        count: the counted blasts (their label image).
+        overlay: the BGR overlay written to ``overlays/``.
+    """
+
+    row: ImageRow
+    image: np.ndarray
+    count: BlastCount
+    overlay: np.ndarray
+
+    @cached_property
+    def shapes(self) -> list[BlastShape]:
+        """The blasts' outlines, traced once for all sinks."""
+        return blast_shapes(self.count, [b.get('mean_prob')
+                                         for b in self.row.blasts])
+
+
+class ImageSink(Protocol):
+    """What :func:`.batch.run_batch` calls on each extra output."""
+
+    def outputs(self, files: Sequence[str], names: Sequence[str]) -> list[Path]:
+        """The files it would write for these inputs (raise AllidbError if
+        it cannot take them)."""
+
+    def add(self, seg: Segmented) -> None:
+        """Take one segmented image."""
+
+    def close(self, rows: Sequence[ImageRow]) -> None:
+        """Finish, once the reports are written."""
+
+
+@dataclass
+class ReviewPageSink:
+    """``OUT/index.html`` and its pictures (:mod:`.review_page`)."""
+
+    out_dir: Path
+
+    def outputs(self, files, names):
+        return review_outputs(self.out_dir, names)
+
+    def add(self, seg: Segmented) -> None:
+        write_review_images(self.out_dir, seg.row.name, seg.overlay, seg.image)
+
+    def close(self, rows) -> None:
+        write_review_page(self.out_dir, load_report(self.out_dir / 'report.json'),
+                          default_sort='name')
+
+
+@dataclass
+class CocoSink:
+    """One COCO 1.0 instances file for CVAT (:mod:`.exports`)."""
+
+    path: Path
+    images: list = field(default_factory=list)
+    annotations: list = field(default_factory=list)
+
+    def outputs(self, files, names):
+        if self.path.is_dir():
+            raise AllidbError(self.path, 'is a folder; --coco-out takes a '
+                              'file name')
+        dup = [n for n, k in Counter(Path(f).name for f in files).items() if k > 1]
+        if dup:
+            raise AllidbError(dup[0], 'two inputs have this file name; CVAT '
+                              'matches images by name, so --coco-out needs '
+                              'unique names')
+        return [self.path]
+
+    def add(self, seg: Segmented) -> None:
+        row = seg.row
+        image_id = len(self.images) + 1
+        self.images.append(coco_image(image_id, row.file, row.width, row.height))
+        for shape in seg.shapes:
+            self.annotations.append(coco_annotation(
+                shape, len(self.annotations) + 1, image_id, row.height, row.width))
+
+    def close(self, rows) -> None:
+        atomic_write_json(self.path, coco_document(
+            self.images, self.annotations,
+            'allidb_mmseg predictions (pre-annotations)'), indent=None)
+
+
+@dataclass
+class GeoJsonSink:
+    """``OUT/geojson/<name>.geojson`` per image, for QuPath (:mod:`.exports`)."""
+
+    out_dir: Path
+    object_type: str = 'detection'
+
+    def path(self, name: str) -> Path:
+        return self.out_dir / 'geojson' / f'{name}.geojson'
+
+    def outputs(self, files, names):
+        return [self.path(n) for n in names]
+
+    def add(self, seg: Segmented) -> None:
+        atomic_write_json(self.path(seg.row.name), geojson_feature_collection(
+            seg.shapes, self.object_type), indent=None)
+
+    def close(self, rows) -> None:
+        pass
+
+
+def output_sinks(out_dir: str | Path, coco_out: str | Path | None = None,
+                 geojson: bool = False, geojson_type: str = 'detection'
+                 ) -> list[ImageSink]:
+    """The extra outputs of ``tools/infer.py``: always the review page,
+    COCO and GeoJSON when asked for."""
+    out_dir = Path(out_dir)
+    sinks: list[ImageSink] = [ReviewPageSink(out_dir)]
+    if coco_out:
+        sinks.append(CocoSink(Path(coco_out)))
+    if geojson:
+        sinks.append(GeoJsonSink(out_dir, geojson_type))
+    return sinks

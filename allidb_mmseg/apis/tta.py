@@ -1,0 +1,165 @@
+"""Test-time augmentation over the symmetries of a smear: flips and 90-degree turns.
+
+A blood smear has no up, down, left or right, so the eight transforms of the
+square (the dihedral group D4: four rotations, each with or without a mirror)
+give eight equally valid views of a field. :func:`tta_logits` runs a
+predictor on each view, turns each prediction back, and averages the class
+probabilities (softmax; sigmoid for a one-channel head), as mmseg's
+``SegTTAModel`` does for its flips. It returns the log of the averaged
+probabilities, so callers keep treating the result as logits (argmax and
+softmax of it give the averaged prediction).
+
+The code is backend-agnostic: a predictor maps a batch ``(N, 3, h, w)`` to
+logits ``(N, C, h, w)``, as numpy arrays (onnxruntime) or torch tensors
+(an mmseg segmentor, see :func:`enable_tta`). Turned views of a non-square
+batch have ``h`` and ``w`` swapped, which a fully convolutional network
+accepts. Importing this module imports no torch.
+"""
+from __future__ import annotations
+
+import types
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+__all__ = ['Transform', 'DIHEDRAL', 'FLIPS', 'TTA_MODES', 'tta_transforms',
+           'apply_transform', 'invert_transform', 'tta_logits', 'enable_tta',
+           'disable_tta']
+
+# (quarter turns counter-clockwise, then mirror left-right)
+Transform = tuple[int, bool]
+DIHEDRAL: tuple[Transform, ...] = tuple((k, m) for m in (False, True)
+                                        for k in range(4))
+FLIPS: tuple[Transform, ...] = ((0, False), (0, True), (2, True), (2, False))
+TTA_MODES = {'d4': DIHEDRAL, 'flips': FLIPS}
+
+Array = Any  # numpy.ndarray or torch.Tensor
+
+
+def tta_transforms(mode: str | bool | None) -> tuple[Transform, ...]:
+    """The transforms of a TTA mode: ``'d4'`` (all 8, the default when
+    ``mode`` is True) or ``'flips'`` (identity, both mirrors, both: 4); None
+    or False gives none."""
+    if not mode:
+        return ()
+    if mode is True:
+        mode = 'd4'
+    if mode not in TTA_MODES:
+        raise ValueError(f'unknown TTA mode {mode!r}; use one of {list(TTA_MODES)}')
+    return TTA_MODES[mode]
+
+
+def _is_numpy(x: Array) -> bool:
+    return isinstance(x, np.ndarray)
+
+
+def _rot90(x: Array, k: int) -> Array:
+    if k % 4 == 0:
+        return x
+    if _is_numpy(x):
+        return np.rot90(x, k, axes=(-2, -1))
+    return x.rot90(k, (-2, -1))
+
+
+def _mirror(x: Array) -> Array:
+    return x[..., ::-1] if _is_numpy(x) else x.flip(-1)
+
+
+def apply_transform(x: Array, t: Transform) -> Array:
+    """``x`` (..., h, w) turned ``t[0]`` quarter turns, then mirrored if ``t[1]``."""
+    k, mirror = t
+    x = _rot90(x, k)
+    return _mirror(x) if mirror else x
+
+
+def invert_transform(y: Array, t: Transform) -> Array:
+    """Undo :func:`apply_transform` on a prediction ``y`` (..., h, w)."""
+    k, mirror = t
+    if mirror:
+        y = _mirror(y)
+    return _rot90(y, -k)
+
+
+def _probabilities(logits: Array) -> Array:
+    """Softmax over the class axis (1), or the sigmoid of a one-channel head."""
+    if _is_numpy(logits):
+        logits = logits.astype(np.float32, copy=False)
+        if logits.shape[1] == 1:
+            return 1.0 / (1.0 + np.exp(-logits))
+        e = np.exp(logits - logits.max(axis=1, keepdims=True))
+        return e / e.sum(axis=1, keepdims=True)
+    logits = logits.float()
+    return logits.sigmoid() if logits.shape[1] == 1 else logits.softmax(1)
+
+
+def _to_logits(p: Array) -> Array:
+    """Logits whose softmax (or sigmoid) is ``p``."""
+    eps = 1e-7
+    if _is_numpy(p):
+        p = np.clip(p, eps, 1 - eps)
+        return np.log(p / (1 - p)) if p.shape[1] == 1 else np.log(p)
+    p = p.clamp(eps, 1 - eps)
+    return (p / (1 - p)).log() if p.shape[1] == 1 else p.log()
+
+
+def tta_logits(predict: Callable[[Array], Array], batch: Array,
+               transforms: Sequence[Transform] = DIHEDRAL) -> Array:
+    """Average ``predict`` over ``transforms`` of ``batch``.
+
+    Args:
+        predict: maps a batch ``(N, 3, h, w)`` to logits ``(N, C, h, w)``.
+        batch: the normalised input, numpy array or torch tensor.
+        transforms: from :data:`DIHEDRAL`, :data:`FLIPS` or
+            :func:`tta_transforms`.
+
+    Returns:
+        Logits ``(N, C, h, w)`` (log of the mean probabilities), float32,
+        the same kind of array as ``batch``.
+    """
+    total = None
+    for t in transforms:
+        view = apply_transform(batch, t)
+        if _is_numpy(view):
+            view = np.ascontiguousarray(view)
+        probs = _probabilities(invert_transform(predict(view), t))
+        total = probs if total is None else total + probs
+    if total is None:
+        return predict(batch)
+    return _to_logits(total / len(transforms))
+
+
+def enable_tta(model: Any, mode: str | bool = 'd4') -> Any:
+    """Make an mmseg segmentor average its predictions over ``mode``'s views.
+
+    The instance's ``inference`` (which both :func:`~allidb_mmseg.apis.segment`
+    and mmseg's test loop call) is replaced by one that runs the original on
+    each turned view, with the image metas' shapes matching the view. The
+    weights and the class are untouched; :func:`disable_tta` restores it.
+
+    Returns:
+        ``model``, for chaining.
+    """
+    transforms = tta_transforms(mode)
+    disable_tta(model)
+    if not transforms:
+        return model
+    plain = model.inference
+
+    def inference(self: Any, inputs: Array, batch_img_metas: list) -> Array:
+        def predict(x: Array) -> Array:
+            hw = tuple(x.shape[-2:])
+            metas = [dict(m, img_shape=hw, pad_shape=hw) for m in batch_img_metas]
+            return plain(x, metas)
+        return tta_logits(predict, inputs, transforms)
+
+    model.inference = types.MethodType(inference, model)
+    model._allidb_tta = transforms
+    return model
+
+
+def disable_tta(model: Any) -> Any:
+    """Undo :func:`enable_tta` (a no-op on a model without TTA)."""
+    if '_allidb_tta' in vars(model):
+        del model.inference
+        del model._allidb_tta
+    return model

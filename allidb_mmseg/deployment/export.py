@@ -1,0 +1,271 @@
+"""Export a trained segmentor to ONNX with its sidecar, and check the export.
+
+The graph is mmseg's ``encode_decode``: a normalised batch ``(N, 3, h, w)``
+to logits ``(N, C, h, w)`` (the decoder's 1/4-scale output resized back to
+the input size), with N, h and w dynamic, so one file serves the paper's
+whole-field configs (128/256 px) and the tiles of native-scale configs. What
+happens around the network (resize, normalisation, padding, tiling,
+upsampling, counting) is described by the sidecar (:mod:`.sidecar`) and done
+by the runtime (:mod:`.runtime`).
+
+MiT attention is exported in its fused form (``scaled_dot_product_attention``,
+the same weights and outputs as mmseg's), which the TorchScript-based
+exporter writes as plain MatMul/Softmax nodes at opset 17.
+"""
+from __future__ import annotations
+
+import os
+import warnings
+from pathlib import Path
+from typing import Any, Optional, Sequence
+
+import numpy as np
+
+from ..evaluation.counting import DEFAULT_MIN_BLAST_AREA
+from ..utils import AllidbError, atomic_write, first_line, refuse_existing
+from .sidecar import DeploySpec, file_sha256, sidecar_path, write_sidecar
+
+__all__ = ['spec_from_model', 'check_inputs', 'encode_decode_module',
+           'export_onnx', 'DEFAULT_OPSET', 'DEFAULT_TOLERANCE']
+
+DEFAULT_OPSET = 17
+DEFAULT_TOLERANCE = 1e-4
+# Test-pipeline steps that need nothing at inference: images are read by
+# read_image, labels are not used.
+_PASSIVE_STEPS = {'LoadImageFromFile', 'LoadImageFromNDArray', 'LoadAnnotations',
+                  'PackSegInputs', 'LoadImageFromFileFast'}
+
+
+def _plain(v: Any) -> Any:
+    """Config values as JSON types (tuples to lists, numpy/torch scalars to
+    Python numbers)."""
+    if isinstance(v, dict):
+        return {k: _plain(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [_plain(x) for x in v]
+    if hasattr(v, 'item') and callable(v.item):
+        return v.item()
+    return v
+
+
+def _float32_list(t: Any) -> list[float]:
+    """A float32 buffer as the shortest decimals that give it back
+    (123.675, not 123.67500305...)."""
+    return [float(str(np.float32(v))) for v in t.flatten().tolist()]
+
+
+def _resize_of(test_pipeline: Sequence[dict], where: str) -> Optional[dict]:
+    """The test pipeline's resize as sidecar data; refuse steps the runtime
+    cannot reproduce."""
+    resize = None
+    for step in test_pipeline:
+        kind = str(step.get('type', '')).split('.')[-1]
+        if kind in _PASSIVE_STEPS:
+            continue
+        if kind != 'Resize':  # mmcv's, also as mmseg.Resize
+            raise AllidbError(where, f'test_pipeline step {kind!r} has no '
+                              'equivalent in the onnxruntime backend')
+        if step.get('scale_factor') is not None or step.get('scale') is None:
+            raise AllidbError(where, 'only Resize with a fixed scale is '
+                              'supported in the test_pipeline')
+        if step.get('backend', 'cv2') != 'cv2':
+            raise AllidbError(where, 'only the cv2 backend of Resize is supported')
+        scale = step['scale']
+        scale = [scale, scale] if isinstance(scale, int) else list(scale)
+        resize = dict(scale=[int(s) for s in scale],
+                      keep_ratio=bool(step.get('keep_ratio', False)),
+                      interpolation=step.get('interpolation', 'bilinear'))
+    return resize
+
+
+def _dataset_meta(saved: Optional[dict], cfg: Any, num_classes: int) -> dict:
+    """Class names and palette: the checkpoint's own (``saved``), else the
+    config's test dataset's (never mmseg's guess by class count, which
+    names two classes 'background' and 'vessel')."""
+    meta = saved or {}
+    if len(meta.get('classes') or ()) == max(2, num_classes):
+        return meta
+    from mmseg.registry import DATASETS
+
+    kind = cfg.get('test_dataloader', {}).get('dataset', {}).get('type')
+    cls = DATASETS.get(kind) if kind else None
+    meta = dict(getattr(cls, 'METAINFO', {}) or {})
+    if len(meta.get('classes') or ()) != max(2, num_classes):
+        meta = dict(classes=['background', 'lymphoblast'][:max(2, num_classes)])
+    return meta
+
+
+def spec_from_model(model: Any, where: str = 'config',
+                    saved_meta: Optional[dict] = None) -> DeploySpec:
+    """The sidecar of a loaded segmentor (``model.cfg`` is its config;
+    ``saved_meta``: the ``dataset_meta`` its checkpoint holds, if any)."""
+    cfg = model.cfg
+    pre = model.data_preprocessor
+    if getattr(pre, '_enable_normalize', False):
+        mean, std = _float32_list(pre.mean), _float32_list(pre.std)
+    else:
+        mean, std = [0.0, 0.0, 0.0], [1.0, 1.0, 1.0]
+    pad = None
+    if getattr(pre, 'test_cfg', None):
+        pad = dict(size=_plain(pre.test_cfg.get('size')),
+                   size_divisor=pre.test_cfg.get('size_divisor'),
+                   pad_val=float(pre.pad_val))
+    head = model.decode_head
+    num_classes = int(getattr(head, 'out_channels', head.num_classes))
+    test_cfg = dict(model.test_cfg or {})
+    mode = test_cfg.get('mode', 'whole')
+    meta = _dataset_meta(saved_meta, cfg, num_classes)
+    palette = meta.get('palette') or [[0, 0, 0], [220, 40, 140]]
+    return DeploySpec(
+        mean=mean, std=std, rgb=bool(getattr(pre, 'channel_conversion', False)),
+        num_classes=num_classes, classes=[str(c) for c in meta['classes']],
+        palette=_plain(palette)[:len(meta['classes'])],
+        resize=_resize_of(cfg.get('test_pipeline') or [], where),
+        pad=pad, mode=mode,
+        crop_size=_plain(test_cfg.get('crop_size')) if mode == 'slide' else None,
+        stride=_plain(test_cfg.get('stride')) if mode == 'slide' else None,
+        working_rbc_px=cfg.get('working_rbc_px'),
+        source_rbc_px=cfg.get('source_rbc_px'),
+        align_corners=bool(getattr(head, 'align_corners', False)),
+        threshold=float(getattr(head, 'threshold', None) or 0.5),
+        min_blast_area=int(cfg.get('min_blast_area', DEFAULT_MIN_BLAST_AREA)))
+
+
+def check_inputs(spec: DeploySpec) -> list[tuple[int, int, int]]:
+    """(N, h, w) of the self-check: the model's working size with a batch of
+    2 (dynamic N), and an odd, non-square size (dynamic h and w)."""
+    if spec.mode == 'slide':
+        h, w = spec.crop_size
+    elif spec.resize and not spec.resize['keep_ratio']:
+        w, h = spec.resize['scale']
+    else:
+        h, w = 256, 256
+    return [(2, int(h), int(w)), (1, int(h) + 24, int(w) + 40)]
+
+
+def encode_decode_module(model: Any) -> Any:
+    """``model.encode_decode`` as a traceable ``nn.Module`` in eval mode:
+    a normalised batch to logits at the batch's own size."""
+    import torch
+
+    class EncodeDecode(torch.nn.Module):
+        def __init__(self, seg: Any) -> None:
+            super().__init__()
+            self.seg = seg
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            hw = x.shape[2:]  # a torch.Size: mmseg resizes the logits to it
+            return self.seg.encode_decode(
+                x, [dict(img_shape=hw, pad_shape=hw, ori_shape=hw)])
+
+    return EncodeDecode(model).eval()
+
+
+def _max_diffs(net: Any, onnx_file: Path, shapes: list[tuple[int, int, int]],
+               spec: DeploySpec) -> list[dict]:
+    """max |torch - onnxruntime| of the logits on random normalised inputs."""
+    import onnxruntime as ort
+    import torch
+
+    sess = ort.InferenceSession(str(onnx_file), providers=['CPUExecutionProvider'])
+    rng = np.random.default_rng(0)
+    out = []
+    for n, h, w in shapes:
+        x = rng.standard_normal((n, 3, h, w)).astype(np.float32)
+        with torch.no_grad():
+            ref = net(torch.from_numpy(x)).numpy()
+        got = sess.run([spec.output_name], {spec.input_name: x})[0]
+        if got.shape != ref.shape:
+            diff = float('inf')
+        else:
+            diff = float(np.abs(got - ref).max())
+        out.append(dict(input_shape=[n, 3, h, w], max_abs_diff=diff))
+    return out
+
+
+def export_onnx(config: str | os.PathLike, checkpoint: str | os.PathLike,
+                out: str | os.PathLike, *, opset: int = DEFAULT_OPSET,
+                tolerance: float = DEFAULT_TOLERANCE, force: bool = False
+                ) -> dict:
+    """Write ``out`` (ONNX) and its sidecar, after checking them against torch.
+
+    The graph is written to a temporary name, run by onnxruntime next to
+    torch on two inputs (see :func:`check_inputs`), and renamed only when
+    every logit agrees within ``tolerance``.
+
+    Args:
+        config: the model's config (with a top-level ``test_pipeline``).
+        checkpoint: its trained weights.
+        out: the ``.onnx`` path; the sidecar goes to ``out`` with ``.json``.
+        opset: ONNX opset.
+        tolerance: the largest max |logit difference| accepted.
+        force: replace existing files.
+
+    Returns:
+        The sidecar's content, as written.
+
+    Raises:
+        AllidbError: a bad config/checkpoint, an existing output without
+            ``force``, a test pipeline without runtime equivalent, or a
+            failed check (then nothing is written).
+    """
+    import torch
+    from mmengine.model import revert_sync_batchnorm
+
+    from ..apis.inference import load_model
+    from ..models.fused_mit import set_fused_attention
+
+    out = Path(out)
+    side = sidecar_path(out)
+    if out.suffix.lower() != '.onnx':
+        raise AllidbError(out, 'the output needs the .onnx suffix')
+    for path in (out, side):
+        refuse_existing(path, force)
+    try:
+        model = load_model(config, checkpoint, device='cpu')
+    except AllidbError:
+        raise
+    except Exception as e:
+        raise AllidbError(checkpoint, f'cannot load model with {config}: '
+                          f'{first_line(e)}') from e
+    model = revert_sync_batchnorm(model).eval()
+    set_fused_attention(model, True)
+    from mmengine.runner import CheckpointLoader
+    saved = CheckpointLoader.load_checkpoint(str(checkpoint), map_location='cpu')
+    spec = spec_from_model(model, str(config),
+                           (saved.get('meta') or {}).get('dataset_meta'))
+    del saved
+    net = encode_decode_module(model)
+    shapes = check_inputs(spec)
+    checks: list[dict] = []
+
+    def write(tmp: Path) -> None:
+        n, h, w = shapes[0]
+        dyn = {0: 'batch', 2: 'height', 3: 'width'}
+        with warnings.catch_warnings(), torch.no_grad():
+            warnings.simplefilter('ignore')  # tracer and deprecation notes
+            torch.onnx.export(
+                net, (torch.zeros(n, 3, h, w),), str(tmp), opset_version=opset,
+                input_names=[spec.input_name], output_names=[spec.output_name],
+                dynamic_axes={spec.input_name: dyn, spec.output_name: dyn},
+                do_constant_folding=True, dynamo=False)
+        checks.extend(_max_diffs(net, tmp, shapes, spec))
+        worst = max(c['max_abs_diff'] for c in checks)
+        if not worst <= tolerance:
+            bad = max(checks, key=lambda c: c['max_abs_diff'])
+            raise AllidbError(out, f'onnxruntime logits differ from torch by '
+                              f'{worst:.2e} > {tolerance:g} at input '
+                              f'{bad["input_shape"]}; nothing written')
+
+    atomic_write(out, write)
+    import mmseg
+    import onnxruntime
+
+    spec.onnx_sha256 = file_sha256(out)
+    spec.export = dict(config=str(config), checkpoint=str(checkpoint),
+                       opset=opset, exporter='torch.onnx (TorchScript)',
+                       torch=torch.__version__, mmseg=mmseg.__version__,
+                       onnxruntime=onnxruntime.__version__,
+                       tolerance=tolerance, check=checks)
+    write_sidecar(side, spec)
+    return spec.to_json()

@@ -1,0 +1,147 @@
+"""int8 models through ``onnxruntime.quantization``, offered only when accurate enough.
+
+Static quantization with MinMax calibration on real fields, in onnxruntime's
+operator format (QLinearConv, quantized MatMul), of the convolutions and of
+the matrix products with a weight operand; the attention products (both
+operands activations) stay fp32. On this network and a CPU that was the
+fastest variant tried (docs/deployment.md): dynamic quantization and
+quantizing every MatMul were slower than fp32 at large inputs. An int8 model
+is written only when, on a labelled split, it loses at most
+:data:`MAX_MIOU_LOSS` mIoU points against the fp32 model it came from; its
+sidecar records both scores.
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+import numpy as np
+
+from ..utils import AllidbError, atomic_write, refuse_existing
+from .runtime import OnnxSegmentor
+from .sidecar import file_sha256, sidecar_path, write_sidecar
+
+__all__ = ['MAX_MIOU_LOSS', 'METHOD', 'int8_path', 'quantize_int8',
+           'quantize_model', 'offer_int8']
+
+MAX_MIOU_LOSS = 0.5  # mIoU points (percent)
+METHOD = ('onnxruntime static quantization, QOperator format, Conv and MatMul '
+          'with a constant operand, per-tensor, uint8 activations, int8 '
+          'weights, MinMax calibration')
+
+
+def int8_path(onnx_path: str | os.PathLike) -> Path:
+    """``model.onnx`` -> ``model.int8.onnx``."""
+    p = Path(onnx_path)
+    return p.with_name(f'{p.stem}.int8.onnx')
+
+
+class _Batches:
+    """onnxruntime's CalibrationDataReader protocol over preprocessed batches."""
+
+    def __init__(self, name: str, batches: Iterable[np.ndarray]) -> None:
+        self._it = iter([{name: b} for b in batches])
+
+    def get_next(self) -> dict | None:
+        return next(self._it, None)
+
+
+def quantize_int8(fp32_path: str | os.PathLike, out_path: str | os.PathLike,
+                  batches: Sequence[np.ndarray], input_name: str = 'input') -> None:
+    """Write the static int8 version of ``fp32_path`` to ``out_path``.
+
+    Args:
+        fp32_path: the exported fp32 model.
+        out_path: where the int8 model goes (written atomically).
+        batches: calibration inputs, preprocessed as the runtime does.
+        input_name: the graph's input.
+    """
+    from onnxruntime.quantization import QuantFormat, QuantType, quantize_static
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    if not len(batches):
+        raise AllidbError(fp32_path, 'int8 calibration needs at least one image')
+    work = Path(tempfile.mkdtemp(prefix='allidb_int8_'))
+    try:
+        pre = work / 'pre.onnx'
+        quant_pre_process(str(fp32_path), str(pre))
+
+        def write(tmp: Path) -> None:
+            quantize_static(str(pre), str(tmp), _Batches(input_name, batches),
+                            quant_format=QuantFormat.QOperator,
+                            op_types_to_quantize=['Conv', 'MatMul'],
+                            per_channel=False, activation_type=QuantType.QUInt8,
+                            weight_type=QuantType.QInt8,
+                            extra_options={'MatMulConstBOnly': True})
+        atomic_write(out_path, write)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def quantize_model(fp32: OnnxSegmentor, calibration: Sequence[str],
+                   out: str | os.PathLike) -> OnnxSegmentor:
+    """The int8 version of ``fp32`` at ``out``, with its sidecar, loaded.
+
+    Args:
+        fp32: the loaded fp32 model.
+        calibration: image paths, preprocessed as the runtime does.
+        out: the int8 ``.onnx`` to write.
+    """
+    from ..apis.image_io import read_image
+
+    batches = [fp32.preprocess(read_image(f))[0] for f in calibration]
+    quantize_int8(fp32.path, out, batches, fp32.spec.input_name)
+    spec = dataclasses.replace(fp32.spec, onnx_sha256=file_sha256(out))
+    write_sidecar(sidecar_path(out), spec)
+    return OnnxSegmentor(out, device=fp32.device, threads=fp32.threads,
+                         spinning=fp32.spinning)
+
+
+def offer_int8(fp32_path: str | os.PathLike, pairs: Sequence[tuple[str, str]],
+               calibration: Sequence[str], force: bool = False,
+               split: str = '') -> dict[str, Any]:
+    """Quantize, score int8 against fp32 on ``pairs``, keep it only if close.
+
+    Args:
+        fp32_path: an exported model with its sidecar.
+        pairs: (image, label mask) paths to score both models on.
+        calibration: image paths to calibrate the activation ranges on.
+        force: replace an existing int8 model.
+        split: a name for the scored split, recorded in the sidecar.
+
+    Returns:
+        ``offered`` (bool), ``path``, ``fp32`` and ``int8`` scores
+        (:func:`~allidb_mmseg.evaluation.split_scores.score_split`) and
+        ``miou_loss``. When the loss exceeds :data:`MAX_MIOU_LOSS` the int8
+        files are removed again.
+    """
+    from ..evaluation.split_scores import score_split
+
+    out = int8_path(fp32_path)
+    for p in (out, sidecar_path(out)):
+        refuse_existing(p, force)
+    fp32 = OnnxSegmentor(fp32_path)
+    offered = False
+    try:
+        int8 = quantize_model(fp32, calibration, out)
+        area = fp32.spec.min_blast_area
+        scores = {name: score_split(model.segment, pairs, area)
+                  for name, model in (('fp32', fp32), ('int8', int8))}
+        loss = scores['fp32']['mIoU'] - scores['int8']['mIoU']
+        offered = bool(loss <= MAX_MIOU_LOSS)
+        if offered:
+            int8.spec.quantization = dict(
+                method=METHOD, calibration_images=len(calibration),
+                scored_split=split, scored_images=len(pairs), fp32=scores['fp32'],
+                int8=scores['int8'], miou_loss=loss, from_model=Path(fp32_path).name)
+            write_sidecar(sidecar_path(out), int8.spec)
+    finally:
+        if not offered:
+            out.unlink(missing_ok=True)
+            sidecar_path(out).unlink(missing_ok=True)
+    return dict(offered=offered, path=str(out), miou_loss=loss,
+                max_miou_loss=MAX_MIOU_LOSS, **scores)

@@ -1,0 +1,88 @@
+"""``ReviewPageHook``: the review page of a test run (``tools/test.py --show-dir``)."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Optional, Sequence
+
+import numpy as np
+from mmengine.dist import all_gather_object, is_main_process
+from mmengine.hooks import Hook
+from mmseg.registry import HOOKS
+
+from ..evaluation.counting import DEFAULT_MIN_BLAST_AREA, AllRule
+
+__all__ = ['ReviewPageHook', 'add_review_page']
+
+
+@HOOKS.register_module()
+class ReviewPageHook(Hook):
+    """Compare every test prediction with its label and write a review page.
+
+    For each image: ``OUT/overlays/<stem>.png`` with true positives, false
+    positives and false negatives in three colours, the page's pictures,
+    and a row with its IoU and blast counts; after the test,
+    ``OUT/report.json`` and ``OUT/index.html`` (worst IoU first). See
+    :mod:`allidb_mmseg.apis.labelled_review`.
+
+    Args:
+        out_dir: the folder to write into.
+        min_blast_area: the smallest blast counted, in pixels.
+        all_min_count: blasts from which an image is ALL-suspected.
+    """
+
+    priority = 'LOW'
+
+    def __init__(self, out_dir: str, min_blast_area: int = DEFAULT_MIN_BLAST_AREA,
+                 all_min_count: int = 1) -> None:
+        self.out_dir = Path(out_dir)
+        self.min_area = min_blast_area
+        self.rule = AllRule(min_count=all_min_count)
+        self.rows: list[dict] = []
+
+    def before_test(self, runner) -> None:
+        self.rows = []
+
+    def after_test_iter(self, runner, batch_idx: int,
+                        data_batch: Any = None,
+                        outputs: Optional[Sequence] = None) -> None:
+        import torch
+
+        from ..apis.image_io import read_image
+        from ..apis.labelled_review import review_labelled_image
+
+        for sample in outputs or ():
+            logits = sample.seg_logits.data.float()
+            prob = torch.softmax(logits, dim=0)[1].cpu().numpy() \
+                if logits.shape[0] > 1 else torch.sigmoid(logits[0]).cpu().numpy()
+            self.rows.append(review_labelled_image(
+                self.out_dir, sample.img_path, Path(sample.img_path).stem,
+                read_image(sample.img_path),
+                sample.pred_sem_seg.data[0].cpu().numpy().astype(np.uint8),
+                prob, sample.gt_sem_seg.data[0].cpu().numpy(),
+                self.min_area, self.rule))
+
+    def after_test_epoch(self, runner, metrics: Optional[dict] = None) -> None:
+        from ..apis.labelled_review import write_labelled_review
+
+        rows = [r for part in all_gather_object(self.rows) for r in part]
+        if is_main_process():
+            write_labelled_review(self.out_dir, rows, dict(
+                checkpoint=str(runner.cfg.get('load_from')),
+                config=str(runner.cfg.filename), min_blast_area=self.min_area,
+                all_rule=self.rule.text(self.min_area),
+                metrics={k: round(float(v), 4) for k, v in (metrics or {}).items()
+                         if np.isfinite(v)}))
+
+
+def add_review_page(cfg: Any, show_dir: str, force: bool = False) -> None:
+    """Add :class:`ReviewPageHook` writing into ``show_dir`` to a test config.
+
+    Raises:
+        AllidbError: the page or its report exists and ``force`` is not set.
+    """
+    from ..utils import refuse_existing
+
+    for name in ('index.html', 'report.json'):
+        refuse_existing(Path(show_dir) / name, force)
+    cfg.custom_hooks = list(cfg.get('custom_hooks') or []) + [
+        dict(type='ReviewPageHook', out_dir=str(show_dir))]
