@@ -5,11 +5,15 @@ Plain helpers (constants, data writers, tool runners) are in ``helpers.py``.
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
-from helpers import blobby_checkpoint, jpg_seg_root, write_random_seg_root
+from helpers import (blobby_checkpoint, jpg_seg_root, tiny_config_file,
+                     write_random_seg_root)
 
 os.environ.setdefault('NO_ALBUMENTATIONS_UPDATE', '1')
 
@@ -50,6 +54,52 @@ def synth_set(tmp_path_factory) -> Path:
     return out
 
 
+def _open_dir() -> Path:
+    path = Path(tempfile.mkdtemp(prefix='allidb-open-'))
+    path.chmod(0o755)  # others may read: see helpers.read_only
+    return path
+
+
+@pytest.fixture
+def open_tmp():
+    """A world-readable temporary folder (pytest's own are private to the
+    user, so a block run as another user could not read its inputs)."""
+    path = _open_dir()
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture(scope='session')
+def tiny_trained():
+    """A tiny model trained 2 iterations with our tools' config path.
+
+    Returns a namespace: ``config`` (inherits segformer_allidb_128, tiny MiT),
+    ``checkpoint`` (iter_2.pth, with optimizer state), ``data_root``
+    (train/val/test of 32x32 PNG blobs) and ``root``; all world-readable.
+    """
+    import torch
+
+    from allidb_mmseg.engine.config import prepare_train_config
+    from allidb_mmseg.engine.runner import train
+
+    root = _open_dir()
+    data = write_random_seg_root(root / 'data',
+                                 {'train': 3, 'val': 2, 'test': 2})
+    config = tiny_config_file(root / 'tiny.py', max_iters=2)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        train(prepare_train_config(str(config), data_root=str(data),
+                                   work_dir=str(root / 'work')))
+    finally:
+        torch.set_num_threads(threads)
+    for path in [root, *root.rglob('*')]:
+        path.chmod(0o755 if path.is_dir() else 0o644)
+    yield SimpleNamespace(root=root, config=config, data_root=data,
+                          checkpoint=root / 'work' / 'iter_2.pth')
+    shutil.rmtree(root, ignore_errors=True)
+
+
 @pytest.fixture(scope='session')
 def blobby_model(tmp_path_factory) -> tuple[Path, Path, Path]:
     """(config, checkpoint, image folder): six 160x120 synthetic fields and a
@@ -70,8 +120,6 @@ def tiny_export(blobby_model, tmp_path_factory):
     """The blobby tiny model as config, checkpoint and checked ONNX export
     with its sidecar: masks with many boundaries, where any numerical
     difference between backends would show."""
-    from types import SimpleNamespace
-
     from allidb_mmseg.deployment import export_onnx
 
     config, checkpoint, _ = blobby_model

@@ -7,10 +7,12 @@ from __future__ import annotations
 import contextlib
 import importlib.util
 import io
+import os
 import subprocess
 import sys
 from pathlib import Path
 from types import ModuleType
+from typing import Iterator
 
 import cv2
 import numpy as np
@@ -229,3 +231,36 @@ def write_pyramid_tiff(path: Path, img: np.ndarray, mpp: float | None = None,
             else:
                 tif.write(level, subfiletype=1, **kw)
     return path
+
+
+NOBODY = 65534
+
+
+@contextlib.contextmanager
+def read_only(folder: Path) -> Iterator[None]:
+    """``folder`` cannot be written while the block runs.
+
+    Mode 0555; and since permission bits do not stop root, a root process
+    runs the block with the effective uid of 'nobody'. Everything the block
+    reads must then be world-readable (the ``open_tmp`` fixture).
+    """
+    import encodings.utf_8_sig  # noqa: F401  (the interpreter's own files
+    # may not be readable by 'nobody': load what tools import lazily first)
+    folder.chmod(0o555)
+    as_root = os.geteuid() == 0
+    try:
+        if as_root:
+            os.seteuid(NOBODY)
+        yield
+    finally:
+        if as_root:
+            os.seteuid(0)
+        folder.chmod(0o755)
+
+
+def one_line_error(stderr: str) -> str:
+    """The only line of ``stderr`` that starts with 'error: ' (asserted)."""
+    assert 'Traceback' not in stderr, stderr[-2000:]
+    lines = [ln for ln in stderr.splitlines() if ln.startswith('error: ')]
+    assert len(lines) == 1, stderr[-2000:]
+    return lines[0]

@@ -19,6 +19,8 @@ read region by region; their mask is DIR/masks/<name>.ome.tif (tiled,
 pyramidal) and their overlay is downsampled. Refuses (exit 2) if any of those
 files exists, unless --force. Files that cannot be read are listed as failed
 in the report; the exit code is non-zero only if no file was segmented.
+Ctrl-C or SIGTERM stop the run (exit 130 or 143) after writing the report of
+the images done so far.
 """
 from __future__ import annotations
 
@@ -28,7 +30,8 @@ import sys
 from pathlib import Path
 
 try:
-    from allidb_mmseg.utils import AllidbError, tool_main
+    from allidb_mmseg.utils import (AllidbError, check_writable_dir,
+                                    remove_stale_temps, tool_main)
 except ImportError as exc:  # run outside the project's venv
     sys.exit(f'error: {exc.name}: not installed for {sys.executable}; run '
              '`make install`, then `. .venv/bin/activate`')
@@ -120,6 +123,9 @@ def main(argv: list[str] | None = None) -> int:
     out_dir = Path(args.out_dir)
     if out_dir.exists() and not out_dir.is_dir():
         raise AllidbError(out_dir, 'exists and is not a folder')
+    check_writable_dir(out_dir, '--out-dir')  # before the model loads
+    for folder in (out_dir, out_dir / 'masks', out_dir / 'overlays'):
+        remove_stale_temps(folder)  # of runs that were killed
 
     from allidb_mmseg.apis import (collect_inputs, existing_outputs, plan_names,
                                    run_batch)

@@ -54,7 +54,8 @@ def main(argv=None) -> int:
                       data_root=args.data_root, work_dir=args.work_dir,
                       launcher=args.launcher)
     report = test(cfg, args.checkpoint, show_dir=args.show_dir, out=args.out,
-                  force=args.force, tta=args.tta)
+                  force=args.force, tta=args.tta,
+                  check_data_pairs=not args.skip_data_check)
     if is_main_process():
         print(f'\n{report["num_images"]} test images, '
               f'checkpoint {args.checkpoint}')

@@ -49,7 +49,8 @@ def main(argv=None) -> int:
         args.config, cfg_options=args.cfg_options,
         data_root=args.data_root, work_dir=args.work_dir,
         pretrained=args.pretrained, resume=args.resume, amp=args.amp,
-        launcher=args.launcher, force=args.force)
+        launcher=args.launcher, force=args.force,
+        check_data_pairs=not args.skip_data_check)
     result = train(cfg)
     if is_main_process():
         print(f'\ntrained {result["last_iter"]} iterations; '

@@ -26,7 +26,7 @@ from typing import Any, Callable, Iterable, Sequence
 import numpy as np
 
 from ..evaluation.counting import DEFAULT_MIN_BLAST_AREA, AllRule, count_blasts
-from ..utils import AllidbError, atomic_imwrite
+from ..utils import AllidbError, WriteError, atomic_imwrite
 from .report import ImageRow, blast_numbers, draw_overlay, write_reports
 from .image_io import LARGE_IMAGE_PIXELS, read_image
 from .inference import BLAST_CLASS, segment
@@ -176,6 +176,8 @@ def process_image(model: Any, file: str, name: str, out_dir: Path,
             seg = seg or Segmented.streamed(row, overlay_path)
             for sink in sinks:
                 sink.add(seg)
+    except WriteError:
+        raise  # the output side failed (disk full): stop, not the next image
     except AllidbError as e:  # ImageReadError says only the problem
         row.status, row.error = 'failed', str(e)
     except MemoryError:
@@ -229,9 +231,11 @@ def run_batch(model: Any, items: list[InputItem], out_dir: str | os.PathLike,
     input (native-scale configs).
 
     The caller checks :func:`existing_outputs` first (refuse or ``force``).
-    The reports are written even if the run is interrupted, for the images
-    done so far. ``names`` (planned over a larger list) and ``reports``
-    (other CSV/JSON paths) serve a shard of a distributed run.
+    The reports are written even if the run is interrupted (Ctrl-C, SIGTERM)
+    or stopped by an output that cannot be written, for the images done so
+    far; the exception then carries a note saying so. ``names`` (planned
+    over a larger list) and ``reports`` (other CSV/JSON paths) serve a shard
+    of a distributed run.
     """
     from tqdm import tqdm
 
@@ -242,6 +246,8 @@ def run_batch(model: Any, items: list[InputItem], out_dir: str | os.PathLike,
     rows: list[ImageRow] = []
     settings = dict(settings or {}, min_blast_area=min_area,
                     all_rule=rule.text(min_area))
+    csv_path, json_path = reports or (out_dir / 'report.csv',
+                                      out_dir / 'report.json')
     try:
         bar = tqdm(list(zip(items, names)), desc='segmenting', unit='img',
                    disable=not progress, dynamic_ncols=True)
@@ -257,10 +263,26 @@ def run_batch(model: Any, items: list[InputItem], out_dir: str | os.PathLike,
             if row.status == 'failed' and on_fail is not None:
                 on_fail(row)
         bar.close()
-    finally:
-        csv_path, json_path = reports or (out_dir / 'report.csv',
-                                          out_dir / 'report.json')
+    except BaseException as exc:  # Ctrl-C, SIGTERM, a full disk...
+        _write_reports_after(exc, rows, csv_path, json_path, settings)
+        raise
+    else:
         write_reports(rows, csv_path, json_path, settings)
+    finally:
         for sink in sinks:
             sink.close(rows)
     return rows
+
+
+def _write_reports_after(exc: BaseException, rows: list[ImageRow],
+                         csv_path: Path, json_path: Path,
+                         settings: dict[str, Any]) -> None:
+    """Write the reports of the images done before ``exc`` stopped the run,
+    and say on ``exc`` whether that worked."""
+    try:
+        write_reports(rows, csv_path, json_path, settings)
+    except WriteError as err:
+        exc.add_note(f'the report could not be written either ({err})')
+    else:
+        exc.add_note(f'report of the {len(rows)} image(s) done so far: '
+                     f'{csv_path}')

@@ -67,7 +67,8 @@ def load_model(config: Any, checkpoint: str | os.PathLike | None = None,
 
     Raises:
         AllidbError: the config has no ``test_pipeline``, or the checkpoint
-            file does not exist.
+            file does not exist, cannot be read or does not fit the model
+            (a missing, unexpected or differently shaped tensor).
     """
     from .. import register_all_modules
 
@@ -81,8 +82,10 @@ def load_model(config: Any, checkpoint: str | os.PathLike | None = None,
         raise AllidbError(config, 'the config has no top-level test_pipeline')
     if checkpoint is not None and not Path(checkpoint).is_file():
         raise AllidbError(checkpoint, 'no such checkpoint file')
-    model = init_model(cfg, None if checkpoint is None else str(checkpoint),
-                       device=device)
+    model = init_model(cfg, None, device=device)
+    if checkpoint is not None:  # strictly: every tensor must fit the model
+        from ..engine.checkpoint import load_into_model
+        load_into_model(model, str(checkpoint))
     model._allidb_pipeline = _build_pipeline(cfg.test_pipeline)
     return model
 

@@ -30,7 +30,8 @@ import numpy as np
 from PIL import Image, ImageFile, UnidentifiedImageError
 from tqdm import tqdm
 
-from ..utils import swap_in_dir, temp_dir_beside
+from ..utils import (check_writable_dir, remove_stale_temps, swap_in_dir,
+                     temp_dir_beside)
 from .coco_masks import (FOREGROUND, IGNORE, ConversionError,
                          ConversionWarning, rasterize, resolve_categories)
 from .splits import SPLITS, check_ratios, split_groups
@@ -184,6 +185,24 @@ def _check_image(data: bytes, path: Path, width: int, height: int) -> None:
                       ConversionWarning, stacklevel=3)
 
 
+def _check_inside(images: list[dict], src: Path, allow_outside: bool) -> None:
+    """Refuse a ``file_name`` that is absolute or climbs out with ``..``.
+
+    Why: such a name reads a file from anywhere on the machine into the
+    dataset, and records its absolute path in summary.json; a COCO file from
+    someone else should not be able to do that unnoticed.
+    """
+    if allow_outside:
+        return
+    for img in images:
+        name = Path(img['file_name'])
+        if name.is_absolute() or '..' in name.parts:
+            raise ConversionError(
+                f'{src}: image {img["id"]}: file_name {img["file_name"]!r} '
+                f'points outside --img-dir (give --allow-outside-img-dir to '
+                f'read it anyway)')
+
+
 def _find_image(img_dir: Path, file_name: str) -> Path:
     path = img_dir / file_name
     if not path.is_file() and (img_dir / Path(file_name).name).is_file():
@@ -209,7 +228,8 @@ def convert_coco(ann_file: str | os.PathLike, img_dir: str | os.PathLike,
                  out_root: str | os.PathLike,
                  ratios: Sequence[float] = (0.8, 0.1, 0.1), seed: int = 0,
                  category_map: Mapping[str, str | int] | None = None,
-                 force: bool = False, progress: bool = True) -> dict:
+                 force: bool = False, progress: bool = True,
+                 allow_outside_img_dir: bool = False) -> dict:
     """Convert a CVAT COCO 1.0 export to masks and a stratified split.
 
     Args:
@@ -223,6 +243,8 @@ def convert_coco(ann_file: str | os.PathLike, img_dir: str | os.PathLike,
             'ignore' (or 1/0/255), overriding the name rules.
         force: replace an existing ``out_root`` (after success only).
         progress: show a tqdm bar on stderr.
+        allow_outside_img_dir: accept ``file_name`` entries that are
+            absolute or contain ``..`` (refused by default).
 
     Returns:
         The summary also written to ``out_root/summary.json``.
@@ -236,6 +258,7 @@ def convert_coco(ann_file: str | os.PathLike, img_dir: str | os.PathLike,
     except ValueError as exc:
         raise ConversionError(f'--ratios: {exc}')
     _check_output(out_root, force, [ann_file, img_dir])
+    check_writable_dir(out_root.parent)
     coco, raw = _load_coco(ann_file)
     if not img_dir.is_dir():
         raise ConversionError(f'{img_dir}: image folder not found')
@@ -243,17 +266,34 @@ def convert_coco(ann_file: str | os.PathLike, img_dir: str | os.PathLike,
                                                       category_map)
     if not images:
         raise ConversionError(f'{ann_file}: the COCO file lists no images')
+    _check_inside(images, ann_file, allow_outside_img_dir)
 
+    _clean_stale_temps(out_root)
     out_root.parent.mkdir(parents=True, exist_ok=True)
     tmp = temp_dir_beside(out_root)
     try:
         summary = _build(tmp, ann_file, raw, img_dir, images, anns, classes,
                          name_classes, ratios, seed, progress)
         swap_in_dir(tmp, out_root)
-    except BaseException:
+    except BaseException as exc:  # bad input, Ctrl-C, SIGTERM, a full disk
         shutil.rmtree(tmp, ignore_errors=True)
+        if isinstance(exc, KeyboardInterrupt):
+            exc.add_note(f'{out_root} is as it was before this run')
         raise
     return summary
+
+
+def _clean_stale_temps(out_root: Path) -> None:
+    """Remove the temporary folders killed conversions left beside
+    ``out_root``; point out those whose owner cannot be told."""
+    removed, unknown = remove_stale_temps(out_root.parent, out_root.name)
+    for path in removed:
+        warnings.warn(f'{path}: removed, a temporary folder of a conversion '
+                      'that was killed', ConversionWarning, stacklevel=3)
+    for path in unknown:
+        warnings.warn(f'{path}: a temporary folder of an earlier conversion; '
+                      'delete it if no conversion is running',
+                      ConversionWarning, stacklevel=3)
 
 
 def _build(tmp: Path, ann_file: Path, raw: bytes, img_dir: Path,

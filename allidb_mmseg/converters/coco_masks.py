@@ -19,7 +19,7 @@ from typing import Mapping, Sequence
 import numpy as np
 from pycocotools import mask as mask_utils
 
-from ..utils import AllidbError
+from ..utils import AllidbError, AllidbWarning
 
 BACKGROUND, FOREGROUND, IGNORE = 0, 1, 255
 CLASS_NAMES = {'background': BACKGROUND, 'lymphoblast': FOREGROUND,
@@ -34,7 +34,7 @@ class ConversionError(AllidbError):
     """Bad input for the converter; the message names the file or annotation."""
 
 
-class ConversionWarning(UserWarning):
+class ConversionWarning(AllidbWarning):
     """Input that the converter repairs or skips (clipped or degenerate shapes)."""
 
 
@@ -186,7 +186,11 @@ def segmentation_to_rle(seg, height: int, width: int, where: str) -> dict | None
                 or len(poly) % 2):
             raise ConversionError(f'{where}: polygon part {k} is not a flat '
                                   f'list of x, y numbers')
-        pts = np.asarray(poly, dtype=np.float64).reshape(-1, 2)
+        try:
+            pts = np.asarray(poly, dtype=np.float64).reshape(-1, 2)
+        except OverflowError:  # an integer of hundreds of digits
+            raise ConversionError(f'{where}: polygon part {k} has a '
+                                  f'coordinate too large for a float')
         if not np.isfinite(pts).all():
             raise ConversionError(f'{where}: polygon part {k} has non-finite '
                                   f'coordinates')
@@ -217,7 +221,9 @@ def segmentation_to_rle(seg, height: int, width: int, where: str) -> dict | None
 def _rle_to_rle(seg: dict, height: int, width: int, where: str) -> dict:
     size, counts = seg.get('size'), seg.get('counts')
     if (not isinstance(size, (list, tuple)) or len(size) != 2
-            or [int(v) for v in size] != [height, width]):
+            or not all(isinstance(v, int) and not isinstance(v, bool)
+                       for v in size)
+            or list(size) != [height, width]):
         raise ConversionError(f'{where}: RLE size {size} does not match the '
                               f'image ({height}x{width}, given as [h, w])')
     if isinstance(counts, list):  # uncompressed, column-major runs

@@ -189,8 +189,11 @@ def bootstrap_coco(img_dir: str | os.PathLike, xyc_dir: str | os.PathLike,
     without a .xyc is left out unless ``missing_as_healthy`` (then it is
     written with no annotation, i.e. as a healthy smear). ``file_name`` is
     relative to ``img_dir``, as ``tools/dataset_converters/coco_to_masks.py --img-dir`` expects.
-    Returns ``(coco_dict, log)``: one log entry per image (stem, blasts,
-    status, notes), failed images included and left out of the COCO.
+    A centre outside its image (a .xyc of another image, or of the image
+    before a crop) is skipped, not drawn at the edge; the log lists it.
+    Returns ``(coco_dict, log)``: one log entry per image (image, status,
+    blasts, notes, ``outside``: the skipped centres), failed images included
+    and left out of the COCO.
     """
     from ..apis.image_io import ImageReadError, read_image
     from ..synthetic.coco import cvat_coco
@@ -215,9 +218,13 @@ def bootstrap_coco(img_dir: str | os.PathLike, xyc_dir: str | os.PathLike,
             log.append(dict(image=path.name, status='failed', error=f'{bad}: {e}'))
             continue
         h, w = img.shape[:2]
-        polys, notes = bootstrap_polygons(img, centres, radius)
+        inside = ((centres[:, 0] >= 0) & (centres[:, 0] < w)
+                  & (centres[:, 1] >= 0) & (centres[:, 1] < h))
+        polys, notes = bootstrap_polygons(img, centres[inside], radius)
         entries.append((path.name, w, h, polys))
         log.append(dict(image=path.name, status='ok', blasts=len(polys),
-                        notes=[n for n in notes if n]))
+                        notes=[n for n in notes if n],
+                        outside=centres[~inside].tolist(),
+                        xyc=str(xycs.get(stem, '')), size=[w, h]))
     return cvat_coco(entries), log
 

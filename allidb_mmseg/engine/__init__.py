@@ -1,20 +1,23 @@
 """Training-loop parts registered in mmseg's registries, and the runner helpers.
 
-- ``TrainingCurvesHook``, ``PretrainedWeightsNoticeHook`` and
-  ``ReviewPageHook`` (``tools/test.py --show-dir``), ``StainReferenceHook``
-  (HOOKS),
+- ``TrainingCurvesHook``, ``PretrainedWeightsNoticeHook``, ``ReviewPageHook``
+  (``tools/test.py --show-dir``), ``StainReferenceHook`` and
+  ``SafeCheckpointHook`` (HOOKS),
 - ``DeviceAwareDDP`` (MODEL_WRAPPERS): DDP that also runs on CPU/gloo.
 
 The registered parts live here, not in our tools, so the configs behave the
 same when run by MMSegmentation's own tools through ``custom_imports``.
 :mod:`.config` prepares a config from a command line, :mod:`.runner` builds
-the Runner and trains or tests, :mod:`.cli` holds the shared flags.
+the Runner and trains or tests, :mod:`.cli` holds the shared flags,
+:mod:`.checkpoint` checks that a checkpoint fits a model.
 """
 from .. import compat  # noqa: F401,I001  (before mmseg is imported)
 from .ddp import DeviceAwareDDP
-from .hooks import PretrainedWeightsNoticeHook, TrainingCurvesHook
+from .hooks import (PretrainedWeightsNoticeHook, SafeCheckpointHook,
+                    TrainingCurvesHook)
 from .review_hook import ReviewPageHook
 from .stain_reference_hook import StainReferenceHook
 
 __all__ = ['DeviceAwareDDP', 'PretrainedWeightsNoticeHook',
-           'TrainingCurvesHook', 'ReviewPageHook', 'StainReferenceHook']
+           'SafeCheckpointHook', 'TrainingCurvesHook', 'ReviewPageHook',
+           'StainReferenceHook']

@@ -13,7 +13,8 @@ __all__ = ['add_runner_args', 'parse_runner_args']
 def add_runner_args(parser: argparse.ArgumentParser, work_dir_holds: str
                     ) -> None:
     """Add ``--work-dir``, ``--data-root``, ``--cfg-options``, ``--launcher``
-    and ``--local-rank``, named and behaving as in mmseg's tools."""
+    and ``--local-rank``, named and behaving as in mmseg's tools, and our
+    ``--skip-data-check``."""
     parser.add_argument('--work-dir', help=f'where {work_dir_holds} go '
                         '(default: work_dirs/<config name>)')
     parser.add_argument('--data-root', help='dataset root (default: the '
@@ -25,6 +26,9 @@ def add_runner_args(parser: argparse.ArgumentParser, work_dir_holds: str
                                                'mpi'],
                         default='none', help='job launcher')
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    parser.add_argument('--skip-data-check', action='store_true',
+                        help='do not check every image/mask pair before the '
+                        'run (sizes, mask values); for huge sets')
 
 
 def parse_runner_args(parser: argparse.ArgumentParser,

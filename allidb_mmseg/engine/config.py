@@ -7,21 +7,43 @@ schedule that follows an overridden ``max_iters``.
 """
 from __future__ import annotations
 
+import numbers
 import os
 import os.path as osp
 from typing import Any, Iterator, Optional
 
 from mmengine.config import Config
 
-from ..utils import AllidbError, first_line, is_image_file
+from ..utils import AllidbError, check_writable_dir, is_image_file
+from .checkpoint import (check_pretrained_backbone, check_resumable,
+                         find_resumable, model_of_config, read_checkpoint)
 from .hooks import pretrained_checkpoint
 
 __all__ = ['LOADERS', 'walk_dataset_cfg', 'iter_dataset_cfgs', 'load_config',
            'prepare_train_config', 'set_data_root', 'set_pretrained',
            'check_pretrained', 'fit_schedule_to_max_iters', 'check_split_dirs',
-           'check_checkpoint', 'require_file']
+           'check_data', 'check_cfg_options', 'check_checkpoint',
+           'resolve_resume', 'require_file']
 
 LOADERS = ('train_dataloader', 'val_dataloader', 'test_dataloader')
+# A LinearLR warm-up shorter than this never ramps: mmengine's LinearLR
+# reaches its end factor at its last iteration, and with one iteration that
+# is its first, so the learning rate would stay at start_factor for good.
+MIN_WARMUP_ITERS = 2
+# --cfg-options values that must be whole numbers, with their minimum.
+_WHOLE_NUMBER_OPTIONS = {
+    'train_cfg.max_iters': 1, 'train_cfg.max_epochs': 1,
+    'train_cfg.val_interval': 1, 'train_cfg.val_begin': 0,
+    'default_hooks.logger.interval': 1,
+    'default_hooks.checkpoint.max_keep_ckpts': -1,
+    'train_dataloader.batch_size': 1, 'val_dataloader.batch_size': 1,
+    'test_dataloader.batch_size': 1, 'train_dataloader.num_workers': 0,
+    'val_dataloader.num_workers': 0, 'test_dataloader.num_workers': 0,
+    'randomness.seed': 0,
+}
+# -1 is mmengine's "never" for a checkpoint interval.
+_INTERVAL_OPTIONS = ('default_hooks.checkpoint.interval',)
+_POSITIVE_NUMBER_OPTIONS = ('optim_wrapper.optimizer.lr',)
 
 
 def require_file(path: str, what: str) -> None:
@@ -60,16 +82,76 @@ def set_data_root(cfg: Config, data_root: str) -> None:
 
 
 def set_pretrained(cfg: Config, path: str) -> None:
-    """Initialise the backbone from a local MiT checkpoint (mmseg key layout)."""
+    """Initialise the backbone from a local MiT checkpoint (checked by
+    :func:`check_pretrained`)."""
     require_file(path, 'pretrained weights file')
     cfg.model.backbone.init_cfg = dict(type='Pretrained', checkpoint=path)
 
 
 def check_pretrained(cfg: Config) -> None:
-    """Fail early, with the file name, when the configured weights are missing."""
-    ckpt = pretrained_checkpoint(cfg.model.get('backbone', {}).get('init_cfg'))
-    if ckpt and '://' not in ckpt:
-        require_file(ckpt, 'pretrained weights file (ALLIDB_PRETRAINED?)')
+    """Fail early, in one line, when the configured backbone weights are
+    missing or do not fill the backbone (wrong layout, another variant).
+
+    A full segmentor checkpoint is accepted: its ``backbone.*`` tensors are
+    used (the init_cfg gets ``prefix='backbone.'``).
+    """
+    init_cfg = cfg.model.get('backbone', {}).get('init_cfg')
+    ckpt = pretrained_checkpoint(init_cfg)
+    if not ckpt or '://' in ckpt:
+        return
+    require_file(ckpt, 'pretrained weights file (ALLIDB_PRETRAINED?)')
+    match = check_pretrained_backbone(model_of_config(cfg).backbone, ckpt)
+    if match.prefix:
+        cfg.model.backbone.init_cfg = dict(type='Pretrained', checkpoint=ckpt,
+                                           prefix=match.prefix)
+
+
+def _option_error(key: str, value: Any, rule: str) -> AllidbError:
+    return AllidbError(f'--cfg-options {key}={value!r}', rule)
+
+
+def _whole(value: Any) -> bool:
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def check_cfg_options(cfg_options: Optional[dict]) -> None:
+    """One-line errors for ``--cfg-options`` values a run cannot use.
+
+    mmengine takes ``train_cfg.max_iters=abc`` as the string ``'abc'``
+    (a traceback later) and ``=-5`` as a run of no iterations that exits 0.
+    """
+    for key, value in (cfg_options or {}).items():
+        if key in _WHOLE_NUMBER_OPTIONS:
+            low = _WHOLE_NUMBER_OPTIONS[key]
+            if not _whole(value) or value < low:
+                raise _option_error(key, value,
+                                    f'must be a whole number >= {low}')
+        elif key in _INTERVAL_OPTIONS:
+            if not _whole(value) or (value < 1 and value != -1):
+                raise _option_error(key, value, 'must be a whole number >= 1 '
+                                    '(or -1: never)')
+        elif key in _POSITIVE_NUMBER_OPTIONS:
+            if not isinstance(value, numbers.Real) or isinstance(
+                    value, bool) or not 0 < value < float('inf'):
+                raise _option_error(key, value, 'must be a number > 0')
+
+
+def _fit_warmups(scheds: list, max_iters: int) -> None:
+    """Give every LinearLR warm-up a length that ramps (or none for a
+    one-iteration run), and start what followed it where it now ends."""
+    for warm in scheds:
+        if warm.get('type') != 'LinearLR' or warm.get('by_epoch', True):
+            continue
+        begin, end = warm.get('begin', 0), warm.get('end', max_iters)
+        length = 0 if max_iters - begin < MIN_WARMUP_ITERS else max(
+            end - begin, MIN_WARMUP_ITERS)
+        new_end = min(begin + length, max_iters)
+        if new_end == end:
+            continue
+        warm['end'] = new_end
+        for other in scheds:
+            if other is not warm and other.get('begin') == end:
+                other['begin'] = new_end
 
 
 def fit_schedule_to_max_iters(cfg: Config, old_max_iters: int) -> None:
@@ -78,7 +160,10 @@ def fit_schedule_to_max_iters(cfg: Config, old_max_iters: int) -> None:
     Why: the warm-up and poly decay are written for the default max_iters;
     after ``--cfg-options train_cfg.max_iters=N`` the learning rate would not
     decay to its end. Every begin/end is scaled by N / old, so the warm-up
-    keeps its share of training.
+    keeps its share of training; a warm-up is never shorter than
+    :data:`MIN_WARMUP_ITERS` (it would not ramp: with 1 iteration the rate
+    stayed at start_factor x lr, 6e-11, for the whole run), except in a
+    one-iteration run, which gets none and runs at the configured lr.
     """
     new = cfg.train_cfg.get('max_iters')
     scheds = cfg.get('param_scheduler')
@@ -86,16 +171,15 @@ def fit_schedule_to_max_iters(cfg: Config, old_max_iters: int) -> None:
         return
     if isinstance(scheds, dict):
         scheds = [scheds]
-    kept = []
     for sched in scheds:
         if not sched.get('by_epoch', True):
             for key in ('begin', 'end'):
                 if isinstance(sched.get(key), int):
                     sched[key] = round(sched[key] * new / old_max_iters)
-            if sched.get('end', new) <= sched.get('begin', 0):
-                continue  # a warm-up shrunk to nothing is dropped
-        kept.append(sched)
-    cfg.param_scheduler = kept
+    _fit_warmups(scheds, new)
+    cfg.param_scheduler = [
+        s for s in scheds
+        if s.get('by_epoch', True) or s.get('end', new) > s.get('begin', 0)]
 
 
 def _fix_worker_flags(cfg: Config) -> None:
@@ -127,15 +211,57 @@ def check_split_dirs(cfg: Config, loaders: tuple[str, ...]) -> None:
             raise AllidbError(folder, 'split folder holds no images')
 
 
+def check_data(cfg: Config, loaders: tuple[str, ...],
+               validate: bool = True) -> None:
+    """Check the splits a run needs before the Runner starts.
+
+    :func:`check_split_dirs` always; with ``validate`` also every
+    image/mask pair (:func:`allidb_mmseg.datasets.validate.validate_split`:
+    pairing, sizes, mask values, image size). ``--skip-data-check`` turns the
+    pair check off for huge sets.
+    """
+    check_split_dirs(cfg, loaders)
+    if not validate:
+        return
+    from ..datasets.validate import validate_split
+
+    seen = set()
+    for ds in iter_dataset_cfgs(cfg, loaders):
+        prefix = ds.get('data_prefix') or {}
+        if prefix.get('img_path') is None or prefix.get('seg_map_path') is None:
+            continue
+        root = ds.get('data_root') or ''
+        folders = (osp.join(root, prefix['img_path']),
+                   osp.join(root, prefix['seg_map_path']))
+        if folders not in seen:
+            seen.add(folders)
+            validate_split(*folders, seg_suffix=ds.get('seg_map_suffix',
+                                                       '.png'))
+
+
 def check_checkpoint(path: str) -> None:
     """Fail with one line when ``path`` is not a loadable checkpoint."""
-    import torch
-
     require_file(path, 'checkpoint')
-    try:
-        torch.load(path, map_location='cpu', weights_only=True)
-    except Exception as e:  # pickle, zip and allowlist errors alike
-        raise AllidbError(path, f'cannot load checkpoint: {first_line(e)}') from e
+    read_checkpoint(path)
+
+
+def resolve_resume(work_dir: str, resume: str) -> str:
+    """The checkpoint ``--resume`` continues: ``resume`` itself, or for
+    ``'auto'`` the newest complete one in ``work_dir``.
+
+    Raises:
+        AllidbError: nothing to resume, or a checkpoint with no training
+            state (weights only).
+    """
+    if resume == 'auto':
+        found = find_resumable(work_dir)
+        if found is None:
+            raise AllidbError(work_dir, 'no checkpoint to resume here (train '
+                              'without --resume to start a new run, or give '
+                              '--resume CHECKPOINT)')
+        resume = found
+    check_resumable(resume)
+    return resume
 
 
 def load_config(config: str, *, cfg_options: Optional[dict] = None,
@@ -146,6 +272,7 @@ def load_config(config: str, *, cfg_options: Optional[dict] = None,
     require_file(config, 'config file')
     if data_root is not None and not osp.isdir(data_root):
         raise AllidbError(data_root, 'data root is not a directory')
+    check_cfg_options(cfg_options)
     try:
         cfg = Config.fromfile(config)
     except Exception as e:  # syntax errors, missing bases, bad imports
@@ -172,22 +299,27 @@ def prepare_train_config(config: str, *, cfg_options: Optional[dict] = None,
                          work_dir: Optional[str] = None,
                          pretrained: Optional[str] = None,
                          resume: Optional[str] = None, amp: bool = False,
-                         launcher: str = 'none',
-                         force: bool = False) -> Config:
-    """The training config: :func:`load_config` plus weights, resume and AMP.
+                         launcher: str = 'none', force: bool = False,
+                         check_data_pairs: bool = True) -> Config:
+    """The training config: :func:`load_config` plus weights, resume and AMP,
+    after the checks that must pass before a Runner starts (data, weights,
+    checkpoint, a writable work dir).
 
     Args:
         config: the config file.
         cfg_options: ``--cfg-options`` overrides.
         data_root: replaces every dataset's data root.
         work_dir: logs and checkpoints (default ``work_dirs/<config>``).
-        pretrained: a local MiT checkpoint for the backbone.
-        resume: None (no resume), ``'auto'`` (the latest checkpoint in the
-            work dir) or a checkpoint path.
+        pretrained: a local MiT checkpoint for the backbone (mmseg's MiT
+            keys, or a full segmentor checkpoint: its backbone is used).
+        resume: None (no resume), ``'auto'`` (the newest complete
+            checkpoint in the work dir) or a checkpoint path.
         amp: mixed precision (CUDA only).
         launcher: mmengine's launcher name.
         force: train into a work dir that holds checkpoints of an earlier
             run; without it (and without ``resume``) such a dir is refused.
+        check_data_pairs: check every image/mask pair (``--skip-data-check``
+            turns it off).
 
     Returns:
         The config, ready for :func:`allidb_mmseg.engine.runner.train`.
@@ -199,17 +331,16 @@ def prepare_train_config(config: str, *, cfg_options: Optional[dict] = None,
     check_pretrained(cfg)
     loaders = ('train_dataloader',) + (
         ('val_dataloader',) if cfg.get('val_cfg') else ())
-    check_split_dirs(cfg, loaders)
+    check_data(cfg, loaders, validate=check_data_pairs)
     if not resume and not force and osp.isdir(cfg.work_dir) and any(
-            f.endswith('.pth') for f in os.listdir(cfg.work_dir)):
+            f.endswith('.pth') and not f.startswith('.')  # not temporaries
+            for f in os.listdir(cfg.work_dir)):
         raise AllidbError(cfg.work_dir, 'holds checkpoints of an earlier run; '
                           'use --resume to continue it, --force to overwrite, '
                           'or another --work-dir')
-    if resume == 'auto':
-        cfg.resume, cfg.load_from = True, None
-    elif resume:
-        check_checkpoint(resume)
-        cfg.resume, cfg.load_from = True, resume
+    if resume:
+        cfg.resume, cfg.load_from = True, resolve_resume(cfg.work_dir, resume)
+    check_writable_dir(cfg.work_dir, 'work dir')
     if amp:
         import torch
         if not torch.cuda.is_available():

@@ -1,15 +1,18 @@
-"""Hooks for the ALL-IDB configs: training curves and a pretrained-weights notice."""
+"""Hooks for the ALL-IDB configs: training curves, a pretrained-weights
+notice, and checkpoint saving that survives a kill."""
 from __future__ import annotations
 
 import os.path as osp
 from typing import Any, Optional, Sequence
 
 from mmengine.dist import is_main_process
-from mmengine.hooks import Hook
+from mmengine.fileio import LocalBackend, register_backend
+from mmengine.hooks import CheckpointHook, Hook
 from mmengine.model import is_model_wrapper
 from mmseg.registry import HOOKS
 
-from ..utils import atomic_write, atomic_write_json
+from ..utils import (atomic_write, atomic_write_bytes, atomic_write_json,
+                     atomic_write_text, remove_stale_temps)
 
 CURVES_KEY = 'allidb_training_curves'
 
@@ -139,10 +142,141 @@ class PretrainedWeightsNoticeHook(Hook):
         load_from = getattr(runner, '_load_from', None)
         if resumed or load_from:
             msg = ('all weights come from the checkpoint being '
-                   + ('resumed' if resumed else f'loaded ({load_from})'))
-        elif checkpoint:
+                   + (f'resumed ({load_from})' if resumed and load_from
+                      else 'resumed' if resumed else f'loaded ({load_from})'))
+        elif checkpoint and '://' in checkpoint:  # a URL: mmengine reports
             msg = f'MiT backbone starts from pretrained weights: {checkpoint}'
+        elif checkpoint:
+            from .checkpoint import check_pretrained_backbone
+            match = check_pretrained_backbone(backbone, checkpoint)
+            msg = (f'MiT backbone starts from pretrained weights: {checkpoint}'
+                   f' ({match.loaded} of {match.total} backbone tensors '
+                   'loaded' + (f', from its {match.prefix}* keys'
+                               if match.prefix else '') + ')')
+            if match.loaded < match.total:
+                msg += f'; not in the file: {match.diff.describe()}'
         else:
             msg = ('No pretrained MiT weights given: training from scratch '
                    '(give --pretrained PATH or set ALLIDB_PRETRAINED).')
         runner.logger.info(msg)
+
+
+ATOMIC_BACKEND = 'allidb_atomic_local'
+
+
+@register_backend(ATOMIC_BACKEND)
+class AtomicLocalBackend(LocalBackend):
+    """mmengine's local file backend, with ``put`` through a temporary name.
+
+    Why: mmengine writes a checkpoint straight under its final name, so a
+    kill during the write leaves a truncated ``iter_N.pth`` that looks like a
+    checkpoint. Here it is written as a hidden temporary, checked, and
+    renamed (:func:`allidb_mmseg.utils.atomic_write_bytes`).
+    """
+
+    def put(self, obj: bytes, filepath) -> None:
+        atomic_write_bytes(filepath, obj)
+
+    def put_text(self, obj: str, filepath, encoding: str = 'utf-8') -> None:
+        atomic_write_bytes(filepath, obj.encode(encoding))
+
+
+def _remove_path(backend: Any, path: str) -> None:
+    """Delete a checkpoint file (or a DeepSpeed checkpoint folder) if present."""
+    if backend.isfile(path):
+        backend.remove(path)
+    elif backend.isdir(path):
+        backend.rmtree(path)
+
+
+class _DeferredRemovals:
+    """A file backend whose ``remove``/``rmtree`` wait for :meth:`flush`."""
+
+    def __init__(self, backend: Any) -> None:
+        self._backend = backend
+        self.pending: list[str] = []
+
+    def remove(self, path: str) -> None:
+        self.pending.append(path)
+
+    rmtree = remove
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._backend, name)
+
+    def flush(self) -> None:
+        for path in self.pending:
+            _remove_path(self._backend, path)
+        self.pending.clear()
+
+
+@HOOKS.register_module()
+class SafeCheckpointHook(CheckpointHook):
+    """mmengine's ``CheckpointHook`` that never leaves a work dir unresumable.
+
+    Why: mmengine deletes the outdated checkpoint (``max_keep_ckpts``) and the
+    previous best one *before* saving the new one, writes the new one in
+    place, and rewrites ``last_checkpoint`` in place. A kill during a save
+    can then leave no complete checkpoint at all, and ``last_checkpoint``
+    naming a deleted file. Here, in this order:
+
+    1. the new checkpoint is written to a temporary name and renamed;
+    2. ``last_checkpoint`` is replaced the same way;
+    3. only then are outdated checkpoints (and the previous best) deleted.
+
+    Stale temporaries of killed runs are removed before training. Arguments
+    are CheckpointHook's; without ``backend_args`` local files are written
+    through :class:`AtomicLocalBackend`.
+    """
+
+    def __init__(self, *args: Any, backend_args: Optional[dict] = None,
+                 file_client_args: Optional[dict] = None,
+                 **kwargs: Any) -> None:
+        if backend_args is None and file_client_args is None:
+            backend_args = dict(backend=ATOMIC_BACKEND)
+        super().__init__(*args, backend_args=backend_args,
+                         file_client_args=file_client_args, **kwargs)
+
+    def before_train(self, runner) -> None:
+        super().before_train(runner)
+        if is_main_process() and isinstance(self.file_backend, LocalBackend) \
+                and osp.isdir(self.out_dir):
+            removed, _ = remove_stale_temps(self.out_dir)
+            for path in removed:
+                runner.logger.warning(f'removed {path}, a temporary file of '
+                                      'a run that was killed while saving')
+
+    def _save_best_checkpoint(self, runner, metrics) -> None:
+        backend = self.file_backend
+        self.file_backend = deferred = _DeferredRemovals(backend)
+        try:
+            super()._save_best_checkpoint(runner, metrics)
+        finally:
+            self.file_backend = backend
+        deferred.flush()  # only after the new best one is saved
+
+    def _save_checkpoint_with_step(self, runner, step, meta) -> None:
+        outdated = []
+        if self.max_keep_ckpts > 0 and not (
+                self.keep_ckpt_ids and self.keep_ckpt_ids[-1] == step):
+            if len(self.keep_ckpt_ids) == self.max_keep_ckpts:
+                outdated.append(self.keep_ckpt_ids.popleft())
+            self.keep_ckpt_ids.append(step)
+            runner.message_hub.update_info('keep_ckpt_ids',
+                                           list(self.keep_ckpt_ids))
+        name = self.filename_tmpl.format(step)
+        self.last_ckpt = self.file_backend.join_path(self.out_dir, name)
+        runner.message_hub.update_info('last_ckpt', self.last_ckpt)
+        runner.save_checkpoint(
+            self.out_dir, name, self.file_client_args,
+            save_optimizer=self.save_optimizer,
+            save_param_scheduler=self.save_param_scheduler, meta=meta,
+            by_epoch=self.by_epoch, backend_args=self.backend_args,
+            **self.args)
+        if not is_main_process():
+            return
+        atomic_write_text(osp.join(runner.work_dir, 'last_checkpoint'),
+                          self.last_ckpt)
+        for old in outdated:
+            _remove_path(self.file_backend, self.file_backend.join_path(
+                self.out_dir, self.filename_tmpl.format(old)))

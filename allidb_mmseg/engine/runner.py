@@ -7,8 +7,9 @@ from typing import Any, Optional
 from mmengine.config import Config
 
 from ..evaluation.summary import METRICS_FILENAME, metrics_report
-from ..utils import atomic_write_json, refuse_existing
-from .config import check_checkpoint, check_split_dirs
+from ..utils import atomic_write_json, check_writable_dir, refuse_existing
+from .checkpoint import check_fits_model, model_of_config
+from .config import check_data
 from .ddp import init_cpu_distributed
 from .review_hook import add_review_page
 
@@ -27,9 +28,23 @@ def build_runner(cfg: Config) -> Any:
 
 
 def train(cfg: Config) -> dict:
-    """Train; return where the results are (best checkpoint, curves)."""
+    """Train; return where the results are (best checkpoint, curves).
+
+    A checkpoint to resume or load must fit the model (one-line error
+    otherwise). On Ctrl-C or SIGTERM the exception gets a note naming the
+    checkpoint that ``--resume`` would continue.
+    """
+    if cfg.get('load_from'):
+        check_fits_model(model_of_config(cfg), cfg.load_from)
     runner = build_runner(cfg)
-    runner.train()
+    try:
+        runner.train()
+    except KeyboardInterrupt as exc:
+        from .checkpoint import find_resumable
+        last = find_resumable(runner.work_dir)
+        exc.add_note(f'continue from {last} with --resume' if last else
+                     f'no checkpoint was saved yet in {runner.work_dir}')
+        raise
     best = runner.message_hub.get_info('best_ckpt')
     best_score = runner.message_hub.get_info('best_score')
     return dict(work_dir=runner.work_dir, best_checkpoint=best,
@@ -39,7 +54,7 @@ def train(cfg: Config) -> dict:
 
 def test(cfg: Config, checkpoint: str, *, show_dir: Optional[str] = None,
          out: Optional[str] = None, force: bool = False,
-         tta: Optional[str] = None) -> dict:
+         tta: Optional[str] = None, check_data_pairs: bool = True) -> dict:
     """Evaluate ``checkpoint`` on the test split; save the metrics as JSON.
 
     Args:
@@ -52,6 +67,8 @@ def test(cfg: Config, checkpoint: str, *, show_dir: Optional[str] = None,
         force: overwrite ``out`` (and the page in ``show_dir``).
         tta: average over flips and rotations (``'d4'``, ``'flips'``;
             :mod:`allidb_mmseg.apis.tta`).
+        check_data_pairs: check every image/mask pair of the test split
+            first (``--skip-data-check`` turns it off).
 
     Returns:
         The report written to ``out``, with ``path`` added.
@@ -59,9 +76,12 @@ def test(cfg: Config, checkpoint: str, *, show_dir: Optional[str] = None,
     from mmengine.dist import is_main_process
 
     out = out or osp.join(cfg.work_dir, METRICS_FILENAME)
-    refuse_existing(out, force)
-    check_split_dirs(cfg, ('test_dataloader',))
-    check_checkpoint(checkpoint)
+    refuse_existing(out, force)  # and its folder must be writable
+    for folder in (cfg.work_dir, show_dir):  # logs, overlays
+        if folder:
+            check_writable_dir(folder)
+    check_data(cfg, ('test_dataloader',), validate=check_data_pairs)
+    check_fits_model(model_of_config(cfg), checkpoint)
     cfg.load_from = checkpoint
     cfg.resume = False
     if show_dir:

@@ -20,7 +20,7 @@ import torch
 from ..utils import AllidbError, atomic_write, refuse_existing
 
 __all__ = ['WeightsError', 'hf_to_mmseg_mit', 'load_hf_state_dict',
-           'load_safetensors', 'convert_file']
+           'load_safetensors', 'check_complete_mit', 'convert_file']
 
 
 class WeightsError(AllidbError):
@@ -230,16 +230,38 @@ def load_hf_state_dict(path: str) -> dict[str, torch.Tensor]:
     return data
 
 
+MIT_STAGES = 4
+
+
+def check_complete_mit(converted: Mapping[str, torch.Tensor]) -> None:
+    """Raise unless every MiT stage has its patch embedding, a first block
+    and its final norm (a few stray encoder keys would otherwise make a
+    "0.00 M parameter" file that trains from scratch unnoticed)."""
+    need = []
+    for i in range(MIT_STAGES):
+        need += [f'layers.{i}.0.projection.weight', f'layers.{i}.0.norm.weight',
+                 f'layers.{i}.1.0.attn.attn.in_proj_weight',
+                 f'layers.{i}.2.weight']
+    missing = [k for k in need if k not in converted]
+    if missing:
+        raise WeightsError(
+            f'not a complete MiT encoder: {len(missing)} of its {len(need)} '
+            f'essential tensors are missing (e.g. {missing[0]}); only '
+            f'{len(converted)} encoder tensors were found')
+
+
 def convert_file(src: str, dst: str, force: bool = False) -> dict:
     """Convert ``src`` (HF) into ``dst`` (mmseg, ``{'state_dict': ...}``).
 
-    Refuses an existing ``dst`` unless ``force``; writes to a temporary file
-    first. Returns a summary: tensor count, parameter count, stage widths and
+    Refuses an existing ``dst`` unless ``force``, and an input that is not a
+    complete MiT encoder (:func:`check_complete_mit`); writes to a temporary
+    file first. Returns a summary: tensor count, parameter count, stage widths and
     depths (which say the MiT variant).
     """
     refuse_existing(dst, force)
     try:
         converted = hf_to_mmseg_mit(load_hf_state_dict(src))
+        check_complete_mit(converted)
     except WeightsError as e:
         e.path = e.path or src
         raise

@@ -3,15 +3,18 @@
 Light on purpose (numpy and the standard library; cv2 only when an image is
 written): tools import it before anything heavy.
 """
-from .errors import AllidbError, first_line, report_error, tool_main
-from .fileio import (atomic_imwrite, atomic_write, atomic_write_bytes,
-                     atomic_write_json, atomic_write_text, refuse_existing,
+from .errors import (AllidbError, AllidbWarning, first_line, report_error,
+                     tool_main)
+from .fileio import (WriteError, atomic_imwrite, atomic_write,
+                     atomic_write_bytes, atomic_write_json, atomic_write_text,
+                     check_writable_dir, refuse_existing, remove_stale_temps,
                      swap_in_dir, temp_dir_beside)
 from .images import (IMAGE_SUFFIXES, Pairing, files_by_stem, is_image_file,
                      pair_by_stem, split_pairs)
 
-__all__ = ['AllidbError', 'first_line', 'report_error', 'tool_main',
-           'atomic_imwrite', 'atomic_write', 'atomic_write_bytes',
-           'atomic_write_json', 'atomic_write_text', 'refuse_existing',
+__all__ = ['AllidbError', 'AllidbWarning', 'first_line', 'report_error',
+           'tool_main', 'WriteError', 'atomic_imwrite', 'atomic_write',
+           'atomic_write_bytes', 'atomic_write_json', 'atomic_write_text',
+           'check_writable_dir', 'refuse_existing', 'remove_stale_temps',
            'swap_in_dir', 'temp_dir_beside', 'IMAGE_SUFFIXES', 'Pairing',
            'files_by_stem', 'is_image_file', 'pair_by_stem', 'split_pairs']

@@ -3,9 +3,13 @@ from __future__ import annotations
 
 import functools
 import sys
+import warnings
 from typing import Callable, Optional
 
-__all__ = ['AllidbError', 'report_error', 'tool_main', 'first_line']
+from .signals import report_interrupt, sigterm_as_interrupt
+
+__all__ = ['AllidbError', 'AllidbWarning', 'report_error', 'tool_main',
+           'first_line']
 
 EXIT_USAGE = 2
 
@@ -34,6 +38,11 @@ class AllidbError(Exception):
         return f'{self.path}: {self.problem}' if self.path else self.problem
 
 
+class AllidbWarning(UserWarning):
+    """Something a user should know that does not stop the work (a skipped
+    input, a fallback taken); every tool prints it as ``warning: <message>``."""
+
+
 def first_line(exc: BaseException) -> str:
     """The first line of an exception's message, or its type's name."""
     lines = str(exc).strip().splitlines()
@@ -41,18 +50,43 @@ def first_line(exc: BaseException) -> str:
 
 
 def report_error(err: AllidbError) -> int:
-    """Print ``error: <file>: <problem>`` on stderr; return the exit code 2."""
-    print(f'error: {err}', file=sys.stderr)
+    """Print ``error: <file>: <problem>`` on stderr; return the exit code 2.
+
+    Notes added on the error's way up (``err.add_note``, e.g. where the
+    report of the work done so far is) follow on the same line.
+    """
+    notes = ''.join(f'; {n}' for n in getattr(err, '__notes__', []))
+    print(f'error: {err}{notes}', file=sys.stderr)
     return EXIT_USAGE
 
 
+def _show_warning(original: Callable) -> Callable:
+    def show(message, category, filename, lineno, file=None, line=None):
+        if issubclass(category, AllidbWarning):
+            print(f'warning: {message}', file=sys.stderr)
+        else:
+            original(message, category, filename, lineno, file, line)
+    return show
+
+
 def tool_main(func: Callable[..., Optional[int]]) -> Callable[..., int]:
-    """Wrap a tool's ``main(argv)`` so an :class:`AllidbError` becomes one line
-    on stderr and exit code 2, never a traceback."""
+    """Wrap a tool's ``main(argv)``: one line on stderr, never a traceback.
+
+    - :class:`AllidbError`: ``error: <file>: <problem>``, exit code 2.
+    - Ctrl-C and SIGTERM: ``interrupted (SIGINT|SIGTERM)``, exit code 130 or
+      143 (:mod:`.signals`); ``finally`` blocks run first, so reports of the
+      work done so far are written.
+    - :class:`AllidbWarning`: ``warning: <message>``, and the work goes on.
+    """
     @functools.wraps(func)
     def wrapper(*args, **kwargs) -> int:
-        try:
-            return int(func(*args, **kwargs) or 0)
-        except AllidbError as err:
-            return report_error(err)
+        with warnings.catch_warnings(), sigterm_as_interrupt():
+            warnings.showwarning = _show_warning(warnings.showwarning)
+            warnings.simplefilter('always', AllidbWarning)
+            try:
+                return int(func(*args, **kwargs) or 0)
+            except AllidbError as err:
+                return report_error(err)
+            except KeyboardInterrupt as exc:
+                return report_interrupt(exc)
     return wrapper

@@ -9,24 +9,38 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Any, Callable, Sequence, Union
+from typing import Any, Callable, Optional, Sequence, Union
 
-from .errors import AllidbError
+from .errors import AllidbError, first_line
 
 __all__ = ['refuse_existing', 'atomic_write', 'atomic_write_bytes',
            'atomic_write_text', 'atomic_write_json', 'atomic_imwrite',
-           'temp_dir_beside', 'swap_in_dir']
+           'temp_dir_beside', 'swap_in_dir', 'WriteError',
+           'check_writable_dir', 'remove_stale_temps']
 
 PathLike = Union[str, os.PathLike]
 
 
+class WriteError(AllidbError, OSError):
+    """An output that could not be written (disk full, permissions, quota).
+
+    Both an :class:`AllidbError` (tools print it in one line) and an
+    ``OSError`` (code that catches OS errors still does); ``errno`` is the
+    OS error's, when there was one.
+    """
+
+
 def refuse_existing(path: PathLike, force: bool) -> None:
-    """Raise unless ``path`` is free or ``force`` allows replacing it."""
+    """The check of an output file before any work: raise unless ``path`` is
+    free (or ``force`` allows replacing it) and its folder can be written
+    (:func:`check_writable_dir`)."""
     if not force and (os.path.exists(path) or os.path.islink(path)):
         raise AllidbError(path, 'exists (use --force to overwrite)')
+    check_writable_dir(Path(os.path.abspath(path)).parent)
 
 
 def _temp_name(path: Path) -> Path:
@@ -43,20 +57,30 @@ def atomic_write(path: PathLike, write: Callable[[Path], Any],
         path: the final name; its folder is created when missing.
         write: writes the whole file at the path it is given.
         min_bytes: the smallest size a correct file can have; a shorter
-            result (a full disk) raises OSError and leaves ``path`` alone.
+            result (a full disk) raises WriteError and leaves ``path`` alone.
+
+    Raises:
+        WriteError: the file could not be written; ``path`` is unchanged
+            (an older file of that name is kept) and no temporary is left.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = _temp_name(path)
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
         write(tmp)
         with open(tmp, 'rb') as f:
             size = os.fstat(f.fileno()).st_size
             if size < min_bytes:
-                raise OSError(f'{path}: write incomplete ({size} bytes; '
-                              'is the disk full?)')
+                raise WriteError(path, f'write incomplete ({size} bytes; '
+                                 'is the disk full?)')
             os.fsync(f.fileno())
         os.replace(tmp, path)
+    except WriteError:
+        raise
+    except OSError as e:
+        err = WriteError(path, f'cannot write: {e.strerror or first_line(e)}')
+        err.errno = e.errno
+        raise err from e
     finally:
         tmp.unlink(missing_ok=True)
 
@@ -76,27 +100,40 @@ def atomic_write_json(path: PathLike, obj: Any, indent: int | None = 2) -> None:
     atomic_write_text(path, json.dumps(obj, indent=indent) + '\n')
 
 
-def atomic_imwrite(path: PathLike, img: Any, params: Sequence[int] = ()) -> None:
-    """``cv2.imwrite`` through a temporary file; raise if encoding fails.
+def atomic_imwrite(path: PathLike, img: Any, params: Sequence[int] = ()
+                   ) -> None:
+    """Encode ``img`` in memory (format from the suffix), then write it
+    through a temporary file, checked against the encoded length.
 
-    ``params`` go to ``cv2.imwrite`` (e.g. ``[cv2.IMWRITE_JPEG_QUALITY, 80]``).
+    ``params`` go to the encoder (e.g. ``[cv2.IMWRITE_JPEG_QUALITY, 80]``).
+    Why in memory: ``cv2.imwrite`` may report success for a file the disk
+    had no room for; Python's own write raises instead.
+
+    Raises:
+        WriteError: the image cannot be encoded or the file cannot be written.
     """
     import cv2
 
-    def write(tmp: Path) -> None:
-        if not cv2.imwrite(str(tmp), img, list(params)):
-            raise OSError(f'{path}: could not write image')
-    atomic_write(path, write)
+    try:
+        ok, data = cv2.imencode(Path(path).suffix or '.png', img,
+                                list(params))
+    except cv2.error as e:
+        raise WriteError(path, f'could not encode the image: {first_line(e)}')
+    if not ok:
+        raise WriteError(path, 'could not encode the image')
+    atomic_write_bytes(path, data.tobytes())
 
 
 def temp_dir_beside(target: PathLike, tag: str = 'tmp') -> Path:
     """A new, empty folder next to ``target``, to build it in and rename.
 
+    Named ``.<target name>.<tag>-<pid>-<random>``: the process id tells a
+    later run whether its owner is still alive (:func:`remove_stale_temps`).
     ``mkdtemp`` makes it private (0700); the finished output gets the mode
     any new folder gets under the umask.
     """
     target = Path(target)
-    tmp = Path(tempfile.mkdtemp(prefix=f'.{target.name}.{tag}-',
+    tmp = Path(tempfile.mkdtemp(prefix=f'.{target.name}.{tag}-{os.getpid()}-',
                                 dir=target.parent))
     mask = os.umask(0)
     os.umask(mask)
@@ -126,3 +163,111 @@ def swap_in_dir(tmp: PathLike, target: PathLike) -> None:
         shutil.rmtree(old)
     else:
         old.unlink()
+
+
+# Temporary names of this module: files ``.<stem>.tmp<pid><suffix>``
+# (_temp_name), folders ``.<name>.<tag>-<pid>-<random>`` (temp_dir_beside),
+# and a replaced folder parked as ``<temp folder>.old`` (swap_in_dir).
+_TEMP_FILE = re.compile(r'^\.(?P<name>.+)\.tmp(?P<pid>\d+)(\.[A-Za-z0-9]+)?$')
+_TEMP_DIR = re.compile(r'^\.(?P<name>.+)\.[A-Za-z]+-(?P<pid>\d+)-[A-Za-z0-9_]+'
+                       r'(?P<old>\.old)?$')
+# Folders of temp_dir_beside before the pid was in the name: owner unknown.
+_LEGACY_TEMP_DIR = re.compile(r'^\.(?P<name>.+)\.tmp-[A-Za-z0-9_]{8}(\.old)?$')
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
+
+
+def remove_stale_temps(folder: PathLike, name: Optional[str] = None
+                       ) -> tuple[list[Path], list[Path]]:
+    """Delete temporaries that killed runs left in ``folder``.
+
+    Only this module's temporary names are considered, and only those whose
+    owning process is gone (the pid is in the name; on a file system shared
+    between machines, run this only where the writers run). A folder parked
+    by :func:`swap_in_dir` (``*.old``) whose target is missing is the
+    previous output: it is put back, not deleted.
+
+    Args:
+        folder: where to look (not recursive).
+        name: only temporary folders of this output (e.g. the DATA_ROOT's
+            folder name); None for every temporary file and folder.
+
+    Returns:
+        ``(removed, unknown)``: what was deleted or restored, and temporary
+        folders of an older naming whose owner cannot be told (left alone).
+    """
+    folder = Path(folder)
+    removed: list[Path] = []
+    unknown: list[Path] = []
+    if not folder.is_dir():
+        return removed, unknown
+    for entry in sorted(folder.iterdir()):
+        m = _TEMP_DIR.match(entry.name) if entry.is_dir() \
+            else _TEMP_FILE.match(entry.name)
+        if m is None:
+            legacy = _LEGACY_TEMP_DIR.match(entry.name)
+            if legacy and entry.is_dir() and name in (None, legacy['name']):
+                unknown.append(entry)
+            continue
+        if name is not None and (entry.is_file() or m['name'] != name):
+            continue
+        if _alive(int(m['pid'])):
+            continue
+        target = folder / m['name']
+        if entry.is_dir() and m.groupdict().get('old') and not target.exists():
+            os.replace(entry, target)  # killed mid-swap: keep the old output
+        elif entry.is_dir():
+            shutil.rmtree(entry)
+        else:
+            entry.unlink()
+        removed.append(entry)
+    return removed, unknown
+
+
+def check_writable_dir(path: PathLike, what: str = 'output folder') -> Path:
+    """Fail early, in one line, when nothing can be written at ``path``.
+
+    Why: a tool should not load a model or train for an hour and then die on
+    its first write. The folder need not exist yet: then the nearest existing
+    parent must let us create it. The check writes (and deletes) a probe, so
+    it sees what permission bits alone do not (read-only mounts, quotas,
+    root's rights).
+
+    Args:
+        path: the folder the tool will write into.
+        what: how the error names it ('output folder', '--work-dir', ...).
+
+    Returns:
+        ``path`` as a Path.
+
+    Raises:
+        AllidbError: ``path`` (or a parent) is a file, or cannot be written.
+    """
+    path = Path(path)
+    probe_in = path
+    while not probe_in.exists():
+        if probe_in.parent == probe_in:
+            break
+        probe_in = probe_in.parent
+    if not probe_in.is_dir():
+        raise AllidbError(path, f'{what}: {probe_in} is not a folder')
+    try:
+        if probe_in == path:
+            fd, probe = tempfile.mkstemp(prefix='.write-check-', dir=path)
+            os.close(fd)
+            os.unlink(probe)
+        else:
+            os.rmdir(tempfile.mkdtemp(prefix='.write-check-', dir=probe_in))
+    except OSError as e:
+        where = '' if probe_in == path else f' (in {probe_in})'
+        raise AllidbError(path, f'{what} is not writable{where}: '
+                          f'{e.strerror or first_line(e)}') from e
+    return path

@@ -85,3 +85,24 @@ def test_xyc_to_coco_feeds_converter(synth_set, tmp_path):
     again = call_tool('dataset_converters/xyc_to_coco', synth_set / 'images',
                       synth_set / 'centres', '--out', ann)
     assert again.returncode == 2 and 'exists' in again.stderr
+
+
+def test_centres_outside_the_image_are_skipped_with_a_warning(tmp_path):
+    images, centres = tmp_path / 'im', tmp_path / 'xyc'
+    images.mkdir()
+    centres.mkdir()
+    img = np.full((100, 120, 3), 225, np.uint8)
+    cv2.circle(img, (40, 50), 12, (200, 60, 110), -1)
+    cv2.imwrite(str(images / 'a.png'), img)
+    (centres / 'a.xyc').write_text('40 50\n500 50\n60 -3\n')
+    out = tmp_path / 'boot.json'
+    r = call_tool('dataset_converters/xyc_to_coco', images, centres, '--out',
+                  out, '--no-progress')
+    assert r.returncode == 0, r.stderr
+    assert (f'warning: {centres / "a.xyc"}: 2 centre(s) outside the 120x100 '
+            'image skipped, e.g. (500, 50)') in r.stderr
+    doc = json.loads(out.read_text())
+    # Only the centre inside became a polygon: none was pinned to the edge.
+    (ann,) = doc['annotations']
+    xs = ann['segmentation'][0][0::2]
+    assert 25 < min(xs) and max(xs) < 56

@@ -261,3 +261,18 @@ def test_corrupt_safetensors_gives_one_line_error(tmp_path, capsys):
             (name, err)
         assert words in err, (name, err)
     assert not (tmp_path / 'out.pth').exists()
+
+
+def test_a_near_empty_input_is_refused(tmp_path, capsys):
+    # The issue: one stray encoder tensor became a "0.00 M parameters" file.
+    hf = hf_segformer_state_dict(**B0)
+    src = tmp_path / 'near_empty.bin'
+    torch.save({k: v for k, v in hf.items() if 'patch_embeddings.0' in k}, src)
+    dst = tmp_path / 'mit.pth'
+    assert load_tool('model_converters/hf_mit2mmseg').main(
+        [str(src), str(dst)]) == 2
+    assert capsys.readouterr().err.strip() == (
+        f'error: {src}: not a complete MiT encoder: 14 of its 16 essential '
+        'tensors are missing (e.g. layers.0.1.0.attn.attn.in_proj_weight); '
+        'only 4 encoder tensors were found')
+    assert not dst.exists()

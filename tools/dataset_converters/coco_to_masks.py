@@ -4,7 +4,9 @@
         [--ratios 0.8 0.1 0.1] [--seed 0] [--category-map SRC=DST ...] [--force]
 
 Bad input prints one line, ``error: <file>: <problem>``, and exits with 2;
-nothing is written to DATA_ROOT then. See docs/data.md.
+nothing is written to DATA_ROOT then. A run that is killed leaves DATA_ROOT
+as it was; the next run removes the temporary folder it left. See
+docs/data.md.
 """
 from __future__ import annotations
 
@@ -37,6 +39,10 @@ def parse_args(argv=None) -> argparse.Namespace:
                    '(or 1|0|255)')
     p.add_argument('--force', action='store_true',
                    help='replace an existing DATA_ROOT (only on success)')
+    p.add_argument('--allow-outside-img-dir', action='store_true',
+                   help='accept COCO file_name entries that are absolute or '
+                   'contain ".." (refused by default: they read files from '
+                   'outside --img-dir)')
     p.add_argument('--no-progress', action='store_true')
     return p.parse_args(argv)
 
@@ -70,7 +76,10 @@ def main(argv=None) -> int:
                 args.ann, args.img_dir, args.out, ratios=args.ratios,
                 seed=args.seed,
                 category_map=parse_category_map(args.category_map),
-                force=args.force, progress=not args.no_progress)
+                force=args.force, progress=not args.no_progress,
+                allow_outside_img_dir=args.allow_outside_img_dir)
+        except AllidbError:
+            raise
         except OSError as exc:  # disk full, permissions on the output side
             print(f'error: {exc.filename or args.out}: {exc.strerror or exc}',
                   file=sys.stderr)

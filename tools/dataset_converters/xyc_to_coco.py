@@ -57,6 +57,11 @@ def main(argv: list[str] | None = None) -> int:
         elif e['notes']:
             print(f'warning: {e["image"]}: {len(e["notes"])} centre(s): '
                   f'{e["notes"][0]}', file=sys.stderr)
+        if e.get('outside'):
+            x, y = e['outside'][0]
+            print(f'warning: {e["xyc"]}: {len(e["outside"])} centre(s) '
+                  f'outside the {e["size"][0]}x{e["size"][1]} image skipped, '
+                  f'e.g. ({x:g}, {y:g})', file=sys.stderr)
     if not doc['images']:
         raise AllidbError(args.img_dir, 'no image could be paired with a .xyc '
                           f'in {args.xyc_dir}')

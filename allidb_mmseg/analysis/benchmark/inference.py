@@ -30,14 +30,14 @@ def build_model_pair(cfg: Config, checkpoint: str | None,
     set explicitly. Returns (stock, fused, number of attention modules).
     """
     from mmengine.model import revert_sync_batchnorm
-    from mmengine.runner import load_checkpoint
     from mmseg.registry import MODELS
+
+    from ...engine.checkpoint import load_into_model
 
     model = MODELS.build(copy.deepcopy(cfg.model))
     model = revert_sync_batchnorm(model)  # single process: SyncBN -> BN
-    if checkpoint:
-        load_checkpoint(model, checkpoint, map_location='cpu', strict=True,
-                        logger='silent')
+    if checkpoint:  # one-line error unless every tensor fits
+        load_into_model(model, checkpoint)
     stock = model
     fused = copy.deepcopy(model)
     n_attn = set_fused_attention(fused, True)

@@ -43,8 +43,11 @@ default_hooks = dict(
     logger=dict(type='LoggerHook', interval=10, log_metric_by_epoch=False),
     param_scheduler=dict(type='ParamSchedulerHook'),
     # Keeps the latest checkpoint (for --resume) and the best one by val mIoU.
+    # SafeCheckpointHook is mmengine's CheckpointHook, except that it saves
+    # the new checkpoint (to a temporary name, then renamed) before deleting
+    # the old one, so a kill during a save never leaves nothing to resume.
     checkpoint=dict(
-        type='CheckpointHook', by_epoch=False, interval=val_interval,
+        type='SafeCheckpointHook', by_epoch=False, interval=val_interval,
         max_keep_ckpts=1, save_best='mIoU', rule='greater'),
     sampler_seed=dict(type='DistSamplerSeedHook'),
     visualization=dict(type='SegVisualizationHook'))
