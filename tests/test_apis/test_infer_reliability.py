@@ -44,6 +44,10 @@ def test_full_disk_stops_the_run_keeps_the_report_and_no_partial_file(
         if path.suffix == '.png':
             assert cv2.imread(str(path), cv2.IMREAD_UNCHANGED) is not None, path
     names = [p.relative_to(out).as_posix() for p in written]
-    assert names == ['masks/a.png', 'masks/b.png', 'masks/c.png',
-                     'overlays/a.png', 'overlays/b.png', 'report.csv',
-                     'report.json']
+    # The review page covers the images done so far, like the report.
+    assert names == ['index.html', 'masks/a.png', 'masks/b.png',
+                     'masks/c.png', 'overlays/a.png', 'overlays/b.png',
+                     'report.csv', 'report.json', 'review/images/a.jpg',
+                     'review/images/b.jpg', 'review/thumbs/a.jpg',
+                     'review/thumbs/b.jpg']
+    assert '</html>' in (out / 'index.html').read_text()
