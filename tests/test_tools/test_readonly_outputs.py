@@ -53,13 +53,18 @@ def cases(tiny, root: Path, locked: Path) -> dict[str, tuple[list, Path]]:
             [cfg, '--data-root', data, '--quick', '--out',
              locked / 'bench.json'], locked),
         'model_converters/hf_mit2mmseg': ([hf, locked / 'mit.pth'], locked),
+        'deployment/export_onnx': ([cfg, ckpt, '--out', locked / 'm.onnx'],
+                                   locked),
+        'analysis_tools/fit_stain_reference': (
+            [images, '--out', locked / 'stain.json'], locked),
     }
 
 
 TOOLS = ['infer', 'train', 'test', 'dataset_converters/xyc_to_coco',
          'dataset_converters/coco_to_masks', 'analysis_tools/eval_counts',
          'analysis_tools/otsu_baseline', 'analysis_tools/benchmark',
-         'model_converters/hf_mit2mmseg']
+         'model_converters/hf_mit2mmseg', 'deployment/export_onnx',
+         'analysis_tools/fit_stain_reference']
 
 
 @pytest.mark.parametrize('tool', TOOLS)

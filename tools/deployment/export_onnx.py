@@ -75,11 +75,15 @@ def main(argv: list[str] | None = None) -> int:
     for f in (args.config, args.checkpoint):
         if not Path(f).is_file():
             raise AllidbError(f, 'no such file')
-    if args.int8:  # refuse before any work, not after the fp32 export
+    # Every output is checked before any work (imports and the export).
+    from allidb_mmseg.deployment.sidecar import sidecar_path
+    from allidb_mmseg.utils import refuse_existing
+    outs = [Path(args.out), sidecar_path(args.out)]
+    if args.int8:
         from allidb_mmseg.deployment.quantize import int8_path
-        from allidb_mmseg.utils import refuse_existing
-        for p in (int8_path(args.out), int8_path(args.out).with_suffix('.json')):
-            refuse_existing(p, args.force)
+        outs += [int8_path(args.out), int8_path(args.out).with_suffix('.json')]
+    for p in outs:
+        refuse_existing(p, args.force)
     int8 = _int8_inputs(args) if args.int8 else None
     try:
         import onnxruntime  # noqa: F401
