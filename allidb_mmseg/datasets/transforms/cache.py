@@ -28,7 +28,8 @@ from mmseg.registry import TRANSFORMS
 #: Transforms whose output depends only on their input (no randomness).
 #: Caching anything random would freeze one draw for the whole training run.
 DETERMINISTIC = frozenset({'LoadImageFromFile', 'LoadImageFromFileFast',
-                           'LoadAnnotations', 'Resize'})
+                           'LoadAnnotations', 'Resize',
+                           'RescaleToWorkingScale'})
 
 
 def _nbytes(value: Any) -> int:

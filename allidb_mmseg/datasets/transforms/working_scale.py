@@ -1,0 +1,69 @@
+"""``RescaleToWorkingScale``: bring an image (and its label) to the working scale."""
+from __future__ import annotations
+
+from typing import Optional
+
+import cv2
+from mmcv.transforms import BaseTransform
+
+from mmseg.registry import TRANSFORMS
+
+from .cell_scale import working_scale_factor
+
+__all__ = ['RescaleToWorkingScale']
+
+
+@TRANSFORMS.register_module()
+class RescaleToWorkingScale(BaseTransform):
+    """Rescale so that red cells are ``working_rbc_px`` pixels across.
+
+    The factor comes from :func:`~.cell_scale.working_scale_factor`:
+    ``source_rbc_px`` when given (the dataset's red-cell size), else the
+    results' ``mpp`` (microns per pixel) when a loader set one, else the
+    red-cell size measured in the image. Images are resized with area
+    averaging when shrunk and bilinear interpolation when enlarged; every
+    map in ``seg_fields`` (labels loaded before this step) with nearest
+    neighbour to exactly the image's new size, so image and label stay
+    aligned.
+
+    Like mmseg's ``Resize`` it keeps ``ori_shape`` (predictions are resized
+    back to it, so evaluation stays at the label's native resolution) and
+    sets ``img_shape``, ``scale_factor`` (w, h, relative to the image it
+    received) and ``keep_ratio``; it also records the factor as
+    ``working_scale``.
+
+    Args:
+        working_rbc_px: the working scale, red-cell diameter in pixels.
+        source_rbc_px: the red-cell diameter of the dataset's images in
+            their own pixels; None measures every image.
+    """
+
+    def __init__(self, working_rbc_px: float,
+                 source_rbc_px: Optional[float] = None) -> None:
+        self.working_rbc_px = float(working_rbc_px)
+        self.source_rbc_px = source_rbc_px
+
+    def transform(self, results: dict) -> dict:
+        img = results['img']
+        h, w = img.shape[:2]
+        factor = working_scale_factor(
+            dict(working_rbc_px=self.working_rbc_px,
+                 source_rbc_px=self.source_rbc_px),
+            img_bgr=img, mpp=results.get('mpp'))
+        new_w, new_h = max(1, round(w * factor)), max(1, round(h * factor))
+        if (new_w, new_h) != (w, h):
+            interp = cv2.INTER_AREA if factor < 1 else cv2.INTER_LINEAR
+            results['img'] = cv2.resize(img, (new_w, new_h), interpolation=interp)
+            for key in results.get('seg_fields', []):
+                results[key] = cv2.resize(results[key], (new_w, new_h),
+                                          interpolation=cv2.INTER_NEAREST)
+        results['img_shape'] = results['img'].shape[:2]
+        results['scale_factor'] = (new_w / w, new_h / h)
+        results['keep_ratio'] = True
+        results['working_scale'] = float(factor)
+        return results
+
+    def __repr__(self) -> str:
+        return (f'{self.__class__.__name__}(working_rbc_px={self.working_rbc_px}, '
+                f'source_rbc_px={self.source_rbc_px})')
+
