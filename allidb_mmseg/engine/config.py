@@ -60,16 +60,21 @@ def set_data_root(cfg: Config, data_root: str) -> None:
 
 
 def set_pretrained(cfg: Config, path: str) -> None:
-    """Initialise the backbone from a local MiT checkpoint (mmseg key layout)."""
-    require_file(path, 'pretrained weights file')
-    cfg.model.backbone.init_cfg = dict(type='Pretrained', checkpoint=path)
+    """Initialise the backbone from MiT weights: a local file (mmseg key
+    layout), mmseg's URL or a short name such as ``mit_b0`` (downloaded once
+    into torch hub's cache; :mod:`allidb_mmseg.models.pretrained`)."""
+    from ..models.pretrained import resolve_pretrained
+
+    cfg.model.backbone.init_cfg = dict(type='Pretrained',
+                                       checkpoint=resolve_pretrained(path))
 
 
 def check_pretrained(cfg: Config) -> None:
-    """Fail early, with the file name, when the configured weights are missing."""
+    """Fail early, with the file name, when the configured weights are
+    missing; a URL or short name (ALLIDB_PRETRAINED) becomes a local file."""
     ckpt = pretrained_checkpoint(cfg.model.get('backbone', {}).get('init_cfg'))
-    if ckpt and '://' not in ckpt:
-        require_file(ckpt, 'pretrained weights file (ALLIDB_PRETRAINED?)')
+    if ckpt:
+        set_pretrained(cfg, ckpt)
 
 
 def fit_schedule_to_max_iters(cfg: Config, old_max_iters: int) -> None:
@@ -96,6 +101,17 @@ def fit_schedule_to_max_iters(cfg: Config, old_max_iters: int) -> None:
                 continue  # a warm-up shrunk to nothing is dropped
         kept.append(sched)
     cfg.param_scheduler = kept
+
+
+def _apply_scale_options(cfg: Config, cfg_options: dict) -> None:
+    """Carry ``--cfg-options working_rbc_px=/source_rbc_px=`` into the
+    pipelines and evaluators that use them (native-scale configs)."""
+    from ..datasets.transforms.cell_scale import set_scale_settings
+
+    scale = {k: cfg_options[k] for k in ('working_rbc_px', 'source_rbc_px')
+             if k in cfg_options}
+    if scale:
+        set_scale_settings(cfg, **scale)
 
 
 def _fix_worker_flags(cfg: Config) -> None:
@@ -153,6 +169,7 @@ def load_config(config: str, *, cfg_options: Optional[dict] = None,
     old_max_iters = (cfg.get('train_cfg') or {}).get('max_iters')
     if cfg_options:
         cfg.merge_from_dict(cfg_options)
+        _apply_scale_options(cfg, cfg_options)
     if old_max_iters:
         fit_schedule_to_max_iters(cfg, old_max_iters)
     if data_root is not None:
