@@ -34,7 +34,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help='default: cuda if available, else cpu')
     p.add_argument('--min-blast-area', type=int, default=None, metavar='PX',
                    help='smallest blast counted, in pixels of the original '
-                   'image (default 150; scale it with the resolution)')
+                   'image (default: a fifth of the expected blast area, from '
+                   'the red-cell size measured in each image, or the '
+                   "config's source_rbc_px)")
     p.add_argument('--all-min-count', type=int, default=1, metavar='N',
                    help='flag ALL-suspected at N or more blasts (default 1)')
     p.add_argument('--all-min-fraction', type=float, default=0.0, metavar='F',
@@ -72,10 +74,7 @@ def main(argv: list[str] | None = None) -> int:
                                    plan_names, run_batch)
     from allidb_mmseg.apis.report import summary_line
     from allidb_mmseg.apis.sinks import output_sinks
-    from allidb_mmseg.evaluation import DEFAULT_MIN_BLAST_AREA, AllRule
-
-    if args.min_blast_area is None:
-        args.min_blast_area = DEFAULT_MIN_BLAST_AREA
+    from allidb_mmseg.evaluation import AllRule
 
     items = collect_inputs(args.inputs)
     if not items:

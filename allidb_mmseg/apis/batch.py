@@ -22,7 +22,8 @@ from typing import Any, Callable, Iterable, Sequence
 
 import numpy as np
 
-from ..evaluation.counting import DEFAULT_MIN_BLAST_AREA, AllRule, count_blasts
+from ..evaluation.counting import AllRule, count_blasts
+from ..evaluation.detection import image_min_blast_area
 from ..utils import atomic_imwrite
 from .report import ImageRow, draw_overlay, write_reports
 from .image_io import ImageReadError, read_image
@@ -34,6 +35,10 @@ __all__ = ['InputItem', 'collect_inputs', 'plan_names', 'existing_outputs',
            'analyse', 'process_image', 'run_batch']
 
 _GLOB_CHARS = set('*?[')
+# The report's setting when each image's minimum blast area follows its
+# red-cell size (rows state their own area in ``all_rule``).
+SCALED_MIN_AREA = 'per image, from its red-cell size'
+
 
 
 @dataclass
@@ -135,16 +140,23 @@ def analyse(mask: np.ndarray, prob: np.ndarray | None, min_area: int,
 
 
 def process_image(model: Any, file: str, name: str, out_dir: Path,
-                  min_area: int = DEFAULT_MIN_BLAST_AREA,
+                  min_area: int | None = None,
                   rule: AllRule = AllRule(),
                   sinks: Sequence[ImageSink] = ()) -> ImageRow:
     """Segment one file and write its mask and overlay (and hand it to the
-    ``sinks``); never raises for a bad file (the row says what went wrong)."""
+    ``sinks``); never raises for a bad file (the row says what went wrong).
+
+    ``min_area`` None: the minimum blast area follows the image's red-cell
+    size (the config's ``source_rbc_px``, else measured; see
+    :func:`~allidb_mmseg.evaluation.detection.image_min_blast_area`).
+    """
     row = ImageRow(file=file, name=name)
     mask_path, overlay_path = output_paths(out_dir, name)
     try:
         img = read_image(file)
         row.height, row.width = img.shape[:2]
+        if min_area is None:
+            min_area = image_min_blast_area(img, model.cfg.get('source_rbc_px'))
         mask, prob = segment(model, img, return_prob=True)
         count, numbers = analyse(mask, prob, min_area, rule)
         del prob
@@ -177,7 +189,7 @@ def process_image(model: Any, file: str, name: str, out_dir: Path,
 
 
 def run_batch(model: Any, items: list[InputItem], out_dir: str | os.PathLike,
-              min_area: int = DEFAULT_MIN_BLAST_AREA, rule: AllRule = AllRule(),
+              min_area: int | None = None, rule: AllRule = AllRule(),
               progress: bool = True, on_fail: Callable[[ImageRow], None] | None = None,
               settings: dict[str, Any] | None = None,
               sinks: Sequence[ImageSink] = ()) -> list[ImageRow]:
@@ -195,8 +207,8 @@ def run_batch(model: Any, items: list[InputItem], out_dir: str | os.PathLike,
     (out_dir / 'overlays').mkdir(parents=True, exist_ok=True)
     names = plan_names([it.file for it in items])
     rows: list[ImageRow] = []
-    settings = dict(settings or {}, min_blast_area=min_area,
-                    all_rule=rule.text(min_area))
+    settings = dict(settings or {}, min_blast_area=min_area or SCALED_MIN_AREA,
+                    all_rule=rule.text(min_area or SCALED_MIN_AREA))
     try:
         bar = tqdm(list(zip(items, names)), desc='segmenting', unit='img',
                    disable=not progress, dynamic_ncols=True)
