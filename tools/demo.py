@@ -125,7 +125,7 @@ def main(argv: list[str] | None = None) -> int:
           '--out-dir', str(infer), '--device', 'cpu'])
     step('9/9 blast counts against the generator\'s centres (.xyc)',
          ['tools/analysis_tools/eval_counts.py', str(infer / 'masks'), str(syn / 'centres'),
-          '--out', str(infer / 'count_eval.json')])
+          '--images', str(data / 'img_dir/test'), '--out', str(infer / 'count_eval.json')])
 
     summary = summarize(out, ckpt, native_ckpt)
     (out / 'demo_summary.json').write_text(json.dumps(summary, indent=2) + '\n')
