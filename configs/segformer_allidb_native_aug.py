@@ -5,7 +5,7 @@
 #     red-cell diameter in pixels, instead of being squeezed to 128 px;
 #   * training sees random crops at that scale, testing slides a window
 #     over the whole field (mmseg's test_cfg mode 'slide');
-#   * the loss handles blasts being 1-3 % of a field's pixels;
+#   * crops that hold blasts (the loss stays cross-entropy, by measurement);
 #   * per-blast detection is reported next to the IoU.
 _base_ = [
     './_base_/models/segformer_mit.py', './_base_/datasets/allidb.py',
@@ -49,16 +49,12 @@ train_dataloader = dict(
 val_dataloader = dict(dataset=dict(pipeline=test_pipeline))
 test_dataloader = dict(dataset=dict(pipeline=test_pipeline))
 
-# Blasts are 1-3 % of a field: cross-entropy plus the Dice of the blast
-# class (mmseg's DiceLoss drops the channel of its ignore_index, so
-# ignore_index=0 leaves the lymphoblast channel alone). Chosen by measurement
-# against plain and class-weighted CE (docs/native_scale.md#loss).
+# Blasts are 1-3 % of a field's pixels. At the working scale, random crops
+# with cat_max_ratio hold enough blast pixels for plain cross-entropy (the
+# base's loss) to learn them: it beat class-weighted CE (x10) and Dice+CE in
+# a measured comparison (docs/native_scale.md#loss), so the loss is not
+# changed here. Only the test mode is:
 model = dict(
-    decode_head=dict(loss_decode=[
-        dict(type='CrossEntropyLoss', use_sigmoid=False, loss_weight=1.0),
-        dict(type='DiceLoss', use_sigmoid=False, ignore_index=0,
-             loss_weight=1.0),
-    ]),
     # Overlapping windows of the training crop size over the whole field.
     test_cfg=dict(mode='slide', crop_size=crop_size, stride=(192, 192)))
 

@@ -299,7 +299,7 @@ def compare(work_dir: str, *, configs_dir: str, data_root: Optional[str] = None,
     atomic_write_text(osp.join(work_dir, 'accuracy.md'), md)
     out.update(markdown=md, paths=[osp.join(work_dir, 'accuracy.md'),
                                    osp.join(work_dir, 'accuracy.json')])
-    if figures:
+    if figures and len(methods) == len(DEFAULT_METHODS):
         out['paths'].append(plot_comparison(rows, osp.join(work_dir, 'comparison.png')))
         out['paths'].append(plot_example(
             work_dir, data_root, configs_dir, methods, seeds[0],

@@ -2,7 +2,8 @@
 """Compare the native-scale model with 128_aug and Otsu on ALL-IDB1-size fields.
 
     python tools/analysis_tools/native_accuracy.py [--work-dir work_dirs/native_accuracy]
-        [--seeds 0 1 2] [--native-iters 1200] [--aug128-iters 2400] [--lr 6e-4]
+        [--seeds 0 1 2] [--methods native 128_aug] [--native-iters 1200]
+        [--aug128-iters 2400] [--lr 6e-4]
         [--size 2592 1944] [--train 40] [--val 4] [--test 20] [--data-seed 0]
         [--data-root DIR] [--no-figures] [--force]
 
@@ -42,6 +43,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument('--configs-dir', default=osp.join(REPO, 'configs'))
     p.add_argument('--seeds', type=int, nargs='+', default=[0],
                    help='training seeds; the table shows mean ± std')
+    p.add_argument('--methods', nargs='+', choices=sorted(iters), default=sorted(iters),
+                   help='train/test only these (the table shows what is done)')
     p.add_argument('--native-iters', type=int, default=iters['native'])
     p.add_argument('--aug128-iters', type=int, default=iters['128_aug'])
     p.add_argument('--lr', type=float, default=DEFAULT_LR)
@@ -68,7 +71,7 @@ def main(argv=None) -> int:
                           test=args.test, seed=args.data_seed)
     iters = {'native': args.native_iters, '128_aug': args.aug128_iters}
     methods = tuple(dataclasses.replace(m, iters=iters[m.name])
-                    for m in na.DEFAULT_METHODS)
+                    for m in na.DEFAULT_METHODS if m.name in args.methods)
 
     from tqdm import tqdm
     bar = tqdm(total=len(methods) * len(args.seeds), desc='runs', unit='run')
