@@ -5,7 +5,7 @@
         [--seeds 0 1 2] [--methods native 128_aug] [--native-iters 1200]
         [--aug128-iters 2400] [--lr 6e-4]
         [--size 2592 1944] [--train 40] [--val 4] [--test 20] [--data-seed 0]
-        [--data-root DIR] [--no-figures] [--force]
+        [--data-root DIR] [--prepare-data] [--no-figures] [--force]
 
 Builds synthetic fields (half of each split healthy), trains both models from
 scratch per seed at the stated budget, tests them and Otsu with the same
@@ -54,6 +54,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument('--val', type=int, default=spec.val)
     p.add_argument('--test', type=int, default=spec.test)
     p.add_argument('--data-seed', type=int, default=spec.seed)
+    p.add_argument('--prepare-data', action='store_true',
+                   help='only build (or check) the synthetic set, then stop')
     p.add_argument('--no-figures', action='store_true')
     p.add_argument('--force', action='store_true', help='retrain finished runs')
     return p.parse_args(argv)
@@ -69,6 +71,13 @@ def main(argv=None) -> int:
                           'need at least one field per split, 64 px or more')
     spec = na.DatasetSpec(size=tuple(args.size), train=args.train, val=args.val,
                           test=args.test, seed=args.data_seed)
+    if args.prepare_data:
+        root = args.data_root or osp.join(args.work_dir, 'data')
+        info = na.make_dataset(root, spec, progress=True)
+        print(f'synthetic set: {root}: ' + ', '.join(
+            f'{k} {v["images"]} ({v["healthy"]} healthy, {v["blasts"]} blasts)'
+            for k, v in info['splits'].items()))
+        return 0
     iters = {'native': args.native_iters, '128_aug': args.aug128_iters}
     methods = tuple(dataclasses.replace(m, iters=iters[m.name])
                     for m in na.DEFAULT_METHODS if m.name in args.methods)
