@@ -10,6 +10,7 @@ import pytest
 from mmengine.config import Config
 
 import allidb_mmseg
+import allidb_mmseg.compat  # noqa: F401  (mmseg imports below need the shims)
 from helpers import CONFIGS, REPO, jpg_seg_root, run_py, tiny_config_file
 # Top-level keys that depend on the crop size or are pipelines.
 CROP_OR_PIPELINE_KEYS = {'crop_size', 'resize', 'train_load', 'train_pipeline',
@@ -219,3 +220,43 @@ def test_runs_from_mmengine_runner_via_custom_imports_only(tmp_path):
     assert 'DONE' in proc.stdout
     assert (tmp_path / 'work' / 'iter_1.pth').exists()
     assert (tmp_path / 'work' / 'training_curves.png').exists()
+
+
+def test_native_config_states_only_its_difference_from_the_paper_configs():
+    native, paper = load('segformer_allidb_native_aug'), load('segformer_allidb_128')
+    assert Config._get_base_files(
+        str(REPO / 'configs' / 'segformer_allidb_native_aug.py')) == \
+        Config._get_base_files(str(REPO / 'configs' / 'segformer_allidb_128.py'))
+    extra = {'working_rbc_px', 'source_rbc_px', 'rescale', 'random_crop'}
+    a, b = without_crop_and_pipelines(native), without_crop_and_pipelines(paper)
+    for d in (a, b):
+        for key in extra | {'val_evaluator', 'test_evaluator'}:
+            d.pop(key, None)
+        d['model'].pop('test_cfg')
+    assert a == b  # the loss too: cross-entropy, chosen by measurement
+    # What it states: the working scale, crops, sliding windows.
+    assert native.working_rbc_px > 0 and native.source_rbc_px is None
+    steps = [native.test_pipeline[1],
+             native.train_dataloader.dataset.datasets[0].pipeline[0].transforms[2]]
+    for step in steps:
+        assert step == dict(type='RescaleToWorkingScale',
+                            working_rbc_px=native.working_rbc_px, source_rbc_px=None)
+    crop = native.train_dataloader.dataset.datasets[1].pipeline[1]
+    assert crop['type'] == 'RandomCrop' and crop['cat_max_ratio'] < 1
+    test_cfg = native.model.test_cfg
+    assert test_cfg.mode == 'slide' and tuple(test_cfg.crop_size) == native.crop_size
+    assert all(s < c for s, c in zip(test_cfg.stride, test_cfg.crop_size))
+    assert [m['type'] for m in native.test_evaluator] == \
+        ['PerClassIoUMetric', 'BlastDetectionMetric']
+
+
+def test_scale_options_reach_every_step_that_uses_them():
+    from allidb_mmseg.engine.config import load_config
+
+    cfg = load_config(str(REPO / 'configs' / 'segformer_allidb_native_aug.py'),
+                      cfg_options={'working_rbc_px': 32, 'source_rbc_px': 104})
+    assert cfg.test_pipeline[1]['working_rbc_px'] == 32
+    assert cfg.test_dataloader.dataset.pipeline[1]['source_rbc_px'] == 104
+    for view in cfg.train_dataloader.dataset.datasets:
+        assert view.pipeline[0].transforms[2]['working_rbc_px'] == 32
+    assert cfg.val_evaluator[1]['source_rbc_px'] == 104

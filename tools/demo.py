@@ -2,11 +2,14 @@
 """`make demo`: the whole job end to end on built-in synthetic smears.
 
 Runs, as a user would type them, the project's own tools:
-make_synthetic -> convert_coco -> train (segformer_allidb_128_aug, short
-schedule) -> test -> Otsu baseline -> infer -> eval_counts, then prints where
-everything is. Needs no GPU, no download and no ALL-IDB.
+make_synthetic -> convert_coco -> train and test the paper's
+segformer_allidb_128_aug and the native-scale segformer_allidb_native_aug
+(short schedules) -> Otsu baseline -> infer (native) -> eval_counts, then
+prints the three side by side and where everything is. Needs no GPU, no
+download and no ALL-IDB.
 
-    python tools/demo.py [--out work_dirs/demo] [--iters 300] [--num-images 40]
+    python tools/demo.py [--out work_dirs/demo] [--iters 300] [--native-iters 200]
+        [--num-images 40]
 """
 from __future__ import annotations
 
@@ -21,6 +24,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 CONFIG = 'configs/segformer_allidb_128_aug.py'
+NATIVE = 'configs/segformer_allidb_native_aug.py'
 MARKER = '.allidb_demo'  # written into OUT, so a rerun may replace only its own output
 
 
@@ -29,7 +33,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument('--out', default='work_dirs/demo', help='demo output folder')
     p.add_argument('--num-images', type=int, default=40,
                    help='synthetic fields to generate (split 80/10/10)')
-    p.add_argument('--iters', type=int, default=300, help='training iterations')
+    p.add_argument('--iters', type=int, default=300,
+                   help='training iterations of 128_aug (batch 8)')
+    p.add_argument('--native-iters', type=int, default=200,
+                   help='training iterations of the native-scale model '
+                   '(batch 4 crops of 256x256)')
     p.add_argument('--lr', type=float, default=6e-4,
                    help='AdamW lr; higher than the paper\'s 6e-5 because the '
                    'demo trains from scratch for a few minutes')
@@ -76,76 +84,109 @@ def main(argv: list[str] | None = None) -> int:
     out = (REPO / a.out).resolve() if not Path(a.out).is_absolute() else Path(a.out)
     prepare_out(out)
     syn, data, train, test = out / 'synthetic', out / 'data', out / 'train', out / 'test'
-    infer = out / 'infer'
+    train_native, test_native, infer = out / 'train_native', out / 'test_native', out / 'infer'
     every = max(a.iters // 4, 1)
 
-    step('1/7 synthetic smears in CVAT COCO 1.0 layout',
+    step('1/9 synthetic smears in CVAT COCO 1.0 layout',
          ['tools/dataset_converters/make_synthetic.py', str(syn), '--num-images', str(a.num_images),
           '--seed', str(a.seed)])
-    step('2/7 COCO -> masks, stratified 80/10/10 split',
+    step('2/9 COCO -> masks, stratified 80/10/10 split',
          ['tools/dataset_converters/coco_to_masks.py', '--ann', str(syn / 'annotations/instances_default.json'),
           '--img-dir', str(syn / 'images'), '--out', str(data), '--seed', str(a.seed)])
-    step(f'3/7 train SegFormer MiT-B0, {CONFIG}, {a.iters} iterations on CPU',
+    common = [f'optim_wrapper.optimizer.lr={a.lr}', 'default_hooks.logger.interval=25',
+              'train_dataloader.num_workers=2', 'val_dataloader.num_workers=0',
+              f'randomness.seed={a.seed}']
+    step(f'3/9 train SegFormer MiT-B0, {CONFIG}, {a.iters} iterations on CPU',
          ['tools/train.py', CONFIG, '--data-root', str(data), '--work-dir', str(train),
           '--cfg-options', f'train_cfg.max_iters={a.iters}',
           f'train_cfg.val_interval={every}', f'default_hooks.checkpoint.interval={every}',
-          f'optim_wrapper.optimizer.lr={a.lr}', 'default_hooks.logger.interval=25',
-          f'model.decode_head.loss_decode.class_weight=[1.0,{a.blast_weight}]',
-          'train_dataloader.num_workers=2', 'val_dataloader.num_workers=0',
-          f'randomness.seed={a.seed}'])
-    ckpt = max(train.glob('best_mIoU_iter_*.pth'), key=lambda p: p.stat().st_mtime)
-    step('4/7 test on the held-out split (mmseg IoUMetric)',
+          f'model.decode_head.loss_decode.class_weight=[1.0,{a.blast_weight}]', *common])
+    ckpt = best_checkpoint(train)
+    step('4/9 test it on the held-out split (IoU, per-blast detection)',
          ['tools/test.py', CONFIG, str(ckpt), '--data-root', str(data),
-          '--work-dir', str(test), '--show-dir', str(test / 'overlays'),
+          '--work-dir', str(test), '--show-dir', str(test / 'review'),
           '--cfg-options', 'test_dataloader.num_workers=0'])
-    step('5/7 Otsu-threshold baseline on the same split',
+    n_every = max(a.native_iters // 4, 1)
+    step(f'5/9 train the native-scale model, {NATIVE}, {a.native_iters} iterations',
+         ['tools/train.py', NATIVE, '--data-root', str(data), '--work-dir', str(train_native),
+          '--cfg-options', f'train_cfg.max_iters={a.native_iters}',
+          f'train_cfg.val_interval={n_every}', f'default_hooks.checkpoint.interval={n_every}',
+          'train_dataloader.batch_size=4', *common])
+    native_ckpt = best_checkpoint(train_native)
+    step('6/9 test it on the same split (sliding window at the working scale)',
+         ['tools/test.py', NATIVE, str(native_ckpt), '--data-root', str(data),
+          '--work-dir', str(test_native), '--show-dir', str(test_native / 'review'),
+          '--cfg-options', 'test_dataloader.num_workers=0'])
+    step('7/9 Otsu-threshold baseline on the same split',
          ['tools/analysis_tools/otsu_baseline.py', str(data), '--split', 'test',
           '--out', str(test / 'otsu_metrics.json')])
-    step('6/7 segment the test smears: masks, overlays, blast counts',
-         ['tools/infer.py', CONFIG, str(ckpt), str(data / 'img_dir/test'),
+    step('8/9 segment the test smears with the native model: masks, overlays, blast counts',
+         ['tools/infer.py', NATIVE, str(native_ckpt), str(data / 'img_dir/test'),
           '--out-dir', str(infer), '--device', 'cpu'])
-    step('7/7 blast counts against the generator\'s centres (.xyc)',
+    step('9/9 blast counts against the generator\'s centres (.xyc)',
          ['tools/analysis_tools/eval_counts.py', str(infer / 'masks'), str(syn / 'centres'),
-          '--out', str(infer / 'count_eval.json')])
+          '--images', str(data / 'img_dir/test'), '--out', str(infer / 'count_eval.json')])
 
-    summary = summarize(out, ckpt)
+    summary = summarize(out, ckpt, native_ckpt)
     (out / 'demo_summary.json').write_text(json.dumps(summary, indent=2) + '\n')
     print_summary(out, summary)
     return 0
 
 
-def summarize(out: Path, ckpt: Path) -> dict:
+def best_checkpoint(work_dir: Path) -> Path:
+    """The best-validation checkpoint a training run wrote."""
+    return max(work_dir.glob('best_mIoU_iter_*.pth'), key=lambda p: p.stat().st_mtime)
+
+
+def _scores(report: dict) -> dict:
+    """mIoU and lymphoblast IoU (%), per-blast detection (0-1) of a report."""
+    m = report['metrics']
+    iou = report['per_class']['lymphoblast']['IoU'] if 'per_class' in report \
+        else m['IoU.lymphoblast']
+    return dict(mIoU=m['mIoU'], **{'IoU.lymphoblast': iou},
+                **{k: report['detection'][k] for k in
+                   ('blast_precision', 'blast_recall', 'blast_F1', 'ALL_accuracy')})
+
+
+def summarize(out: Path, ckpt: Path, native_ckpt: Path) -> dict:
     """The numbers a reader wants, from the JSON files the tools wrote."""
-    model = json.loads((out / 'test/test_metrics.json').read_text())
-    otsu = json.loads((out / 'test/otsu_metrics.json').read_text())['metrics']
-    counts = json.loads((out / 'infer/count_eval.json').read_text())['total']
+    def load(rel: str) -> dict:
+        return json.loads((out / rel).read_text())
+
     return {
-        'units': 'percent, as mmseg prints (the paper uses 0-1)',
-        'checkpoint': str(ckpt),
-        'segformer_128_aug': dict(model['metrics'], **{
-            'IoU.lymphoblast': model['per_class']['lymphoblast']['IoU']}),
-        'otsu': {k: otsu[k] for k in ('aAcc', 'mIoU', 'mAcc', 'IoU.lymphoblast')},
-        'blast_counts': counts,
+        'units': 'IoUs in percent, as mmseg prints (the paper uses 0-1); '
+                 'blast precision/recall/F1 and ALL accuracy 0-1',
+        'checkpoints': dict(native=str(native_ckpt), aug128=str(ckpt)),
+        'segformer_native_aug': _scores(load('test_native/test_metrics.json')),
+        'segformer_128_aug': _scores(load('test/test_metrics.json')),
+        'otsu': _scores(load('test/otsu_metrics.json')),
+        'blast_counts_native': load('infer/count_eval.json')['total'],
     }
 
 
 def print_summary(out: Path, s: dict) -> None:
-    m, o = s['segformer_128_aug'], s['otsu']
-    print('\n== demo finished (metrics in %, as mmseg prints them)')
-    print(f"SegFormer 128_aug, synthetic test split: mIoU {m['mIoU']:.2f}  "
-          f"mAcc {m['mAcc']:.2f}  lymphoblast IoU {m['IoU.lymphoblast']:.2f}")
-    print(f"Otsu baseline, same split:               mIoU {o['mIoU']:.2f}  "
-          f"mAcc {o['mAcc']:.2f}  lymphoblast IoU {o['IoU.lymphoblast']:.2f}")
-    c = s['blast_counts']
-    print(f"blast counts vs the generator's centres ({c['images']} test images): "
-          f"{c['pred_count']} predicted / {c['true_count']} true, precision "
-          f"{c['precision']:.2f}, recall {c['recall']:.2f}, ALL-vs-healthy "
+    print('\n== demo finished (IoU in %, as mmseg prints it; blast detection 0-1)')
+    print(f"{'synthetic test split':32s} {'mIoU':>6s} {'blast IoU':>9s} {'P':>5s} "
+          f"{'R':>5s} {'F1':>5s} {'ALL acc':>7s}")
+    for key, name in (('segformer_native_aug', 'SegFormer native scale'),
+                      ('segformer_128_aug', 'SegFormer 128_aug (paper)'),
+                      ('otsu', 'Otsu threshold baseline')):
+        m = s[key]
+        print(f"{name:32s} {m['mIoU']:6.2f} {m['IoU.lymphoblast']:9.2f} "
+              f"{m['blast_precision']:5.2f} {m['blast_recall']:5.2f} "
+              f"{m['blast_F1']:5.2f} {m['ALL_accuracy']:7.2f}")
+    c = s['blast_counts_native']
+    print(f"tools/infer.py (native) counts vs the generator's centres ({c['images']} "
+          f"test images): {c['pred_count']} predicted / {c['true_count']} true, "
+          f"precision {c['precision']:.2f}, recall {c['recall']:.2f}, ALL-vs-healthy "
           f"accuracy {c['all_accuracy']:.2f}")
     print('outputs:')
     for what, rel in [('synthetic smears (CVAT COCO 1.0)', 'synthetic'),
                       ('converted dataset (img_dir/ann_dir)', 'data'),
-                      ('checkpoints, log, training_curves.png', 'train'),
-                      ('test metrics JSON and overlays', 'test'),
+                      ('128_aug: checkpoints, log, curves', 'train'),
+                      ('128_aug: test metrics, review page', 'test'),
+                      ('native: checkpoints, log, curves', 'train_native'),
+                      ('native: test metrics, review page', 'test_native'),
                       ('masks, overlays, report.csv/json', 'infer'),
                       ('this summary', 'demo_summary.json')]:
         print(f'  {what:40s} {_show(out / rel)}')

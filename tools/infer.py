@@ -49,7 +49,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help='default: cuda if available, else cpu')
     p.add_argument('--min-blast-area', type=int, default=None, metavar='PX',
                    help='smallest blast counted, in pixels of the original '
-                   'image (default 150; scale it with the resolution)')
+                   'image (default: a fifth of the expected blast area, from '
+                   'the red-cell size measured in each image, or the '
+                   "config's source_rbc_px)")
     p.add_argument('--all-min-count', type=int, default=1, metavar='N',
                    help='flag ALL-suspected at N or more blasts (default 1)')
     p.add_argument('--all-min-fraction', type=float, default=0.0, metavar='F',
@@ -131,7 +133,7 @@ def main(argv: list[str] | None = None) -> int:
                                    run_batch)
     from allidb_mmseg.apis.report import summary_line
     from allidb_mmseg.apis.sinks import output_sinks, skipped_line
-    from allidb_mmseg.evaluation import DEFAULT_MIN_BLAST_AREA, AllRule
+    from allidb_mmseg.evaluation import AllRule
 
     items = collect_inputs(args.inputs)
     if not items:
@@ -165,7 +167,7 @@ def main(argv: list[str] | None = None) -> int:
         local_rank=int(os.environ.get('LOCAL_RANK', 0)) if dist else None)
     if args.min_blast_area is None:  # an exported model's sidecar may say
         spec = getattr(model, 'spec', None)
-        args.min_blast_area = getattr(spec, 'min_blast_area', DEFAULT_MIN_BLAST_AREA)
+        args.min_blast_area = getattr(spec, 'min_blast_area', None)
 
     from tqdm import tqdm
 

@@ -24,7 +24,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     p.add_argument('config', help='config file')
     p.add_argument('--pretrained', default=os.environ.get('ALLIDB_PRETRAINED'),
-                   help='local MiT weights in mmseg layout '
+                   help='MiT weights: a local file in mmseg layout, mmseg\'s '
+                   'URL or a short name mit_b0..mit_b5 (downloaded once) '
                    '(default: $ALLIDB_PRETRAINED; none = from scratch)')
     p.add_argument('--resume', nargs='?', const='auto', default=None,
                    metavar='CKPT', help='resume from CKPT, or without a value '

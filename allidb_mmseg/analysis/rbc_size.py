@@ -1,7 +1,7 @@
 """How well the red-cell size is measured: synthetic fields of known scale.
 
 Why: a native-scale model sees each image at the scale the red-cell
-estimate gives (:mod:`allidb_mmseg.datasets.transforms.cell_scale`); an
+estimate gives (:mod:`allidb_mmseg.smear.cell_scale`); an
 estimate off by 10 % shows the model cells 10 % too large or small. The
 synthetic smears know their true red-cell diameter, so the error can be
 measured over image sizes and red-cell densities.
@@ -13,7 +13,7 @@ from typing import Iterable, Optional
 
 import numpy as np
 
-from ..datasets.transforms.cell_scale import estimate_rbc_diameter
+from ..smear.cell_scale import estimate_rbc_diameter
 from ..synthetic import render_field
 
 __all__ = ['DEFAULT_WIDTHS', 'measure_rbc_estimates', 'summarize_estimates',

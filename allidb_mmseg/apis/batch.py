@@ -25,11 +25,12 @@ from typing import Any, Callable, Iterable, Sequence
 
 import numpy as np
 
-from ..evaluation.counting import DEFAULT_MIN_BLAST_AREA, AllRule, count_blasts
+from ..evaluation.counting import AllRule, count_blasts
+from ..evaluation.detection import image_min_blast_area
 from ..utils import AllidbError, WriteError, atomic_imwrite
 from .report import ImageRow, blast_numbers, draw_overlay, write_reports
 from .image_io import LARGE_IMAGE_PIXELS, read_image
-from .inference import BLAST_CLASS, segment
+from .inference import BLAST_CLASS, segment, source_rbc_px
 from .sinks import ImageSink, Segmented
 from .stain_check import StainCheck
 from .large_images import segment_large_image, segment_slide
@@ -39,6 +40,10 @@ __all__ = ['InputItem', 'collect_inputs', 'plan_names', 'existing_outputs',
            'analyse', 'process_image', 'run_batch']
 
 _GLOB_CHARS = set('*?[')
+# The report's setting when each image's minimum blast area follows its
+# red-cell size (rows state their own area in ``all_rule``).
+SCALED_MIN_AREA = 'per image, from its red-cell size'
+
 
 
 @dataclass
@@ -137,13 +142,17 @@ def analyse(mask: np.ndarray, prob: np.ndarray | None, min_area: int,
 
 
 def process_image(model: Any, file: str, name: str, out_dir: Path,
-                  min_area: int = DEFAULT_MIN_BLAST_AREA,
+                  min_area: int | None = None,
                   rule: AllRule = AllRule(), mpp: float | None = None,
                   progress: bool = False, sinks: Sequence[ImageSink] = (),
                   stain: StainCheck | None = None) -> ImageRow:
     """Segment one file and write its mask and overlay (and hand it to the
     ``sinks``); never raises for a bad file (the row says what went wrong).
 
+    ``min_area`` None: the minimum blast area follows the image's red-cell
+    size (the config's ``source_rbc_px``, else measured; see
+    :func:`~allidb_mmseg.evaluation.detection.image_min_blast_area`; for
+    slides and large images, from the working scale).
     Slides, and images above ``LARGE_IMAGE_PIXELS``, are streamed
     (:mod:`.large_images`); ``mpp`` (microns per pixel) sets the working
     scale of native-scale configs, ``progress`` shows a bar over tiles.
@@ -168,6 +177,8 @@ def process_image(model: Any, file: str, name: str, out_dir: Path,
                                     min_area, rule, mpp, progress)
                 seg = None
             else:
+                if min_area is None:
+                    min_area = image_min_blast_area(img, source_rbc_px(model))
                 seg = _process_field(model, img, row, mask_path, overlay_path,
                                      min_area, rule, mpp, progress)
         row.mask = str(mask_path.relative_to(out_dir))
@@ -214,7 +225,7 @@ def _process_field(model: Any, img: np.ndarray, row: ImageRow,
 
 
 def run_batch(model: Any, items: list[InputItem], out_dir: str | os.PathLike,
-              min_area: int = DEFAULT_MIN_BLAST_AREA, rule: AllRule = AllRule(),
+              min_area: int | None = None, rule: AllRule = AllRule(),
               progress: bool = True, on_fail: Callable[[ImageRow], None] | None = None,
               settings: dict[str, Any] | None = None,
               sinks: Sequence[ImageSink] = (),
@@ -244,8 +255,8 @@ def run_batch(model: Any, items: list[InputItem], out_dir: str | os.PathLike,
     (out_dir / 'overlays').mkdir(parents=True, exist_ok=True)
     names = names or plan_names([it.file for it in items])
     rows: list[ImageRow] = []
-    settings = dict(settings or {}, min_blast_area=min_area,
-                    all_rule=rule.text(min_area))
+    settings = dict(settings or {}, min_blast_area=min_area or SCALED_MIN_AREA,
+                    all_rule=rule.text(min_area or SCALED_MIN_AREA))
     csv_path, json_path = reports or (out_dir / 'report.csv',
                                       out_dir / 'report.json')
     try:

@@ -146,14 +146,21 @@ def torch_predictor(model: Any) -> Predict:
     import torch
 
     device = next(model.parameters()).device
+    views = getattr(model, '_allidb_tta', None)  # set by apis.tta.enable_tta
 
-    def predict(batch: np.ndarray) -> np.ndarray:
+    def encode(batch: np.ndarray) -> np.ndarray:
         shape = tuple(batch.shape[2:])
         metas = [dict(img_shape=shape, ori_shape=shape, pad_shape=shape)
                  for _ in range(len(batch))]
         with torch.no_grad():
             out = model.encode_decode(torch.from_numpy(batch).to(device), metas)
         return out.float().cpu().numpy()
+
+    def predict(batch: np.ndarray) -> np.ndarray:
+        if views:
+            from .tta import tta_logits
+            return tta_logits(encode, batch, views)
+        return encode(batch)
     return predict
 
 
@@ -167,6 +174,19 @@ def tile_settings(model: Any, batch_size: int | None = None
     return TileSettings.from_config(model.cfg, batch_size=batch_size)
 
 
+def scale_settings(model: Any) -> Any:
+    """The mapping that holds ``working_rbc_px``/``source_rbc_px``: the
+    config of a torch model, the ``scale_settings`` of a runtime backend."""
+    settings = getattr(model, 'scale_settings', None)
+    return settings if settings is not None else model.cfg
+
+
+def source_rbc_px(model: Any) -> float | None:
+    """The red-cell diameter a model's config (or ONNX sidecar) states for
+    its source images, or None (then it is measured per image)."""
+    return scale_settings(model).get('source_rbc_px')
+
+
 def working_scale(model: Any, img: np.ndarray | None = None,
                   mpp: float | None = None) -> float:
     """Working pixels per source pixel for ``img`` (or a source of ``mpp``
@@ -175,14 +195,14 @@ def working_scale(model: Any, img: np.ndarray | None = None,
     Without ``mpp``, the red cells of the central
     :data:`SCALE_SAMPLE_SIDE`-pixel square of ``img`` are measured.
     """
-    cfg = model.cfg
+    cfg = scale_settings(model)
     if cfg.get('working_rbc_px') is None:
         return 1.0
     if img is not None:
         h, w = img.shape[:2]
         y, x = max(0, (h - SCALE_SAMPLE_SIDE) // 2), max(0, (w - SCALE_SAMPLE_SIDE) // 2)
         img = img[y:y + SCALE_SAMPLE_SIDE, x:x + SCALE_SAMPLE_SIDE]
-    from ..datasets.transforms.cell_scale import working_scale_factor
+    from ..smear.cell_scale import working_scale_factor
     return float(working_scale_factor(cfg, img_bgr=img, mpp=mpp))
 
 
@@ -192,7 +212,8 @@ def segment_bands(model: Any, source: RowSource, scale: float = 1.0,
     """Segment ``source`` and yield the result in row bands (source size).
 
     Args:
-        model: from :func:`load_model`.
+        model: from :func:`load_model`, or a runtime backend with its own
+            ``segment_bands`` (:class:`~allidb_mmseg.deployment.OnnxSegmentor`).
         source: the pixels; whole-image configs need an :class:`ArraySource`
             (they resize the whole image at once).
         scale: working pixels per source pixel (tiled configs only; see
@@ -201,6 +222,9 @@ def segment_bands(model: Any, source: RowSource, scale: float = 1.0,
         batch_size: tiles per forward pass (default: 1 on CPU, 4 on GPU).
         desc: the progress bar's label.
     """
+    if hasattr(model, 'segment_bands'):  # a runtime backend
+        yield from model.segment_bands(source, scale, progress, batch_size, desc)
+        return
     settings = tile_settings(model, batch_size)
     if settings is None:
         if not isinstance(source, ArraySource):
@@ -242,9 +266,6 @@ def segment(model: Any, image: ImageInput, return_prob: bool = False,
         ``return_prob`` also ``prob`` (H, W) float16, the softmax
         probability of the blast class.
     """
-    if getattr(type(model), 'segment', None) is not None:
-        # a runtime backend, e.g. deployment.OnnxSegmentor
-        return model.segment(image, return_prob)
     img = read_image(image) if isinstance(image, (str, os.PathLike)) \
         else to_bgr8(np.asarray(image))
     scale = working_scale(model, img, mpp)

@@ -26,7 +26,8 @@ import numpy as np
 from ..evaluation.band_counting import BandCounter
 from ..evaluation.counting import AllRule, Blast
 from ..utils import atomic_imwrite
-from .inference import SCALE_SAMPLE_SIDE, segment_bands, working_scale
+from .inference import (SCALE_SAMPLE_SIDE, scale_settings, segment_bands,
+                        source_rbc_px, working_scale)
 from .mask_writers import write_mask_png, write_mask_pyramid
 from .report import (CONTOUR_BGR, ImageRow, blast_numbers, draw_banner,
                      draw_label, overlay_style)
@@ -136,15 +137,40 @@ def _fill(row: ImageRow, numbers: dict[str, Any]) -> None:
         setattr(row, k, v)
 
 
+def scaled_min_area(model: Any, min_area: int | None, scale: float,
+                    sample: np.ndarray | None = None) -> int:
+    """``min_area``, or (None) the minimum blast area of a source whose
+    working scale is ``scale``: from the config's ``source_rbc_px``, else the
+    red-cell size the scale implies (native configs), else measured in
+    ``sample``."""
+    from ..evaluation.detection import image_min_blast_area
+    from ..smear.cell_scale import default_min_blast_area
+
+    if min_area is not None:
+        return min_area
+    rbc = source_rbc_px(model)
+    working = scale_settings(model).get('working_rbc_px')
+    if rbc is None and working is not None:
+        rbc = working / scale
+    if rbc is not None:
+        return default_min_blast_area(rbc)
+    if sample is not None:
+        h, w = sample.shape[:2]
+        y, x = max(0, (h - SCALE_SAMPLE_SIDE) // 2), max(0, (w - SCALE_SAMPLE_SIDE) // 2)
+        sample = sample[y:y + SCALE_SAMPLE_SIDE, x:x + SCALE_SAMPLE_SIDE]
+    return image_min_blast_area(sample)
+
+
 def segment_large_image(model: Any, img: np.ndarray, row: ImageRow,
                         mask_path: Path, overlay_path: Path,
-                        min_area: int, rule: AllRule, mpp: float | None = None,
-                        progress: bool = False) -> None:
+                        min_area: int | None, rule: AllRule,
+                        mpp: float | None = None, progress: bool = False) -> None:
     """A decoded image too large for the ordinary path: PNG mask at full
     size, written as it is made; downsampled overlay; blasts counted band by
-    band. Fills ``row``."""
+    band. Fills ``row``. ``min_area`` None: :func:`scaled_min_area`."""
     h, w = img.shape[:2]
     scale = working_scale(model, img, mpp)
+    min_area = scaled_min_area(model, min_area, scale, img)
     step = overlay_step(h, w)
     watch = _Watch(h, w, min_area, step)
     write_mask_png(mask_path, watch(segment_bands(
@@ -159,7 +185,7 @@ def segment_large_image(model: Any, img: np.ndarray, row: ImageRow,
 
 
 def segment_slide(model: Any, file: str, row: ImageRow,
-                  mask_path: Path, overlay_path: Path, min_area: int,
+                  mask_path: Path, overlay_path: Path, min_area: int | None,
                   rule: AllRule, mpp: float | None = None,
                   progress: bool = False) -> None:
     """Segment a whole-slide image region by region; fills ``row``.
@@ -169,7 +195,8 @@ def segment_slide(model: Any, file: str, row: ImageRow,
         file: the slide.
         row: its report row (sizes, numbers, blasts in level-0 pixels).
         mask_path, overlay_path: where the outputs go.
-        min_area: the smallest blast, in level-0 pixels.
+        min_area: the smallest blast, in level-0 pixels (None:
+            :func:`scaled_min_area`).
         rule: the ALL-suspected rule.
         mpp: microns per level-0 pixel; overrides the file's.
         progress: a progress bar over the tiles.
@@ -179,11 +206,12 @@ def segment_slide(model: Any, file: str, row: ImageRow,
         row.width, row.height = w0, h0
         mpp0 = mpp or slide.mpp
         sample = None
-        if mpp0 is None and model.cfg.get('working_rbc_px') is not None:
+        if mpp0 is None and scale_settings(model).get('working_rbc_px') is not None:
             side_x, side_y = min(w0, SCALE_SAMPLE_SIDE), min(h0, SCALE_SAMPLE_SIDE)
             sample = slide.read_region(0, (w0 - side_x) // 2, (h0 - side_y) // 2,
                                        side_x, side_y)
         s0 = working_scale(model, sample, mpp0)
+        min_area = scaled_min_area(model, min_area, s0, sample)
         del sample
         level = choose_level(slide.level_downsamples, 1.0 / s0)
         source = LevelSource(slide, level)

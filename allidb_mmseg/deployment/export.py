@@ -21,7 +21,6 @@ from typing import Any, Optional, Sequence
 
 import numpy as np
 
-from ..evaluation.counting import DEFAULT_MIN_BLAST_AREA
 from ..utils import AllidbError, atomic_write, first_line, refuse_existing
 from .sidecar import DeploySpec, file_sha256, sidecar_path, write_sidecar
 
@@ -128,7 +127,7 @@ def spec_from_model(model: Any, where: str = 'config',
         source_rbc_px=cfg.get('source_rbc_px'),
         align_corners=bool(getattr(head, 'align_corners', False)),
         threshold=float(getattr(head, 'threshold', None) or 0.5),
-        min_blast_area=int(cfg.get('min_blast_area', DEFAULT_MIN_BLAST_AREA)))
+        min_blast_area=cfg.get('min_blast_area'))
 
 
 def check_inputs(spec: DeploySpec) -> list[tuple[int, int, int]]:

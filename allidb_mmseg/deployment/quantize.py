@@ -21,6 +21,7 @@ from typing import Any, Iterable, Sequence
 
 import numpy as np
 
+from ..evaluation.counting import DEFAULT_MIN_BLAST_AREA
 from ..utils import AllidbError, atomic_write, refuse_existing
 from .runtime import OnnxSegmentor
 from .sidecar import file_sha256, sidecar_path, write_sidecar
@@ -128,7 +129,7 @@ def offer_int8(fp32_path: str | os.PathLike, pairs: Sequence[tuple[str, str]],
     offered = False
     try:
         int8 = quantize_model(fp32, calibration, out)
-        area = fp32.spec.min_blast_area
+        area = fp32.spec.min_blast_area or DEFAULT_MIN_BLAST_AREA
         scores = {name: score_split(model.segment, pairs, area)
                   for name, model in (('fp32', fp32), ('int8', int8))}
         loss = scores['fp32']['mIoU'] - scores['int8']['mIoU']

@@ -13,13 +13,14 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Optional, Union
+from typing import Any, Iterator, Optional, Union
 
 import cv2
 import numpy as np
 
-from ..apis.image_io import read_image, to_bgr8
-from ..apis.tiling import collect_bands, upsampled_bands
+from ..apis.tiling import (ArraySource, Band, Preprocessing, RowSource,
+                           TileSettings, tiled_bands, upsampled_bands,
+                           working_size)
 from ..apis.tta import tta_logits, tta_transforms
 from ..utils import AllidbError, first_line
 from .sidecar import DeploySpec, file_sha256, read_sidecar, sidecar_path
@@ -47,6 +48,10 @@ def resize_like_mmcv(img: np.ndarray, resize: dict) -> np.ndarray:
         sw, sh = int(w * factor + 0.5), int(h * factor + 0.5)
     interp = INTERPOLATION[resize.get('interpolation', 'bilinear')]
     return cv2.resize(img, (sw, sh), interpolation=interp)
+
+
+# Tiles per run: a CPU gains nothing from batching (see apis.inference).
+_TILE_BATCH = {'cpu': 1, 'cuda': 4}
 
 
 def _providers(device: str) -> tuple[list, list]:
@@ -158,36 +163,66 @@ class OnnxSegmentor:
         return np.ascontiguousarray(x), (h, w)
 
     def low_res_logits(self, img: np.ndarray) -> np.ndarray:
-        """(C, h, w) float32 logits at the network's input scale, padding removed."""
-        if self.spec.mode != 'whole':
-            # Native-scale configs: the working scale and the tiles
-            # (spec.working_rbc_px, crop_size, stride) go to the tiling engine.
-            raise AllidbError(self.path, f'{self.spec.mode!r} (tiled) inference '
-                              'needs the tiling engine, which this version '
-                              'does not have; export a whole-field config')
+        """(C, h, w) float32 logits at the network's input scale, padding
+        removed (whole-image models)."""
         batch, (h, w) = self.preprocess(img)
         return self.predict(batch)[0, :, :h, :w].astype(np.float32, copy=False)
 
+    @property
+    def scale_settings(self) -> dict:
+        """``working_rbc_px``/``source_rbc_px``, as a config holds them
+        (:func:`allidb_mmseg.apis.inference.working_scale` reads them)."""
+        return dict(working_rbc_px=self.spec.working_rbc_px,
+                    source_rbc_px=self.spec.source_rbc_px)
+
+    def tile_settings(self, batch_size: Optional[int] = None
+                      ) -> Optional[TileSettings]:
+        """The exported ``test_cfg`` tiling; None for whole-image models."""
+        spec = self.spec
+        if spec.mode != 'slide':
+            return None
+        if not (spec.crop_size and spec.stride):
+            raise AllidbError(sidecar_path(self.path), "mode 'slide' without "
+                              'crop_size and stride; export the model again')
+        pair = (lambda v: (int(v), int(v)) if np.isscalar(v)
+                else (int(v[0]), int(v[1])))
+        return TileSettings(crop=pair(spec.crop_size), stride=pair(spec.stride),
+                            batch_size=batch_size or _TILE_BATCH.get(str(self.device).split(':')[0], 4),
+                            align_corners=spec.align_corners,
+                            threshold=spec.threshold)
+
+    def segment_bands(self, source: RowSource, scale: float = 1.0,
+                      progress: bool = False, batch_size: Optional[int] = None,
+                      desc: str = 'tiles') -> Iterator[Band]:
+        """The backend of :func:`allidb_mmseg.apis.inference.segment_bands`:
+        the result in row bands at the source's size, tile by tile for
+        native-scale models (the same engine as the torch path)."""
+        spec = self.spec
+        settings = self.tile_settings(batch_size)
+        if settings is None:
+            if not isinstance(source, ArraySource):
+                raise AllidbError(self.path, "a whole-image model (mode 'whole') "
+                                  'cannot read an image region by region; '
+                                  "export a config with test_cfg mode 'slide'")
+            yield from upsampled_bands(self.low_res_logits(source.img),
+                                       source.height, source.width,
+                                       spec.align_corners, spec.threshold)
+            return
+        pre = Preprocessing(mean=tuple(spec.mean), std=tuple(spec.std),
+                            bgr_to_rgb=spec.rgb)
+        yield from tiled_bands(source, self.predict, pre, settings,
+                               working_size(source.height, source.width, scale),
+                               progress=progress, desc=desc)
+
     def segment(self, image: Union[str, os.PathLike, np.ndarray],
-                return_prob: bool = False
+                return_prob: bool = False, mpp: Optional[float] = None,
+                progress: bool = False
                 ) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
-        """Segment one image at its native size, as :func:`apis.segment` does.
+        """Segment one image at its native size: :func:`apis.segment` with
+        this backend (the same arguments and results)."""
+        from ..apis.inference import segment
 
-        Args:
-            image: a file path, or an array as ``cv2.imread`` gives it.
-            return_prob: also return the blast probability (float16).
-
-        Returns:
-            ``mask`` (H, W) uint8 class indices, and with ``return_prob``
-            also the blast probability map.
-        """
-        img = read_image(image) if isinstance(image, (str, os.PathLike)) \
-            else to_bgr8(np.asarray(image))
-        logits = self.low_res_logits(img)
-        mask, prob = collect_bands(upsampled_bands(
-            logits, img.shape[0], img.shape[1], self.spec.align_corners,
-            self.spec.threshold), *img.shape[:2])
-        return (mask, prob) if return_prob else mask
+        return segment(self, image, return_prob, mpp=mpp, progress=progress)
 
 
 def load_onnx_model(onnx_path: str | os.PathLike, device: str = 'cpu',

@@ -54,7 +54,8 @@ class DeploySpec:
         source_rbc_px: red-cell diameter in the source images, or None.
         align_corners: the decode head's ``align_corners``.
         threshold: probability threshold of a sigmoid head.
-        min_blast_area: smallest counted blast, pixels of the original image.
+        min_blast_area: smallest counted blast, pixels of the original image;
+            None: per image, from its red-cell size.
         blast_class: index of the lymphoblast class.
         input_name: the graph's input.
         output_name: the graph's output.
@@ -78,7 +79,7 @@ class DeploySpec:
     source_rbc_px: Optional[float] = None
     align_corners: bool = False
     threshold: float = 0.5
-    min_blast_area: int = 150
+    min_blast_area: Optional[int] = None
     blast_class: int = 1
     input_name: str = 'input'
     output_name: str = 'logits'

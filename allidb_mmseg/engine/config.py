@@ -82,24 +82,30 @@ def set_data_root(cfg: Config, data_root: str) -> None:
 
 
 def set_pretrained(cfg: Config, path: str) -> None:
-    """Initialise the backbone from a local MiT checkpoint (checked by
-    :func:`check_pretrained`)."""
-    require_file(path, 'pretrained weights file')
-    cfg.model.backbone.init_cfg = dict(type='Pretrained', checkpoint=path)
+    """Initialise the backbone from MiT weights: a local file, mmseg's URL or
+    a short name such as ``mit_b0`` (downloaded once into torch hub's cache;
+    :mod:`allidb_mmseg.models.pretrained`). The layout is checked by
+    :func:`check_pretrained`."""
+    from ..models.pretrained import resolve_pretrained
+
+    ckpt = resolve_pretrained(path)
+    require_file(ckpt, 'pretrained weights file')
+    cfg.model.backbone.init_cfg = dict(type='Pretrained', checkpoint=ckpt)
 
 
 def check_pretrained(cfg: Config) -> None:
     """Fail early, in one line, when the configured backbone weights are
     missing or do not fill the backbone (wrong layout, another variant).
 
+    A URL or short name (``ALLIDB_PRETRAINED``) becomes a local file first.
     A full segmentor checkpoint is accepted: its ``backbone.*`` tensors are
     used (the init_cfg gets ``prefix='backbone.'``).
     """
-    init_cfg = cfg.model.get('backbone', {}).get('init_cfg')
-    ckpt = pretrained_checkpoint(init_cfg)
-    if not ckpt or '://' in ckpt:
+    ckpt = pretrained_checkpoint(cfg.model.get('backbone', {}).get('init_cfg'))
+    if not ckpt:
         return
-    require_file(ckpt, 'pretrained weights file (ALLIDB_PRETRAINED?)')
+    set_pretrained(cfg, ckpt)
+    ckpt = cfg.model.backbone.init_cfg['checkpoint']
     match = check_pretrained_backbone(model_of_config(cfg).backbone, ckpt)
     if match.prefix:
         cfg.model.backbone.init_cfg = dict(type='Pretrained', checkpoint=ckpt,
@@ -180,6 +186,17 @@ def fit_schedule_to_max_iters(cfg: Config, old_max_iters: int) -> None:
     cfg.param_scheduler = [
         s for s in scheds
         if s.get('by_epoch', True) or s.get('end', new) > s.get('begin', 0)]
+
+
+def _apply_scale_options(cfg: Config, cfg_options: dict) -> None:
+    """Carry ``--cfg-options working_rbc_px=/source_rbc_px=`` into the
+    pipelines and evaluators that use them (native-scale configs)."""
+    from ..smear.cell_scale import set_scale_settings
+
+    scale = {k: cfg_options[k] for k in ('working_rbc_px', 'source_rbc_px')
+             if k in cfg_options}
+    if scale:
+        set_scale_settings(cfg, **scale)
 
 
 def _fix_worker_flags(cfg: Config) -> None:
@@ -280,6 +297,7 @@ def load_config(config: str, *, cfg_options: Optional[dict] = None,
     old_max_iters = (cfg.get('train_cfg') or {}).get('max_iters')
     if cfg_options:
         cfg.merge_from_dict(cfg_options)
+        _apply_scale_options(cfg, cfg_options)
     if old_max_iters:
         fit_schedule_to_max_iters(cfg, old_max_iters)
     if data_root is not None:

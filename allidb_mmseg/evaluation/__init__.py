@@ -11,13 +11,18 @@ from .count_scoring import (CountScore, evaluate_folders, match_centres,
                             score_counts)
 from .counting import (DEFAULT_MIN_BLAST_AREA, AllRule, Blast, BlastCount,
                        count_blasts)
+from .detection import (DETECTION_KEYS, detection_row, label_blast_centres,
+                        summarize_detection)
 
 __all__ = ['AllRule', 'Blast', 'BlastCount', 'count_blasts',
            'DEFAULT_MIN_BLAST_AREA', 'CountScore', 'match_centres',
-           'score_counts', 'evaluate_folders', 'PerClassIoUMetric',
+           'score_counts', 'evaluate_folders', 'DETECTION_KEYS',
+           'detection_row', 'label_blast_centres', 'summarize_detection',
+           'PerClassIoUMetric', 'BlastDetectionMetric',
            'segmentation_metrics', 'evaluate_otsu', 'otsu_blast_mask']
 
-_LAZY = {'PerClassIoUMetric': 'metrics', 'segmentation_metrics': 'metrics',
+_LAZY = {'PerClassIoUMetric': 'metrics', 'BlastDetectionMetric': 'metrics',
+         'segmentation_metrics': 'metrics',
          'evaluate_otsu': 'otsu', 'otsu_blast_mask': 'otsu'}
 
 

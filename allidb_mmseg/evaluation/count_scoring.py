@@ -93,9 +93,10 @@ def score_counts(pred_mask: np.ndarray, centres: np.ndarray,
 
 
 def evaluate_folders(pred_dir: str | os.PathLike, xyc_dir: str | os.PathLike,
-                     min_area: int = DEFAULT_MIN_BLAST_AREA,
+                     min_area: int | None = DEFAULT_MIN_BLAST_AREA,
                      rule: AllRule = AllRule(), missing_as_healthy: bool = False,
-                     progress: bool = False) -> dict:
+                     progress: bool = False,
+                     images_dir: str | os.PathLike | None = None) -> dict:
     """Score every predicted mask ``PRED/<stem>.png`` against ``XYC/<stem>.xyc``.
 
     Returns ``dict(images=[...], total={...}, unmatched={...})``. Totals are
@@ -103,10 +104,14 @@ def evaluate_folders(pred_dir: str | os.PathLike, xyc_dir: str | os.PathLike,
     ``mean_abs_count_error`` and ``all_accuracy`` are per-image means. A mask
     without a .xyc is skipped (listed in ``unmatched``) unless
     ``missing_as_healthy``, which scores it as an image with no blasts.
+    With ``min_area`` None and ``images_dir``, each image's minimum blast
+    area follows its red-cell size, as ``tools/infer.py``'s default does
+    (:func:`~.detection.image_min_blast_area` of ``IMAGES/<stem>.*``).
     """
     pred_dir, xyc_dir = Path(pred_dir), Path(xyc_dir)
     masks = files_by_stem(pred_dir, ('.png',))
     xycs = files_by_stem(xyc_dir, ('.xyc',))
+    images = files_by_stem(images_dir) if images_dir is not None else {}
     stems = [s for s in masks if s in xycs or missing_as_healthy]
     rows = []
     it = stems
@@ -121,7 +126,11 @@ def evaluate_folders(pred_dir: str | os.PathLike, xyc_dir: str | os.PathLike,
             centres = read_xyc(xycs[stem]) if stem in xycs else np.zeros((0, 2))
         except XycError as e:
             raise XycError(f'{xycs[stem]}: {e}') from None
-        rows.append(dict(image=stem, **score_counts(mask, centres, min_area, rule)))
+        area = min_area
+        if area is None:
+            area = _image_min_area(images.get(stem))
+        rows.append(dict(image=stem, min_blast_area=area,
+                         **score_counts(mask, centres, area, rule)))
     n = len(rows)
     hits = sum(r['hits'] for r in rows)
     fp = sum(r['false_positives'] for r in rows)
@@ -135,9 +144,18 @@ def evaluate_folders(pred_dir: str | os.PathLike, xyc_dir: str | os.PathLike,
         mean_abs_count_error=float(np.mean([abs(r['count_error']) for r in rows])) if n else 0.0,
         mean_count_error=float(np.mean([r['count_error'] for r in rows])) if n else 0.0,
         all_accuracy=float(np.mean([r['all_correct'] for r in rows])) if n else 0.0,
-        min_blast_area=min_area, all_rule=rule.text(min_area))
+        min_blast_area=min_area if min_area is not None else 'per image, from its red-cell size',
+        all_rule=rule.text(min_area if min_area is not None else 'per image'))
     unmatched = dict(masks_without_xyc=sorted(set(masks) - set(xycs)) if not missing_as_healthy else [],
                      xyc_without_mask=sorted(set(xycs) - set(masks)))
     return dict(images=rows, total=total, unmatched=unmatched)
 
 
+def _image_min_area(image: Path | None) -> int:
+    """The scale-aware minimum blast area of one image file (150 px without one)."""
+    from .detection import image_min_blast_area
+
+    if image is None:
+        return DEFAULT_MIN_BLAST_AREA
+    img = cv2.imread(str(image), cv2.IMREAD_COLOR)
+    return image_min_blast_area(img) if img is not None else DEFAULT_MIN_BLAST_AREA

@@ -2,16 +2,20 @@
 that come from outside a Runner (the Otsu baseline)."""
 from __future__ import annotations
 
+import logging
 import math
-from typing import Dict, Iterable
+import warnings
+from typing import Any, Dict, Iterable, Optional, Sequence
 
 import numpy as np
 
 from .. import compat  # noqa: F401,I001  (before mmseg is imported)
+from mmengine.evaluator import BaseMetric
+from mmengine.logging import print_log
 from mmseg.evaluation import IoUMetric
 from mmseg.registry import METRICS
 
-__all__ = ['PerClassIoUMetric', 'segmentation_metrics']
+__all__ = ['PerClassIoUMetric', 'BlastDetectionMetric', 'segmentation_metrics']
 
 CLASSES = ('background', 'lymphoblast')
 
@@ -66,3 +70,63 @@ def segmentation_metrics(pairs: Iterable[tuple[np.ndarray, np.ndarray]],
             out[f'{name}.{cls}'] = None if np.isnan(v) else \
                 round(float(v) * 100, 2)
     return out
+
+
+@METRICS.register_module()
+class BlastDetectionMetric(BaseMetric):
+    """Per-blast precision, recall and F1, count MAE and ALL-vs-healthy accuracy.
+
+    Blasts are counted in the prediction and in the label at the label's
+    resolution and matched by the label blasts' centres
+    (:mod:`allidb_mmseg.evaluation.detection`). The minimum blast area
+    follows each image's red-cell size: ``source_rbc_px`` when the dataset
+    states it, else measured in the image file (once per file).
+
+    Args:
+        source_rbc_px: red-cell diameter of the dataset's images in pixels
+            (the config's per-dataset override); None measures each image.
+        min_blast_area: a fixed minimum blast area in pixels instead.
+    """
+
+    # Keys stay unprefixed, like IoUMetric's ('' also silences mmengine's
+    # "prefix is not set" warning).
+    default_prefix = ''
+
+    def __init__(self, source_rbc_px: Optional[float] = None,
+                 min_blast_area: Optional[int] = None,
+                 collect_device: str = 'cpu', prefix: Optional[str] = None
+                 ) -> None:
+        super().__init__(collect_device=collect_device, prefix=prefix)
+        self.source_rbc_px = source_rbc_px
+        self.min_blast_area = min_blast_area
+        self._areas: dict[str, int] = {}
+
+    def min_area_for(self, img_path: Optional[str]) -> int:
+        """The minimum blast area of one image, in its own pixels."""
+        from .detection import image_min_blast_area
+        if self.min_blast_area is not None:
+            return int(self.min_blast_area)
+        if img_path not in self._areas:
+            img = None
+            if not self.source_rbc_px:
+                from ..apis.image_io import read_image
+                img = read_image(img_path)
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter('always')
+                self._areas[img_path] = image_min_blast_area(img, self.source_rbc_px)
+            for w in caught:
+                print_log(f'{img_path}: {w.message}', logger='current',
+                          level=logging.WARNING)
+        return self._areas[img_path]
+
+    def process(self, data_batch: Any, data_samples: Sequence[dict]) -> None:
+        from .detection import detection_row
+        for sample in data_samples:
+            pred = sample['pred_sem_seg']['data'].squeeze().cpu().numpy()
+            label = sample['gt_sem_seg']['data'].squeeze().cpu().numpy()
+            self.results.append(detection_row(
+                pred, label, self.min_area_for(sample.get('img_path'))))
+
+    def compute_metrics(self, results: list) -> Dict[str, float]:
+        from .detection import summarize_detection
+        return summarize_detection(results)

@@ -57,11 +57,20 @@ def otsu_blast_mask(img_bgr: np.ndarray, min_area_fraction: float = 5e-4
 
 
 def evaluate_otsu(data_root: str, split: str = 'test',
-                  progress: bool = True, limit: Optional[int] = None) -> dict:
-    """Run the Otsu baseline on one split and score it like mmseg does."""
+                  progress: bool = True, limit: Optional[int] = None,
+                  source_rbc_px: Optional[float] = None) -> dict:
+    """Run the Otsu baseline on one split and score it like mmseg does.
+
+    Also scores per-blast detection as tools/test.py does
+    (:mod:`.detection`; the minimum blast area from ``source_rbc_px`` or
+    each image's measured red-cell size), under ``detection``.
+    """
     from tqdm import tqdm
 
+    from .detection import detection_row, image_min_blast_area, summarize_detection
+
     pairs = split_pairs(data_root, split)[:limit]
+    detections: list[dict] = []
 
     def predictions():
         for img_path, ann_path in tqdm(pairs, desc=f'otsu {split}',
@@ -73,10 +82,13 @@ def evaluate_otsu(data_root: str, split: str = 'test',
                 raise ValueError(f'{bad}: cannot read image')
             if label.ndim == 3:
                 label = label[..., 0]
-            yield otsu_blast_mask(img), label
+            pred = otsu_blast_mask(img)
+            detections.append(detection_row(
+                pred, label, image_min_blast_area(img, source_rbc_px)))
+            yield pred, label
 
     metrics = segmentation_metrics(predictions())
     return dict(method='otsu', split=split, num_images=len(pairs),
                 data_root=osp.abspath(data_root),
                 units='percent (paper uses 0-1: divide by 100)',
-                metrics=metrics)
+                metrics=metrics, detection=summarize_detection(detections))

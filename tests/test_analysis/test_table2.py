@@ -40,7 +40,9 @@ def test_rows_put_paper_and_ours_side_by_side_in_0_1_units():
     assert '| 128x128 with augmentation | 0.821 | 0.853 | 0.917 | 0.910 |' in md
     assert '| 256x256 without augmentation | 0.721 | - | 0.809 | - |' in md
     parsed = list(csv.DictReader(io.StringIO(table2.to_csv(rows))))
-    assert len(parsed) == 5 and parsed[1]['ours_mIoU'] == '0.853'
+    assert len(parsed) == 6 and parsed[1]['ours_mIoU'] == '0.853'
+    native = by_name['native scale with augmentation (beyond the paper)']
+    assert native['paper_mIoU'] is None and native['runs'] == 0
 
 
 def test_reproduce_trains_tests_and_writes_the_tables(tmp_path, capsys):
@@ -61,7 +63,7 @@ def test_reproduce_trains_tests_and_writes_the_tables(tmp_path, capsys):
     assert '| 128x128 with augmentation | 0.821 | - | 0.917 | - |' in out
     assert '| 256x256 with augmentation | 0.740 | 0.' in out
     rows = list(csv.DictReader((work / 'table2.csv').open()))
-    assert len(rows) == 5
+    assert len(rows) == 6  # 4 paper rows, the native row, Otsu
     for variant, row in zip(table2.VARIANTS, rows):
         assert float(row['paper_mIoU']) == variant.paper_miou
         if variant.config not in trained:
@@ -74,7 +76,7 @@ def test_reproduce_trains_tests_and_writes_the_tables(tmp_path, capsys):
         assert 0.0 <= float(row['ours_mAcc']) <= 1.0
     assert rows[-1]['variant'].startswith('Otsu')
     md = (work / 'table2.md').read_text()
-    assert md.count('\n| ') == 6  # header + 4 variants + Otsu
+    assert md.count('\n| ') == 7  # header + 4 variants + native + Otsu
     # The tables are not overwritten without --force.
     assert tool.main(argv) == 2
     assert capsys.readouterr().err.strip() == \
@@ -82,3 +84,41 @@ def test_reproduce_trains_tests_and_writes_the_tables(tmp_path, capsys):
     with pytest.raises(AllidbError, match='not a directory'):
         table2.reproduce(str(tmp_path / 'nope'), str(work),
                          configs_dir=str(REPO / 'configs'))
+
+
+def test_several_runs_show_mean_and_std():
+    a, b = report(80.0, 90.0, 60.0), report(84.0, 92.0, 64.0)
+    for r, f1 in ((a, 0.9), (b, 0.8)):
+        r['per_class']['lymphoblast']['Dice'] = 70.0
+        r['detection'] = dict(blast_precision=1.0, blast_recall=f1, blast_F1=f1)
+    rows = table2.table_rows({'segformer_allidb_native_aug': [a, b]})
+    native = rows[-1]
+    assert native['variant'].endswith('(beyond the paper)')
+    assert native['ours_mIoU'] == 0.82 and native['ours_mIoU_std'] == 0.028
+    assert native['blast_F1'] == 0.85 and native['runs'] == 2
+    assert native['ours_Dice_lymphoblast'] == 0.7
+    assert native['ours_Dice_lymphoblast_std'] == 0.0
+    md = table2.to_markdown(rows)
+    assert '| 0.820 ± 0.028 |' in md and '| 0.850 ± 0.071 | 2 |' in md
+    parsed = list(csv.DictReader(io.StringIO(table2.to_csv(rows))))
+    assert parsed[-1]['ours_mIoU_std'] == '0.028'
+
+
+def test_native_row_trains_per_seed_and_tests_with_slide_inference(tmp_path):
+    root = jpg_seg_root(tmp_path / 'data', {'train': 2, 'val': 1, 'test': 2})
+    work = tmp_path / 'table2'
+    # The blob images have no red cells to measure: state their size.
+    opts = dict(small_options(1, tiny=True), source_rbc_px=24)
+    out = table2.reproduce(str(root), str(work), configs_dir=str(REPO / 'configs'),
+                           cfg_options=opts, variants=(table2.NATIVE,),
+                           seeds=(0, 1), otsu=False)
+    runs = out['results']['segformer_allidb_native_aug']
+    assert len(runs) == 2
+    for seed in (0, 1):
+        d = work / 'segformer_allidb_native_aug' / f'seed_{seed}'
+        metrics = json.loads((d / 'test_metrics.json').read_text())
+        assert 'blast_F1' in metrics['detection']
+        log = next(d.glob('*/*.log')).read_text()
+        assert f"randomness = dict(seed={seed})" in log
+    row = out['rows'][0]
+    assert row['runs'] == 2 and row['ours_mIoU'] is not None

@@ -220,3 +220,51 @@ def test_labelled_page_sorts_the_worst_images_first(tmp_path):
         assert 'false positive' in p.locator('#legend').inner_text()
         assert p.locator('#summary [data-key="iou"] b').inner_text() == \
             f"{doc['summary']['iou']:.3f}"
+
+
+def stain_report(out: Path, flags: dict) -> dict:
+    """A report of three smears whose stain check gave ``flags`` (None: no
+    stain reference), with their pictures written."""
+    from allidb_mmseg.apis.report import ImageRow, summary
+    from allidb_mmseg.apis.review_page import write_review_images
+
+    rows = []
+    for k, (name, flag) in enumerate(flags.items()):
+        img = np.full((60, 80, 3), 40 * k + 100, np.uint8)
+        (out / 'overlays').mkdir(parents=True, exist_ok=True)
+        cv2.imwrite(str(out / 'overlays' / f'{name}.png'), img)
+        write_review_images(out, name, img, img)
+        rows.append(ImageRow(file=f'{name}.png', name=name, blast_count=k,
+                             mean_blast_prob=0.8, all_suspected=k > 0,
+                             overlay=f'overlays/{name}.png', ood_flag=flag,
+                             ood_score=None if flag is None else 3.0 * flag))
+    return dict(summary=summary(rows), images=[vars(r) for r in rows])
+
+
+def test_stain_flag_is_a_badge_a_summary_and_a_filter(tmp_path):
+    """Smears unlike the training stain are marked on their cards, counted
+    in the summary and can be shown alone; without a stain check none of it."""
+    from allidb_mmseg.apis.review_page import write_review_page
+
+    flagged = tmp_path / 'flagged'
+    report = stain_report(flagged, dict(lab_a=False, yellow=True, pale=True))
+    assert report['summary']['ood_flagged'] == 2
+    page = write_review_page(flagged, report)
+    plain = tmp_path / 'plain'
+    plain_page = write_review_page(plain, stain_report(plain, dict(a=None, b=None)))
+    need_browser()
+    from allidb_mmseg.apis.browser import open_page
+    with open_page(page) as p:
+        assert p.locator('#summary [data-key="ood_flagged"] b').inner_text() == '2'
+        badges = p.eval_on_selector_all(
+            '#grid .card', 'cs => cs.map(c => [c.dataset.name, '
+            '!!c.querySelector(".badge.ood")])')
+        assert sorted(badges) == [['lab_a', False], ['pale', True], ['yellow', True]]
+        p.select_option('#filter', 'ood')
+        shown = p.eval_on_selector_all('#grid .card:not([hidden])',
+                                       'cs => cs.map(c => c.dataset.name)')
+        assert sorted(shown) == ['pale', 'yellow']
+    with open_page(plain_page) as p:
+        assert p.locator('#summary [data-key="ood_flagged"]').count() == 0
+        assert p.locator('#filter option[value="ood"]').count() == 0
+        assert p.locator('.badge.ood').count() == 0

@@ -19,7 +19,8 @@ def test_sidecar_holds_what_inference_needs(tiny_export):
     assert s.classes == ['background', 'lymphoblast']
     assert s.palette == [[0, 0, 0], [220, 40, 140]]
     assert s.resize == dict(scale=[64, 64], keep_ratio=False, interpolation='bilinear')
-    assert s.mode == 'whole' and s.pad is None and s.min_blast_area == 150
+    # No config minimum: infer takes it per image from the red-cell size.
+    assert s.mode == 'whole' and s.pad is None and s.min_blast_area is None
     assert s.onnx_sha256 == file_sha256(tiny_export.onnx)
     checks = s.export['check']
     assert [c['input_shape'] for c in checks] == [[2, 3, 64, 64], [1, 3, 88, 104]]

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from allidb_mmseg.utils import AllidbError
-from helpers import REPO, blob_image, call_tool
+from helpers import REPO, TINY_CONFIG, TINY_MIT, blob_image, call_tool
 
 # Runs tools/infer.py with an import hook that fails loudly on the training
 # stack, so even an optional `try: import torch` would end the run.
@@ -172,10 +172,10 @@ def test_model_files_that_do_not_belong_together_are_refused(tiny_export, tmp_pa
     onnx.with_suffix('.json').write_text(json.dumps(dict(doc, onnx_sha256='0' * 64)))
     with pytest.raises(AllidbError, match='describes another model'):
         load_onnx_model(onnx)
-    slide = dict(doc, mode='slide', crop_size=[64, 64], stride=[48, 48])
+    slide = dict(doc, mode='slide', crop_size=None, stride=None)
     onnx.with_suffix('.json').write_text(json.dumps(slide))
-    with pytest.raises(AllidbError, match='needs the tiling engine'):
-        load_onnx_model(onnx).segment(blob_image())
+    with pytest.raises(AllidbError, match='slide mode needs crop_size and stride'):
+        load_onnx_model(onnx)
     onnx.write_bytes(b'not a graph')
     onnx.with_suffix('.json').write_text(json.dumps(dict(doc, onnx_sha256='')))
     with pytest.raises(AllidbError, match='cannot load the ONNX model'):
@@ -196,3 +196,43 @@ def test_runtime_modules_import_neither_torch_nor_onnxruntime():
                'print(sorted(heavy))')
     assert r.returncode == 0, r.stderr[-2000:]
     assert r.stdout.strip() == '[]'
+
+
+def test_a_tiled_model_runs_tile_by_tile_at_the_working_scale_like_torch(
+        tiny_export, tmp_path):
+    from allidb_mmseg.apis import load_model, segment
+    from allidb_mmseg.apis.tiling import RowSource, collect_bands
+    from allidb_mmseg.deployment import export_onnx, load_onnx_model
+
+    cfg = tmp_path / 'native.py'
+    cfg.write_text(TINY_CONFIG.format(backbone=TINY_MIT) + (
+        "model['test_cfg'] = dict(mode='slide', crop_size=(48, 48), stride=(32, 32))\n"
+        "working_rbc_px = 24.0\nsource_rbc_px = 40.0\n"))
+    export_onnx(cfg, tiny_export.checkpoint, tmp_path / 'm.onnx')
+    img = blob_image(150, 170)
+    want, want_prob = segment(load_model(cfg, tiny_export.checkpoint), img,
+                              return_prob=True)
+    model = load_onnx_model(tmp_path / 'm.onnx')
+    shapes = []
+    predict = model.predict
+    model.predict = lambda batch: (shapes.append(batch.shape[1:]), predict(batch))[1]
+    mask, prob = model.segment(img, return_prob=True)
+    # 150x170 at 24/40 is 90x102: 3x3 windows of 48 px, stride 32.
+    assert shapes == [(3, 48, 48)] * 9
+    assert (mask == want).mean() >= 0.999 and mask.shape == img.shape[:2]
+    assert np.abs(prob.astype(np.float32) - want_prob.astype(np.float32)).max() < 1e-2
+
+    class Rows(RowSource):  # a source read region by region, as a slide is
+        def __init__(self, img):
+            self.img, self.height, self.width = img, *img.shape[:2]
+
+        def read_rows(self, y0, y1):
+            return self.img[y0:y1]
+
+    from allidb_mmseg.apis.inference import segment_bands
+    streamed, _ = collect_bands(segment_bands(model, Rows(img), 0.6), 150, 170)
+    assert np.array_equal(streamed, mask)
+    whole = load_onnx_model(tiny_export.onnx)
+    with pytest.raises(AllidbError, match='cannot read an image region by region'):
+        next(iter(whole.segment_bands(Rows(img))))
+    assert whole.tile_settings() is None

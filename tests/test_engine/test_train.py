@@ -137,8 +137,10 @@ def test_train_tool_reports_bad_paths_in_one_line(tmp_path, capsys):
         f'error: {missing}: data root is not a directory'
     assert train.main([cfg, '--pretrained', str(missing), '--data-root',
                        str(tmp_path)]) == 2
-    assert capsys.readouterr().err.strip() == \
-        f'error: {missing}: pretrained weights file not found'
+    assert capsys.readouterr().err.strip() == (
+        f'error: {missing}: pretrained weights file not found (give a local '
+        'file, an http(s) URL, or a short name: mit_b0, mit_b1, mit_b2, '
+        'mit_b3, mit_b4, mit_b5)')
     # A data root without the converted splits, and one with an empty split.
     assert train.main([cfg, '--data-root', str(tmp_path)]) == 2
     err = capsys.readouterr().err.strip()

@@ -78,3 +78,16 @@ def test_eval_counts_tool(synth_set, tmp_path):
     bad = call_tool('analysis_tools/eval_counts', tmp_path / 'nope',
                     synth_set / 'centres')
     assert bad.returncode == 2 and 'no such folder' in bad.stderr
+
+
+def test_min_area_follows_each_image_red_cell_size(synth_set):
+    from allidb_mmseg.smear.cell_scale import (default_min_blast_area,
+                                                             estimate_rbc_diameter)
+    res = evaluate_folders(synth_set / 'masks', synth_set / 'centres', min_area=None,
+                           images_dir=synth_set / 'images')
+    img = cv2.imread(str(synth_set / 'images' / 'synth_000.jpg'))
+    row = next(r for r in res['images'] if r['image'] == 'synth_000')
+    assert row['min_blast_area'] == default_min_blast_area(estimate_rbc_diameter(img))
+    assert 60 < row['min_blast_area'] < 150  # 320 px fields: smaller than 150
+    assert res['total']['recall'] == 1.0 and res['total']['precision'] == 1.0
+    assert res['total']['min_blast_area'] == 'per image, from its red-cell size'

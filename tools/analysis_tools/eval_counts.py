@@ -1,6 +1,6 @@
 """Score predicted blast masks against ALL-IDB1 centre files (.xyc).
 
-    python tools/analysis_tools/eval_counts.py PRED_MASK_DIR XYC_DIR [--min-blast-area PX]
+    python tools/analysis_tools/eval_counts.py PRED_MASK_DIR XYC_DIR [--images DIR] [--min-blast-area PX]
         [--all-min-count N] [--missing-as-healthy] [--out SCORES.json] [--force]
 
 PRED_MASK_DIR holds class-index PNGs as tools/infer.py writes them
@@ -29,7 +29,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument('pred_dir', help='folder of predicted mask PNGs')
     p.add_argument('xyc_dir', help='folder of .xyc centre files')
     p.add_argument('--min-blast-area', type=int, default=None, metavar='PX',
-                   help='smallest blast counted (default: as tools/infer.py)')
+                   help='smallest blast counted (default: with --images, as '
+                   'tools/infer.py: from each image\'s red-cell size; else 150)')
+    p.add_argument('--images', metavar='DIR',
+                   help='the segmented images (<stem>.*), to measure each '
+                   'one\'s red-cell size for the minimum blast area')
     p.add_argument('--all-min-count', type=int, default=1, metavar='N',
                    help='predict ALL at N or more blasts (default 1)')
     p.add_argument('--missing-as-healthy', action='store_true',
@@ -39,7 +43,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument('--no-progress', action='store_true')
     args = p.parse_args(argv)
 
-    for d in (args.pred_dir, args.xyc_dir):
+    for d in (args.pred_dir, args.xyc_dir) + ((args.images,) if args.images else ()):
         if not Path(d).is_dir():
             raise AllidbError(d, 'no such folder')
     if args.out:
@@ -48,11 +52,12 @@ def main(argv: list[str] | None = None) -> int:
     from allidb_mmseg.evaluation import (DEFAULT_MIN_BLAST_AREA, AllRule,
                                          evaluate_folders)
 
-    if args.min_blast_area is None:
+    if args.min_blast_area is None and not args.images:
         args.min_blast_area = DEFAULT_MIN_BLAST_AREA
     res = evaluate_folders(args.pred_dir, args.xyc_dir, args.min_blast_area,
                            AllRule(min_count=args.all_min_count),
-                           args.missing_as_healthy, not args.no_progress)
+                           args.missing_as_healthy, not args.no_progress,
+                           images_dir=args.images)
     un = res['unmatched']
     if un['masks_without_xyc']:
         print(f'warning: {len(un["masks_without_xyc"])} masks have no .xyc in '

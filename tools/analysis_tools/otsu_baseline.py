@@ -38,10 +38,12 @@ def main(argv=None) -> int:
     except ValueError as e:  # an unreadable image or mask
         raise AllidbError(str(e)) from e
     atomic_write_json(out, report)
-    m = report['metrics']
+    m, d = report['metrics'], report['detection']
     print(f'Otsu baseline, {report["num_images"]} {args.split} images: '
           f'lymphoblast IoU {m["IoU.lymphoblast"]:.2f} %, '
-          f'mIoU {m["mIoU"]:.2f} %, mAcc {m["mAcc"]:.2f} % -> {out}')
+          f'mIoU {m["mIoU"]:.2f} %, mAcc {m["mAcc"]:.2f} %; blasts: precision '
+          f'{d["blast_precision"]:.3f}, recall {d["blast_recall"]:.3f}, '
+          f'F1 {d["blast_F1"]:.3f} -> {out}')
     return 0
 
 

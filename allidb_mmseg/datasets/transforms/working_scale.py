@@ -8,7 +8,7 @@ from mmcv.transforms import BaseTransform
 
 from mmseg.registry import TRANSFORMS
 
-from .cell_scale import working_scale_factor
+from ...smear.cell_scale import working_scale_factor
 
 __all__ = ['RescaleToWorkingScale']
 

@@ -11,12 +11,11 @@ from mmengine.config import Config
 from mmengine.dataset import Compose
 from mmengine.registry import init_default_scope
 
-from allidb_mmseg.datasets.transforms import cell_scale
-from allidb_mmseg.datasets.transforms.cell_scale import (
+from allidb_mmseg.smear import cell_scale
+from allidb_mmseg.smear.cell_scale import (
     ScaleUnknownError, default_min_blast_area, estimate_rbc_diameter,
     set_scale_settings, source_rbc_diameter, working_scale_factor)
 from allidb_mmseg.synthetic import polygons_to_mask, render_field
-from helpers import REPO
 
 init_default_scope('mmseg')
 
@@ -132,11 +131,9 @@ def test_rescale_with_a_dataset_override_skips_the_measurement(tmp_path):
 
 
 def test_module_needs_neither_torch_nor_mmseg():
-    path = REPO / 'allidb_mmseg' / 'datasets' / 'transforms' / 'cell_scale.py'
-    code = ('import importlib.util, sys\n'
-            f'spec = importlib.util.spec_from_file_location("cs", {str(path)!r})\n'
-            'm = importlib.util.module_from_spec(spec); spec.loader.exec_module(m)\n'
-            'print(m.working_scale_factor(dict(working_rbc_px=24), source_rbc_px=48))\n'
+    code = ('import sys\n'
+            'from allidb_mmseg.smear.cell_scale import working_scale_factor\n'
+            'print(working_scale_factor(dict(working_rbc_px=24), source_rbc_px=48))\n'
             'assert not {"torch", "mmseg", "mmcv", "mmengine"} & set(sys.modules)\n')
     proc = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr

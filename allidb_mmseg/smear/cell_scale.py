@@ -289,33 +289,39 @@ def default_min_blast_area(rbc_px: float,
     return max(1, int(round(fraction * expected_blast_area(rbc_px))))
 
 
-def set_scale_settings(cfg: MutableMapping[str, Any], **settings: Any) -> None:
-    """Set ``working_rbc_px``/``source_rbc_px`` in a config and its pipelines.
+# Config dicts that take scale settings, by type, and which of them.
+_SCALE_USERS = {'RescaleToWorkingScale': ('working_rbc_px', 'source_rbc_px'),
+                'BlastDetectionMetric': ('source_rbc_px',)}
 
-    Why: a config's pipelines copy the top-level values when the file is
-    parsed, so ``--cfg-options working_rbc_px=32`` alone would change the
-    top-level key but not the transforms that use it.
+
+def set_scale_settings(cfg: MutableMapping[str, Any], **settings: Any) -> None:
+    """Set ``working_rbc_px``/``source_rbc_px`` in a config and where it is used.
+
+    Why: a config's pipelines and evaluators copy the top-level values when
+    the file is parsed, so ``--cfg-options working_rbc_px=32`` alone would
+    change the top-level key but not the transforms that use it.
     """
     unknown = set(settings) - {'working_rbc_px', 'source_rbc_px'}
     if unknown:
         raise KeyError(f'not a scale setting: {sorted(unknown)}')
     for key, value in settings.items():
         cfg[key] = value
-    for step in _rescale_steps(cfg):
-        step.update(settings)
+    for node, keys in _scale_users(cfg):
+        node.update({k: v for k, v in settings.items() if k in keys})
 
 
-def _rescale_steps(node: Any):
-    """Every ``RescaleToWorkingScale`` dict anywhere inside ``node`` (a
-    mapping, a list, or an mmengine ``Config``, which is neither)."""
+def _scale_users(node: Any):
+    """Every dict inside ``node`` (a mapping, a list, or an mmengine
+    ``Config``, which is neither) that takes scale settings, with its keys."""
     if isinstance(node, Mapping) or callable(getattr(node, 'items', None)):
-        if str(node.get('type', '')).split('.')[-1] == 'RescaleToWorkingScale':
-            yield node
+        keys = _SCALE_USERS.get(str(node.get('type', '')).split('.')[-1])
+        if keys:
+            yield node, keys
         for _, value in node.items():
-            yield from _rescale_steps(value)
+            yield from _scale_users(value)
     elif isinstance(node, (list, tuple)):
         for value in node:
-            yield from _rescale_steps(value)
+            yield from _scale_users(value)
 
 
 def _positive(value: Any, name: str) -> float:

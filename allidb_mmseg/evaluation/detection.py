@@ -1,0 +1,120 @@
+"""Per-blast detection scores of a predicted mask against a label mask.
+
+IoU says how many pixels agree; a haematologist counts cells. Here each
+blast of the label is one cell to find: the label's blast components
+(touching blasts split exactly as :func:`~.counting.count_blasts` splits a
+prediction) each give one centre, its innermost pixel. Predicted blasts are
+counted as ``tools/infer.py`` counts them, and matched with
+:func:`~.count_scoring.match_centres`: a centre inside a predicted blast is a
+hit, a predicted blast holding no centre a false positive, a centre in no
+predicted blast (or a second centre in the same one) a miss.
+
+Both sides count only blasts of at least the minimum blast area, which
+follows the image's red-cell size
+(:func:`~allidb_mmseg.smear.cell_scale.default_min_blast_area`).
+"""
+from __future__ import annotations
+
+import warnings
+from typing import Iterable, Optional
+
+import numpy as np
+from scipy import ndimage as ndi
+
+from .count_scoring import match_centres
+from .counting import DEFAULT_MIN_BLAST_AREA, AllRule, count_blasts
+
+__all__ = ['DETECTION_KEYS', 'image_min_blast_area', 'label_blast_centres',
+           'detection_row', 'summarize_detection']
+
+BLAST_CLASS = 1
+# Keys of :func:`summarize_detection` (fractions 0-1, count MAE in blasts).
+DETECTION_KEYS = ('blast_precision', 'blast_recall', 'blast_F1', 'count_MAE',
+                  'ALL_accuracy', 'true_blasts', 'predicted_blasts', 'images')
+
+
+def image_min_blast_area(img_bgr: Optional[np.ndarray],
+                         source_rbc_px: Optional[float] = None) -> int:
+    """The minimum blast area of an image, from its red-cell size.
+
+    ``source_rbc_px`` (a dataset's stated red-cell diameter) when given,
+    else the size measured in ``img_bgr``; when neither tells, a warning and
+    the fixed :data:`~.counting.DEFAULT_MIN_BLAST_AREA`.
+    """
+    from ..smear.cell_scale import default_min_blast_area, source_rbc_diameter
+
+    try:
+        rbc = source_rbc_diameter(dict(source_rbc_px=source_rbc_px), img_bgr)
+    except ValueError as e:  # red cells not measurable
+        warnings.warn(f'{e}; minimum blast area {DEFAULT_MIN_BLAST_AREA} px',
+                      stacklevel=2)
+        return DEFAULT_MIN_BLAST_AREA
+    return default_min_blast_area(rbc)
+
+
+def label_blast_centres(label: np.ndarray, min_area: int) -> np.ndarray:
+    """(N, 2) x, y centres of the label's blasts, each inside its blast.
+
+    Args:
+        label: (H, W) class indices (1 = lymphoblast; 255 is not a blast).
+        min_area: blasts smaller than this (pixels) are not counted.
+
+    Returns:
+        The innermost pixel (largest distance to the border) of each blast.
+    """
+    blasts = count_blasts(np.asarray(label) == BLAST_CLASS, min_area=min_area)
+    centres = []
+    for b in blasts.blasts:
+        x, y, w, h = b.bbox
+        piece = blasts.labels[y:y + h, x:x + w] == b.label
+        dist = ndi.distance_transform_edt(np.pad(piece, 1))[1:-1, 1:-1]
+        r, c = np.unravel_index(int(dist.argmax()), dist.shape)
+        centres.append((x + c, y + r))
+    return np.asarray(centres, np.float64).reshape(-1, 2)
+
+
+def detection_row(pred: np.ndarray, label: np.ndarray, min_area: int,
+                  rule: AllRule = AllRule()) -> dict:
+    """One image's detection numbers.
+
+    Args:
+        pred: (H, W) predicted class indices, at the label's resolution.
+        label: (H, W) true class indices.
+        min_area: the minimum blast area in pixels of these masks.
+        rule: when an image is called ALL (default: one blast or more).
+
+    Returns:
+        ``CountScore.as_dict()`` (true/predicted counts, hits, false
+        positives, misses, precision, recall, count error) plus
+        ``pred_all``, ``true_all`` and ``min_blast_area``.
+    """
+    if pred.shape != label.shape:
+        raise ValueError(f'prediction {pred.shape} and label {label.shape} differ in size')
+    blast = np.asarray(pred) == BLAST_CLASS
+    count = count_blasts(blast, min_area=min_area)
+    score = match_centres(count.labels, label_blast_centres(label, min_area))
+    fraction = float(blast.mean()) if blast.size else 0.0
+    return dict(score.as_dict(), pred_all=rule.applies(count.count, fraction),
+                true_all=score.true_count > 0, min_blast_area=int(min_area))
+
+
+def summarize_detection(rows: Iterable[dict]) -> dict:
+    """Micro-averaged precision/recall/F1 (hits summed over images), the
+    mean absolute count error and the ALL-vs-healthy accuracy per image."""
+    rows = list(rows)
+    hits = sum(r['hits'] for r in rows)
+    fp = sum(r['false_positives'] for r in rows)
+    fn = sum(r['misses'] for r in rows)
+    precision = hits / (hits + fp) if hits + fp else 1.0
+    recall = hits / (hits + fn) if hits + fn else 1.0
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    n = len(rows)
+    return dict(
+        blast_precision=round(precision, 4), blast_recall=round(recall, 4),
+        blast_F1=round(f1, 4),
+        count_MAE=round(float(np.mean([abs(r['count_error']) for r in rows])), 4)
+        if n else 0.0,
+        ALL_accuracy=round(float(np.mean([r['pred_all'] == r['true_all'] for r in rows])), 4)
+        if n else 0.0,
+        true_blasts=sum(r['true_count'] for r in rows),
+        predicted_blasts=sum(r['pred_count'] for r in rows), images=n)
