@@ -3,8 +3,8 @@
 # (WORK_DIR/stain_reference.json and every checkpoint's meta). tools/infer.py
 # uses it for each smear's OOD score and flag, and with --stain-normalize maps
 # the flagged smears onto the training stain (Reinhard) before segmenting.
-# Inherits the 256 config until the native-scale config (issue 11) lands; then
-# only _base_ changes.
+# The benchmark measured these choices on the 256 config; the native-scale
+# config (the one to use) carries the same hook.
 _base_ = ['./segformer_allidb_256.py']
 custom_hooks = [
     dict(type='TrainingCurvesHook'),

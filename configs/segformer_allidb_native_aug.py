@@ -64,3 +64,8 @@ val_evaluator = [
     dict(type='BlastDetectionMetric', source_rbc_px=source_rbc_px),
 ]
 test_evaluator = val_evaluator
+
+# The model's stain reference is saved with it (docs/stain_robustness.md):
+# tools/infer.py scores every smear against it (ood_score, ood_flag) and, with
+# --stain-normalize, maps unfamiliar smears onto the training stain.
+custom_hooks = _base_.custom_hooks + [dict(type='StainReferenceHook')]

@@ -227,7 +227,8 @@ def test_native_config_states_only_its_difference_from_the_paper_configs():
     assert Config._get_base_files(
         str(REPO / 'configs' / 'segformer_allidb_native_aug.py')) == \
         Config._get_base_files(str(REPO / 'configs' / 'segformer_allidb_128.py'))
-    extra = {'working_rbc_px', 'source_rbc_px', 'rescale', 'random_crop'}
+    extra = {'working_rbc_px', 'source_rbc_px', 'rescale', 'random_crop',
+             'custom_hooks'}
     a, b = without_crop_and_pipelines(native), without_crop_and_pipelines(paper)
     for d in (a, b):
         for key in extra | {'val_evaluator', 'test_evaluator'}:
@@ -248,6 +249,9 @@ def test_native_config_states_only_its_difference_from_the_paper_configs():
     assert all(s < c for s, c in zip(test_cfg.stride, test_cfg.crop_size))
     assert [m['type'] for m in native.test_evaluator] == \
         ['PerClassIoUMetric', 'BlastDetectionMetric']
+    # The stain reference (OOD flag, --stain-normalize) is saved with it.
+    assert native.custom_hooks == [*paper.custom_hooks,
+                                   dict(type='StainReferenceHook')]
 
 
 def test_scale_options_reach_every_step_that_uses_them():

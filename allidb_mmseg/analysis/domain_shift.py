@@ -140,7 +140,7 @@ def evaluate_set(model, check, test_dir: Path, min_area: int) -> dict:
 def run_domain_shift(out: str | os.PathLike, variants: Sequence[Variant],
                      train_profile: str, test_profiles: Sequence[str],
                      num_train: int = 32, num_test: int = 16, size: int = 256,
-                     iters: int = 400, seed: int = 0,
+                     iters: int = 400, seed: int = 0, blast_weight: float = 10.0,
                      normalizations: Sequence[str] = ('none', 'reinhard:flagged',
                                                       'reinhard:all')
                      ) -> dict:
@@ -156,7 +156,8 @@ def run_domain_shift(out: str | os.PathLike, variants: Sequence[Variant],
     rows: list[ShiftRow] = []
     ood: dict[str, dict] = {}
     for v in variants:
-        ckpt = train_variant(v, data, out / 'work_dirs' / v.name, iters)
+        ckpt = train_variant(v, data, out / 'work_dirs' / v.name, iters,
+                             blast_weight=blast_weight)
         model = load_model(v.config, ckpt)
         for norm in normalizations:
             method, _, which = norm.partition(':')
@@ -171,6 +172,7 @@ def run_domain_shift(out: str | os.PathLike, variants: Sequence[Variant],
     result = dict(settings=dict(train_profile=train_profile, test_profiles=profiles,
                                 num_train=num_train, num_test=num_test, size=size,
                                 iters=iters, seed=seed, min_blast_area=min_area,
+                                blast_weight=blast_weight,
                                 variants=[asdict(v) for v in variants]),
                   rows=[asdict(r) for r in rows], ood=ood)
     atomic_write_json(out / 'domain_shift.json', result)

@@ -361,7 +361,9 @@ def plot_example(work_dir: str, data_root: str, configs_dir: str,
     for m in methods:
         run = osp.join(work_dir, m.name, f'seed_{seed}')
         ckpt = _best_checkpoint(run)
-        model = load_model(osp.join(configs_dir, m.config + '.py'), ckpt)
+        saved = osp.join(run, m.config + '.py')  # as trained, options applied
+        model = load_model(saved if osp.isfile(saved)
+                           else osp.join(configs_dir, m.config + '.py'), ckpt)
         preds[m.name] = segment(model, img)
     preds['Otsu'] = otsu_blast_mask(img)
     ys, xs = np.nonzero(label == 1)

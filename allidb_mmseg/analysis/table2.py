@@ -278,7 +278,7 @@ def reproduce(data_root: str, work_dir: str, *, configs_dir: str,
     if otsu:
         from ..evaluation.otsu import evaluate_otsu
         otsu_report = evaluate_otsu(data_root, 'test', progress=False)
-    rows = table_rows(results, otsu_report)
+    rows = table_rows(results, otsu_report)  # every row; ours where run
     note = (f'Data root: `{osp.abspath(data_root)}`; each model tested with '
             'its best-validation-mIoU checkpoint on the test split; seeds: '
             + ', '.join(map(str, seeds)) + '.')

@@ -120,5 +120,7 @@ def test_native_row_trains_per_seed_and_tests_with_slide_inference(tmp_path):
         assert 'blast_F1' in metrics['detection']
         log = next(d.glob('*/*.log')).read_text()
         assert f"randomness = dict(seed={seed})" in log
-    row = out['rows'][0]
+    assert len(out['rows']) == 5  # the paper's four rows, then the native one
+    row = out['rows'][-1]
+    assert row['variant'].endswith('(beyond the paper)')
     assert row['runs'] == 2 and row['ours_mIoU'] is not None

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import types
 import urllib.error
 from pathlib import Path
 
@@ -82,12 +83,18 @@ def test_train_config_and_env_accept_short_names(hub, monkeypatch, jpg_data_root
     engine_config.set_pretrained(cfg, 'mit_b0')
     assert cfg.model.backbone.init_cfg.checkpoint == \
         hub_checkpoint_path(MIT_URLS['mit_b0'])
-    # ALLIDB_PRETRAINED=mit_b3 reaches the config; the tools resolve it.
+    # ALLIDB_PRETRAINED=mit_b3 reaches the config; the tools resolve it,
+    # then check the file's layout (the hub's files here are stand-ins).
     monkeypatch.setenv('ALLIDB_PRETRAINED', 'mit_b3')
+    checked = []
+    monkeypatch.setattr(engine_config, 'check_pretrained_backbone',
+                        lambda backbone, path: checked.append(path) or
+                        types.SimpleNamespace(prefix=''))
     cfg = engine_config.load_config(cfg_file)
     engine_config.check_pretrained(cfg)
     assert cfg.model.backbone.init_cfg.checkpoint.endswith(
         'mit_b3_20220624-13b1141c.pth')
+    assert checked == [cfg.model.backbone.init_cfg.checkpoint]
     # Offline through the tool: one line, exit code 2.
     monkeypatch.setattr(torch.hub, 'download_url_to_file',
                         lambda *a, **k: (_ for _ in ()).throw(OSError('offline')))

@@ -65,6 +65,35 @@ def test_every_readme_command_runs_its_help(capsys):
         assert 'usage:' in capsys.readouterr().out, name
 
 
+class Parsed(BaseException):
+    """Raised in place of running a tool once its arguments parsed."""
+
+
+def test_every_readme_command_parses(monkeypatch):
+    """The README's options exist and take the values shown (a renamed or
+    removed option fails here), without running anything."""
+    import argparse
+
+    for method in ('parse_args', 'parse_intermixed_args'):
+        plain = getattr(argparse.ArgumentParser, method)
+
+        def parse_then_stop(self, args=None, namespace=None, plain=plain):
+            raise Parsed(plain(self, args, namespace))
+
+        monkeypatch.setattr(argparse.ArgumentParser, method, parse_then_stop)
+    for argv in readme_tool_calls():
+        if not argv[0].endswith('.py'):
+            continue
+        name = argv[0][len('tools/'):-len('.py')]
+        try:
+            load_tool(name).main(argv[1:])
+        except Parsed:
+            continue
+        except SystemExit as e:
+            pytest.fail(f'{" ".join(argv)}: arguments rejected (exit {e.code})')
+        pytest.fail(f'{" ".join(argv)}: never parsed its arguments')
+
+
 @pytest.mark.parametrize('name', PY_TOOLS)
 def test_help_of_every_python_tool(name, capsys):
     with pytest.raises(SystemExit) as e:

@@ -44,6 +44,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument('--size', type=int, default=256, help='square field size, px')
     p.add_argument('--iters', type=int, default=400)
     p.add_argument('--seed', type=int, default=0)
+    p.add_argument('--blast-weight', type=float, default=10.0,
+                   help='cross-entropy weight of the blast class (default 10, '
+                   'as the demo; the native config learns best with 1)')
     p.add_argument('--force', action='store_true',
                    help='write the tables into an OUT that already holds them')
     args = p.parse_args(argv)
@@ -63,7 +66,8 @@ def main(argv: list[str] | None = None) -> int:
         raise AllidbError(table, 'exists (use --force to overwrite)')
     result = run_domain_shift(args.out, variants, args.train_profile, args.test_profiles,
                               num_train=args.num_train, num_test=args.num_test,
-                              size=args.size, iters=args.iters, seed=args.seed)
+                              size=args.size, iters=args.iters, seed=args.seed,
+                              blast_weight=args.blast_weight)
     print(table.read_text(), end='')
     print(f'written: {table} and domain_shift.json ({len(result["rows"])} rows)')
     return 0

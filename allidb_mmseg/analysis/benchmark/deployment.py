@@ -30,6 +30,7 @@ from typing import Any, Callable, Optional, Sequence
 
 import numpy as np
 
+from ...evaluation.counting import DEFAULT_MIN_BLAST_AREA
 from .timing import median, ratio, time_calls
 
 __all__ = ['FORWARD_SIZES', 'FIELD_SIZE', 'run_deployment', 'deployment_table']
@@ -257,7 +258,7 @@ def run_deployment(config: str, checkpoint: str, pairs: list[tuple[str, str]],
              'onnxruntime': (fp32, [str(fp32_path)])}, fields, work / 'e2e',
             threads, tick)
 
-        area = fp32.spec.min_blast_area
+        area = fp32.spec.min_blast_area or DEFAULT_MIN_BLAST_AREA
         stage('agreement')
         result['agreement'] = backend_agreement(model, fp32, [i for i, _ in pairs],
                                                 area, tick)
