@@ -31,7 +31,7 @@ from ..utils import AllidbError, WriteError, atomic_imwrite
 from .report import ImageRow, blast_numbers, draw_overlay, write_reports
 from .image_io import LARGE_IMAGE_PIXELS, read_image
 from .inference import BLAST_CLASS, segment, source_rbc_px
-from .sinks import ImageSink, Segmented
+from .sinks import ImageSink, Segmented, wants_outlines
 from .stain_check import StainCheck
 from .large_images import segment_large_image, segment_slide
 from .slides import is_slide
@@ -163,9 +163,11 @@ def process_image(model: Any, file: str, name: str, out_dir: Path,
     slide = is_slide(file)
     mask_path, overlay_path = output_paths(out_dir, name, slide)
     try:
+        outlines = None
         if slide:
-            segment_slide(model, file, row, mask_path, overlay_path, min_area,
-                          rule, mpp, progress)
+            outlines = segment_slide(model, file, row, mask_path, overlay_path,
+                                     min_area, rule, mpp, progress,
+                                     wants_outlines(sinks))
             seg = None
         else:
             img = read_image(file)
@@ -173,8 +175,9 @@ def process_image(model: Any, file: str, name: str, out_dir: Path,
             if stain is not None:
                 img = stain.prepare(img, row)
             if img.shape[0] * img.shape[1] > LARGE_IMAGE_PIXELS:
-                segment_large_image(model, img, row, mask_path, overlay_path,
-                                    min_area, rule, mpp, progress)
+                outlines = segment_large_image(
+                    model, img, row, mask_path, overlay_path, min_area, rule,
+                    mpp, progress, wants_outlines(sinks))
                 seg = None
             else:
                 if min_area is None:
@@ -184,7 +187,7 @@ def process_image(model: Any, file: str, name: str, out_dir: Path,
         row.mask = str(mask_path.relative_to(out_dir))
         row.overlay = str(overlay_path.relative_to(out_dir))
         if sinks:
-            seg = seg or Segmented.streamed(row, overlay_path)
+            seg = seg or Segmented.streamed(row, overlay_path, outlines, slide)
             for sink in sinks:
                 sink.add(seg)
     except WriteError:

@@ -17,10 +17,10 @@ from typing import Any
 
 import numpy as np
 
-from ..evaluation.counting import BlastCount
+from ..evaluation.counting import Blast, BlastCount
 
-__all__ = ['BlastShape', 'pixels_geometry', 'blast_shapes',
-           'blast_mean_probs', 'polygon_parts']
+__all__ = ['BlastShape', 'pixels_geometry', 'blast_shapes', 'outline_of',
+           'streamed_shapes', 'blast_mean_probs', 'polygon_parts']
 
 
 @dataclass
@@ -106,4 +106,38 @@ def blast_shapes(count: BlastCount, scores: list[float | None] | None = None
         shapes.append(BlastShape(label=b.label, area=b.area, score=score,
                                  bbox=tuple(b.bbox), mask=sel,
                                  geometry=pixels_geometry(sel, (x, y))))
+    return shapes
+
+
+def outline_of(pixels: np.ndarray, x: int, y: int) -> tuple[Any, np.ndarray | None]:
+    """What a blast counted band by band keeps (the ``outline`` callback of
+    :class:`~allidb_mmseg.evaluation.band_counting.BandCounter`): its outline,
+    and its pixels only when the outline has holes (COCO needs them as RLE)."""
+    geometry = pixels_geometry(pixels, (x, y))
+    holes = any(p.interiors for p in polygon_parts(geometry))
+    return geometry, (pixels.copy() if holes else None)
+
+
+def streamed_shapes(blasts: list[Blast], outlines: list,
+                    scale: float = 1.0) -> list[BlastShape]:
+    """The :class:`BlastShape` of each blast of a streamed (slide or large)
+    image, from its :func:`outline_of` result.
+
+    Args:
+        blasts: the counted blasts, in mask pixels.
+        outlines: one ``(geometry, pixels)`` per blast.
+        scale: output pixels per mask pixel (a slide's level downsample:
+            the shapes come out in level-0 slide pixels, without pixels).
+    """
+    from shapely import affinity
+
+    shapes = []
+    for b, (geometry, pixels) in zip(blasts, outlines):
+        bbox, area = tuple(b.bbox), b.area
+        if scale != 1:
+            geometry = affinity.scale(geometry, scale, scale, origin=(0, 0))
+            bbox = tuple(int(round(v * scale)) for v in bbox)
+            area, pixels = int(round(area * scale * scale)), None
+        shapes.append(BlastShape(label=b.label, area=area, score=b.mean_prob,
+                                 bbox=bbox, mask=pixels, geometry=geometry))
     return shapes

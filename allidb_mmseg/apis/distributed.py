@@ -61,6 +61,7 @@ class _RankSink:
 
     def __init__(self, sink: ImageSink) -> None:
         self.sink = sink
+        self.wants_outlines = getattr(sink, 'wants_outlines', False)
 
     def outputs(self, files: Sequence[str], names: Sequence[str]) -> list[Path]:
         return self.sink.outputs(files, names)

@@ -26,6 +26,7 @@ import numpy as np
 from ..evaluation.band_counting import BandCounter
 from ..evaluation.counting import AllRule, Blast
 from ..utils import atomic_imwrite
+from .blast_shapes import BlastShape, outline_of, streamed_shapes
 from .inference import (SCALE_SAMPLE_SIDE, scale_settings, segment_bands,
                         source_rbc_px, working_scale)
 from .mask_writers import write_mask_png, write_mask_pyramid
@@ -52,13 +53,15 @@ class _Watch:
     width: int
     min_area: int
     step: int
+    outlines: bool = False
     blast_pixels: int = 0
     prob_sum: float = 0.0
     counter: BandCounter = field(init=False)
     thumb: np.ndarray = field(init=False)
 
     def __post_init__(self) -> None:
-        self.counter = BandCounter(self.width, self.min_area)
+        self.counter = BandCounter(self.width, self.min_area,
+                                   outline=outline_of if self.outlines else None)
         self.thumb = np.zeros((-(-self.height // self.step),
                                -(-self.width // self.step)), np.uint8)
 
@@ -72,6 +75,13 @@ class _Watch:
             t0 = -(-band.y0 // self.step)
             self.thumb[t0:t0 + len(sub)] = sub
             yield band
+
+    def shapes(self, blasts: list[Blast], scale: float = 1.0
+               ) -> list[BlastShape] | None:
+        """The blasts' outlines (after :meth:`numbers`), if kept."""
+        if not self.outlines:
+            return None
+        return streamed_shapes(blasts, self.counter.outlines, scale)
 
     def numbers(self, rule: AllRule, rule_area: int) -> tuple[list[Blast], dict]:
         blasts = self.counter.finish()
@@ -164,15 +174,17 @@ def scaled_min_area(model: Any, min_area: int | None, scale: float,
 def segment_large_image(model: Any, img: np.ndarray, row: ImageRow,
                         mask_path: Path, overlay_path: Path,
                         min_area: int | None, rule: AllRule,
-                        mpp: float | None = None, progress: bool = False) -> None:
+                        mpp: float | None = None, progress: bool = False,
+                        outlines: bool = False) -> list[BlastShape] | None:
     """A decoded image too large for the ordinary path: PNG mask at full
     size, written as it is made; downsampled overlay; blasts counted band by
-    band. Fills ``row``. ``min_area`` None: :func:`scaled_min_area`."""
+    band. Fills ``row``. ``min_area`` None: :func:`scaled_min_area`.
+    Returns the blasts' outlines when ``outlines`` (else None)."""
     h, w = img.shape[:2]
     scale = working_scale(model, img, mpp)
     min_area = scaled_min_area(model, min_area, scale, img)
     step = overlay_step(h, w)
-    watch = _Watch(h, w, min_area, step)
+    watch = _Watch(h, w, min_area, step, outlines)
     write_mask_png(mask_path, watch(segment_bands(
         model, ArraySource(img), scale, progress, desc=row.name[-20:])), h, w)
     blasts, numbers = watch.numbers(rule, min_area)
@@ -182,12 +194,14 @@ def segment_large_image(model: Any, img: np.ndarray, row: ImageRow,
                                                step, row.all_suspected))
     row.inference = dict(working_scale=scale, overlay_downsample=step,
                          cut_components=watch.counter.cut_components)
+    return watch.shapes(blasts)
 
 
 def segment_slide(model: Any, file: str, row: ImageRow,
                   mask_path: Path, overlay_path: Path, min_area: int | None,
                   rule: AllRule, mpp: float | None = None,
-                  progress: bool = False) -> None:
+                  progress: bool = False, outlines: bool = False
+                  ) -> list[BlastShape] | None:
     """Segment a whole-slide image region by region; fills ``row``.
 
     Args:
@@ -200,6 +214,10 @@ def segment_slide(model: Any, file: str, row: ImageRow,
         rule: the ALL-suspected rule.
         mpp: microns per level-0 pixel; overrides the file's.
         progress: a progress bar over the tiles.
+        outlines: also keep each blast's outline.
+
+    Returns:
+        The blasts' outlines in level-0 slide pixels, or None.
     """
     with open_slide(file) as slide:
         w0, h0 = slide.dimensions
@@ -218,7 +236,8 @@ def segment_slide(model: Any, file: str, row: ImageRow,
         ds = source.downsample
         h, w = source.height, source.width
         step = overlay_step(h, w)
-        watch = _Watch(h, w, max(1, int(round(min_area / ds ** 2))), step)
+        watch = _Watch(h, w, max(1, int(round(min_area / ds ** 2))), step,
+                       outlines)
         bands = watch(segment_bands(model, source, s0 * ds, progress,
                                     desc=row.name[-20:]))
         write_mask_pyramid(mask_path, bands, h, w,
@@ -237,3 +256,4 @@ def segment_slide(model: Any, file: str, row: ImageRow,
             mpp=mpp0, mpp_from='--mpp' if mpp else ('file' if mpp0 else None),
             working_scale=s0, mask_size=[w, h], overlay_downsample=step * ds,
             cut_components=watch.counter.cut_components)
+        return watch.shapes(blasts, ds)

@@ -26,7 +26,7 @@ from .review_page import (load_report, review_outputs, write_review_images,
                           write_review_page)
 
 __all__ = ['Segmented', 'ImageSink', 'ReviewPageSink', 'CocoSink',
-           'GeoJsonSink', 'output_sinks', 'skipped_line']
+           'GeoJsonSink', 'output_sinks', 'skipped_line', 'wants_outlines']
 
 
 @dataclass
@@ -41,26 +41,36 @@ class Segmented:
         count: the counted blasts (their label image); None for a streamed
             image, whose label image was never whole in memory.
         overlay: the BGR overlay written to ``overlays/``.
+        outlines: a streamed image's blast outlines, traced band by band
+            (when a sink asked for them), else None.
+        slide: a whole-slide image (outlines in level-0 slide pixels).
     """
 
     row: ImageRow
     image: np.ndarray
     count: BlastCount | None
     overlay: np.ndarray
+    outlines: list[BlastShape] | None = None
+    slide: bool = False
 
     @classmethod
-    def streamed(cls, row: ImageRow, overlay_path: Path) -> 'Segmented':
+    def streamed(cls, row: ImageRow, overlay_path: Path,
+                 outlines: list[BlastShape] | None = None,
+                 slide: bool = False) -> 'Segmented':
         """A slide or large image, seen through its downsampled overlay."""
         import cv2
 
         overlay = cv2.imread(str(overlay_path), cv2.IMREAD_COLOR)
         if overlay is None:
             raise AllidbError(overlay_path, 'cannot read back the overlay')
-        return cls(row, overlay, None, overlay)
+        return cls(row, overlay, None, overlay, outlines, slide)
 
     @cached_property
-    def shapes(self) -> list[BlastShape]:
-        """The blasts' outlines, traced once for all sinks."""
+    def shapes(self) -> list[BlastShape] | None:
+        """The blasts' outlines, traced once for all sinks (None: a
+        streamed image whose outlines were not kept)."""
+        if self.count is None:
+            return self.outlines
         return blast_shapes(self.count, [b.get('mean_prob')
                                          for b in self.row.blasts])
 
@@ -74,6 +84,9 @@ class ImageSink(Protocol):
 
     def add(self, seg: Segmented) -> None:
         """Take one segmented image."""
+
+    # A sink that sets ``wants_outlines = True`` gets the outlines of
+    # streamed images too (they are then kept while counting).
 
     def close(self, rows: Sequence[ImageRow]) -> None:
         """Finish, once the reports are written."""
@@ -104,6 +117,7 @@ class CocoSink:
     images: list = field(default_factory=list)
     annotations: list = field(default_factory=list)
     skipped: list = field(default_factory=list)
+    wants_outlines = True
 
     def outputs(self, files, names):
         if self.path.is_dir():
@@ -117,7 +131,7 @@ class CocoSink:
         return [self.path]
 
     def add(self, seg: Segmented) -> None:
-        if seg.count is None:  # streamed: no outlines (see :func:`skipped_line`)
+        if seg.slide or seg.shapes is None:  # CVAT takes no slides
             self.skipped.append(seg.row.name)
             return
         row = seg.row
@@ -140,6 +154,7 @@ class GeoJsonSink:
     out_dir: Path
     object_type: str = 'detection'
     skipped: list = field(default_factory=list)
+    wants_outlines = True
 
     def path(self, name: str) -> Path:
         return self.out_dir / 'geojson' / f'{name}.geojson'
@@ -148,7 +163,7 @@ class GeoJsonSink:
         return [self.path(n) for n in names]
 
     def add(self, seg: Segmented) -> None:
-        if seg.count is None:
+        if seg.shapes is None:
             self.skipped.append(seg.row.name)
             return
         atomic_write_json(self.path(seg.row.name), geojson_feature_collection(
@@ -172,12 +187,17 @@ def output_sinks(out_dir: str | Path, coco_out: str | Path | None = None,
     return sinks
 
 
+def wants_outlines(sinks: Sequence[ImageSink]) -> bool:
+    """Whether a sink needs the outlines of streamed images."""
+    return any(getattr(s, 'wants_outlines', False) for s in sinks)
+
+
 def skipped_line(sinks: Sequence[ImageSink]) -> str | None:
-    """One line naming the slides and large images left out of the COCO and
-    GeoJSON exports (their outlines are never whole in memory), or None."""
+    """One line naming the whole-slide images left out of the COCO export
+    (CVAT's tasks take images, not slides; their blasts are in the GeoJSON,
+    in slide coordinates), or None."""
     names = sorted({n for s in sinks for n in getattr(s, 'skipped', [])})
     if not names:
         return None
-    return (f'{len(names)} slide(s) or large image(s) are not in --coco-out / '
-            f'--geojson (streamed inference keeps no outlines; their blasts are '
-            f'in report.json), e.g. {names[0]}')
+    return (f'{len(names)} whole-slide image(s) are not in --coco-out (CVAT '
+            f'takes images, not slides; use --geojson for QuPath), e.g. {names[0]}')

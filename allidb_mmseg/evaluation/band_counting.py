@@ -14,6 +14,8 @@ says how often that happened.
 """
 from __future__ import annotations
 
+from typing import Any, Callable
+
 import cv2
 import numpy as np
 
@@ -41,11 +43,17 @@ class BandCounter:
         process_rows: label the pending rows once this many have arrived.
         max_rows: the tallest open component followed across bands
             (default: 1024 rows, or more for narrow masks).
+        outline: called as ``outline(pixels, x, y)`` on each blast's pixels
+            (bool, cropped at ``x, y``) when it is counted; its results are
+            :attr:`outlines` after :meth:`finish`, one per blast, so that
+            the whole mask need never be held to trace them.
     """
 
     def __init__(self, width: int, min_area: int = DEFAULT_MIN_BLAST_AREA,
                  split: bool = True, saddle_ratio: float = SADDLE_RATIO,
-                 process_rows: int = 512, max_rows: int | None = None) -> None:
+                 process_rows: int = 512, max_rows: int | None = None,
+                 outline: Callable[[np.ndarray, int, int], Any] | None = None
+                 ) -> None:
         self.width = width
         self.min_area, self.split, self.saddle_ratio = min_area, split, saddle_ratio
         self.process_rows = process_rows
@@ -56,7 +64,9 @@ class BandCounter:
         self._has_prob: bool | None = None
         self._y0 = 0          # image row of the first retained row
         self._pending = 0     # rows added since the last labelling
-        self._found: list[tuple[tuple[int, int], int, Blast]] = []
+        self._outline = outline
+        self._found: list[tuple[tuple[int, int], int, Blast, Any]] = []
+        self.outlines: list[Any] = []
 
     def add(self, mask_rows: np.ndarray, prob_rows: np.ndarray | None = None
             ) -> None:
@@ -80,7 +90,8 @@ class BandCounter:
         if self._mask:
             self._process(final=True)
         self._found.sort(key=lambda t: (t[0], t[1]))
-        blasts = [b for _, _, b in self._found]
+        blasts = [b for _, _, b, _ in self._found]
+        self.outlines = [o for _, _, _, o in self._found]
         for k, b in enumerate(blasts, start=1):
             b.label = k
         return blasts
@@ -118,7 +129,8 @@ class BandCounter:
         comp = cc[y:y + h, x:x + w] == i
         first = (self._y0 + y, x + int(np.argmax(comp[0])))
         crop = None if prob is None else prob[y:y + h, x:x + w]
-        for k, (_, _, _, blast) in enumerate(component_blasts(
+        for k, (sel, x0, y0, blast) in enumerate(component_blasts(
                 comp, x, self._y0 + y, self.min_area, self.split,
                 self.saddle_ratio, crop)):
-            self._found.append((first, k, blast))
+            shape = None if self._outline is None else self._outline(sel, x0, y0)
+            self._found.append((first, k, blast, shape))

@@ -179,3 +179,48 @@ def test_infer_tool_on_slides(native, tmp_path):
     assert again.returncode == 2 and 'scan.ome.tif: output exists' in again.stderr
     neg = run_tool(*args, '--force', '--mpp', '-1')
     assert neg.returncode == 2 and neg.stderr.startswith('error: --mpp')
+
+
+def test_slides_and_large_images_reach_geojson_with_their_outlines(
+        native, tmp_path, monkeypatch):
+    """QuPath gets a slide's blasts in level-0 slide pixels, a large
+    image's exactly as an ordinary one's; CVAT's COCO leaves slides out."""
+    from shapely.geometry import shape
+
+    from allidb_mmseg.apis.sinks import CocoSink, GeoJsonSink, skipped_line
+
+    model, _ = native
+    img = field()
+    write_pyramid_tiff(tmp_path / 'fine.tif', img, mpp=0.25, factors=(1, 2, 8))
+    cv2.imwrite(str(tmp_path / 'half.png'), img[::2, ::2])
+    cv2.imwrite(str(tmp_path / 'big.png'), img)
+
+    def features(out, file, min_area, **kw):
+        sinks = [GeoJsonSink(out), CocoSink(out / 'cvat.json')]
+        row = run(model, file, out, min_area, sinks=sinks, **kw)
+        for s in sinks:
+            s.close([row])
+        doc = json.loads((out / 'geojson' / f'{file.stem}.geojson').read_text())
+        coco = json.loads((out / 'cvat.json').read_text())
+        return row, [shape(f['geometry']) for f in doc['features']], coco, sinks
+
+    slide, on_slide, coco, sinks = features(tmp_path / 's', tmp_path / 'fine.tif',
+                                            4 * MIN_AREA)
+    assert slide.inference['level_downsample'] == 2.0
+    assert coco['images'] == [] and 'fine' in skipped_line(sinks)
+    half, on_half, coco, sinks = features(tmp_path / 'h', tmp_path / 'half.png',
+                                          MIN_AREA, mpp=0.5)
+    assert len(coco['images']) == 1 and skipped_line(sinks) is None
+    assert len(on_slide) == slide.blast_count == half.blast_count >= 1
+    for s, h in zip(sorted(on_slide, key=lambda g: g.bounds),
+                    sorted(on_half, key=lambda g: g.bounds)):
+        assert s.area == 4 * h.area                 # level-0 slide pixels
+        assert s.bounds == tuple(2 * v for v in h.bounds)
+    _, ordinary, coco_a, _ = features(tmp_path / 'a', tmp_path / 'big.png',
+                                      MIN_AREA, mpp=0.5)
+    monkeypatch.setattr(batch, 'LARGE_IMAGE_PIXELS', 10_000)
+    streamed, on_streamed, coco_b, _ = features(tmp_path / 'b', tmp_path / 'big.png',
+                                                MIN_AREA, mpp=0.5)
+    assert streamed.inference['overlay_downsample'] >= 1  # it was streamed
+    assert [g.wkt for g in on_streamed] == [g.wkt for g in ordinary]
+    assert coco_b['annotations'] == coco_a['annotations']

@@ -65,6 +65,18 @@ def test_every_readme_command_runs_its_help(capsys):
         assert 'usage:' in capsys.readouterr().out, name
 
 
+@pytest.mark.parametrize('doc', ['README.md', 'docs/reliability.md'])
+def test_every_test_a_document_names_exists(doc):
+    """The reliability tables name real tests (a renamed test fails here)."""
+    text = (REPO / doc).read_text()
+    named = re.findall(r'(test_\w+/test_\w+\.py)::(test_\w+)', text)
+    assert len(named) >= 10, doc
+    for path, func in named:
+        source = REPO / 'tests' / path
+        assert source.is_file(), (doc, path)
+        assert re.search(rf'^def {func}\(', source.read_text(), re.M), (doc, path, func)
+
+
 class Parsed(BaseException):
     """Raised in place of running a tool once its arguments parsed."""
 
