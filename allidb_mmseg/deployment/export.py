@@ -261,6 +261,9 @@ def export_onnx(config: str | os.PathLike, checkpoint: str | os.PathLike,
     import onnxruntime
 
     spec.onnx_sha256 = file_sha256(out)
+    from ..smear.stain import find_stain_reference
+    ref, _ = find_stain_reference(checkpoint)  # beside it, else inside it
+    spec.stain_reference = None if ref is None else ref.to_dict()
     spec.export = dict(config=str(config), checkpoint=str(checkpoint),
                        opset=opset, exporter='torch.onnx (TorchScript)',
                        torch=torch.__version__, mmseg=mmseg.__version__,

@@ -62,6 +62,8 @@ class DeploySpec:
         onnx_sha256: SHA-256 of the ONNX file this sidecar describes.
         export: provenance: config, checkpoint, opset, versions, the check.
         quantization: for an int8 model, its method and measured accuracy.
+        stain_reference: the model's stain reference (its OOD check and
+            ``--stain-normalize``), copied from the checkpoint; or None.
     """
 
     mean: list[float]
@@ -86,6 +88,7 @@ class DeploySpec:
     onnx_sha256: str = ''
     export: dict = field(default_factory=dict)
     quantization: Optional[dict] = None
+    stain_reference: Optional[dict] = None
 
     def problems(self) -> list[str]:
         """What makes this spec unusable (empty when it is fine)."""

@@ -290,13 +290,21 @@ def find_stain_reference(checkpoint: str | os.PathLike
 
     Looks for ``stain_reference.json`` beside the checkpoint first, then inside
     the checkpoint (``meta['allidb_stain_reference']``, written by
-    :class:`~allidb_mmseg.engine.StainReferenceHook`). Returns ``(None, '')``
-    when there is none.
+    :class:`~allidb_mmseg.engine.StainReferenceHook`); for an exported
+    ``.onnx`` model, in its sidecar (``stain_reference``, copied there by the
+    export). Returns ``(None, '')`` when there is none.
     """
     beside = Path(checkpoint).parent / REFERENCE_FILENAME
     if beside.is_file():
         return StainReference.load(beside), str(beside)
-    if Path(checkpoint).suffix == '.onnx':  # the torch-free runtime: beside only
+    if Path(checkpoint).suffix == '.onnx':  # the torch-free runtime: the sidecar
+        side = Path(checkpoint).with_suffix('.json')
+        try:
+            saved = json.loads(side.read_text(encoding='utf-8')).get('stain_reference')
+        except (OSError, ValueError, AttributeError):
+            saved = None  # a bad sidecar is reported by the model loader
+        if saved:
+            return StainReference.from_dict(saved), f'{side} (stain_reference)'
         return None, ''
     try:
         import torch

@@ -136,3 +136,35 @@ def test_class_names_come_from_the_checkpoint_when_it_has_them(tiny_export, tmp_
     torch.save(ckpt, tmp_path / 'named.pth')
     doc = export_onnx(tiny_export.config, tmp_path / 'named.pth', tmp_path / 'm.onnx')
     assert doc['classes'] == ['bg', 'blast'] and doc['palette'] == [[1, 2, 3], [4, 5, 6]]
+
+
+def test_the_models_stain_reference_travels_in_the_sidecar(tiny_export, tmp_path):
+    """An exported model keeps its OOD check and --stain-normalize: the
+    checkpoint's stain reference is copied into the sidecar, where the
+    torch-free runtime finds it."""
+    import shutil
+
+    import cv2
+
+    from allidb_mmseg.deployment import export_onnx
+    from allidb_mmseg.smear.stain import (REFERENCE_FILENAME,
+                                          find_stain_reference,
+                                          fit_reference_from_files)
+    from allidb_mmseg.synthetic import render_field
+
+    ckpt = tmp_path / 'work' / 'model.pth'
+    ckpt.parent.mkdir()
+    shutil.copy(tiny_export.checkpoint, ckpt)
+    smears = []
+    for k in range(3):
+        img, _, _ = render_field(np.random.default_rng(k), (160, 120), 1)
+        smears.append(tmp_path / f'smear{k}.png')
+        cv2.imwrite(str(smears[-1]), img)
+    ref = fit_reference_from_files(smears)
+    ref.save(ckpt.parent / REFERENCE_FILENAME)
+    doc = export_onnx(tiny_export.config, ckpt, tmp_path / 'm.onnx')
+    assert doc['stain_reference'] == json.loads(json.dumps(ref.to_dict()))
+    got, where = find_stain_reference(tmp_path / 'm.onnx')
+    assert got.to_dict() == ref.to_dict() and where.endswith('(stain_reference)')
+    bare, _ = find_stain_reference(tiny_export.onnx)   # exported without one
+    assert bare is None
