@@ -87,6 +87,8 @@ def test_train_config_and_env_accept_short_names(hub, monkeypatch, jpg_data_root
     # then check the file's layout (the hub's files here are stand-ins).
     monkeypatch.setenv('ALLIDB_PRETRAINED', 'mit_b3')
     checked = []
+    monkeypatch.setattr(engine_config, 'model_of_config',  # no model build here
+                        lambda cfg: types.SimpleNamespace(backbone=None))
     monkeypatch.setattr(engine_config, 'check_pretrained_backbone',
                         lambda backbone, path: checked.append(path) or
                         types.SimpleNamespace(prefix=''))
