@@ -166,10 +166,15 @@ if args['blast_fraction']:
     with torch.no_grad():
         model.decode_head.conv_seg.bias[1] -= float(
             np.quantile(np.log(p / (1 - p)), 1 - args['blast_fraction']))
-def rss():
+def rss(field='VmRSS:'):
     for line in open('/proc/self/status'):
-        if line.startswith('VmRSS:'):
+        if line.startswith(field):
             return int(line.split()[1]) * 1024
+# The peak is VmHWM, this program's own: ru_maxrss keeps the parent's
+# resident size at fork across exec (a benchmark that has just built a
+# 40000 px input would report it as this field's peak).
+def peak_rss():
+    return rss('VmHWM:') or resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 start_rss = rss()
 t1 = time.perf_counter()
 row = process_image(model, args['file'], args['name'], __import__('pathlib').Path(args['out']),
@@ -179,7 +184,7 @@ if args['device'].startswith('cuda'):
 t2 = time.perf_counter()
 print('RESULT ' + json.dumps(dict(
     status=row.status, error=row.error, seconds=t2 - t1, load_seconds=t1 - t0,
-    start_rss=start_rss, peak_rss=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
+    start_rss=start_rss, peak_rss=peak_rss(),
     blast_count=row.blast_count, blast_area_fraction=row.blast_area_fraction,
     inference=row.inference, width=row.width,
     height=row.height)))
