@@ -26,15 +26,15 @@ from typing import Any, Callable, Iterable, Sequence
 import numpy as np
 
 from ..evaluation.counting import AllRule, count_blasts
-from ..evaluation.detection import image_min_blast_area
 from ..utils import AllidbError, WriteError, atomic_imwrite
 from .report import ImageRow, blast_numbers, draw_overlay, write_reports
 from .image_io import LARGE_IMAGE_PIXELS, read_image
-from .inference import BLAST_CLASS, segment, source_rbc_px
+from .inference import BLAST_CLASS, segment_bands, working_scale
 from .sinks import ImageSink, Segmented, wants_outlines
 from .stain_check import StainCheck
-from .large_images import segment_large_image, segment_slide
+from .large_images import scaled_min_area, segment_large_image, segment_slide
 from .slides import is_slide
+from .tiling import ArraySource, collect_bands
 
 __all__ = ['InputItem', 'collect_inputs', 'plan_names', 'existing_outputs',
            'analyse', 'process_image', 'run_batch']
@@ -150,9 +150,8 @@ def process_image(model: Any, file: str, name: str, out_dir: Path,
     ``sinks``); never raises for a bad file (the row says what went wrong).
 
     ``min_area`` None: the minimum blast area follows the image's red-cell
-    size (the config's ``source_rbc_px``, else measured; see
-    :func:`~allidb_mmseg.evaluation.detection.image_min_blast_area`; for
-    slides and large images, from the working scale).
+    size (:func:`.large_images.scaled_min_area`: the config's
+    ``source_rbc_px``, else the one the working scale implies, else measured).
     Slides, and images above ``LARGE_IMAGE_PIXELS``, are streamed
     (:mod:`.large_images`); ``mpp`` (microns per pixel) sets the working
     scale of native-scale configs, ``progress`` shows a bar over tiles.
@@ -180,8 +179,6 @@ def process_image(model: Any, file: str, name: str, out_dir: Path,
                     mpp, progress, wants_outlines(sinks))
                 seg = None
             else:
-                if min_area is None:
-                    min_area = image_min_blast_area(img, source_rbc_px(model))
                 seg = _process_field(model, img, row, mask_path, overlay_path,
                                      min_area, rule, mpp, progress)
         row.mask = str(mask_path.relative_to(out_dir))
@@ -210,12 +207,16 @@ def process_image(model: Any, file: str, name: str, out_dir: Path,
 
 
 def _process_field(model: Any, img: np.ndarray, row: ImageRow,
-                   mask_path: Path, overlay_path: Path, min_area: int,
+                   mask_path: Path, overlay_path: Path, min_area: int | None,
                    rule: AllRule, mpp: float | None, progress: bool
                    ) -> Segmented:
-    """An ordinary image: whole mask and labels in memory, full-size overlay."""
-    mask, prob = segment(model, img, return_prob=True, mpp=mpp,
-                         progress=progress)
+    """An ordinary image: whole mask and labels in memory, full-size overlay.
+    The red cells are measured once, for the working scale and the minimum
+    blast area alike."""
+    scale = working_scale(model, img, mpp)
+    min_area = scaled_min_area(model, min_area, scale, img)
+    mask, prob = collect_bands(segment_bands(model, ArraySource(img), scale,
+                                             progress), *img.shape[:2])
     count, numbers = analyse(mask, prob, min_area, rule)
     del prob
     for k, v in numbers.items():

@@ -156,11 +156,12 @@ def torch_predictor(model: Any) -> Predict:
             out = model.encode_decode(torch.from_numpy(batch).to(device), metas)
         return out.float().cpu().numpy()
 
+    if not views:
+        return encode
+    from .tta import tta_logits
+
     def predict(batch: np.ndarray) -> np.ndarray:
-        if views:
-            from .tta import tta_logits
-            return tta_logits(encode, batch, views)
-        return encode(batch)
+        return tta_logits(encode, batch, views)
     return predict
 
 
@@ -198,12 +199,18 @@ def working_scale(model: Any, img: np.ndarray | None = None,
     cfg = scale_settings(model)
     if cfg.get('working_rbc_px') is None:
         return 1.0
-    if img is not None:
-        h, w = img.shape[:2]
-        y, x = max(0, (h - SCALE_SAMPLE_SIDE) // 2), max(0, (w - SCALE_SAMPLE_SIDE) // 2)
-        img = img[y:y + SCALE_SAMPLE_SIDE, x:x + SCALE_SAMPLE_SIDE]
     from ..smear.cell_scale import working_scale_factor
-    return float(working_scale_factor(cfg, img_bgr=img, mpp=mpp))
+    return float(working_scale_factor(cfg, img_bgr=scale_sample(img), mpp=mpp))
+
+
+def scale_sample(img: np.ndarray | None) -> np.ndarray | None:
+    """The central :data:`SCALE_SAMPLE_SIDE`-pixel square of ``img``, where
+    red cells are measured (the same pixels for a file and a slide)."""
+    if img is None:
+        return None
+    h, w = img.shape[:2]
+    y, x = max(0, (h - SCALE_SAMPLE_SIDE) // 2), max(0, (w - SCALE_SAMPLE_SIDE) // 2)
+    return img[y:y + SCALE_SAMPLE_SIDE, x:x + SCALE_SAMPLE_SIDE]
 
 
 def segment_bands(model: Any, source: RowSource, scale: float = 1.0,

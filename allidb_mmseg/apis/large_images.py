@@ -25,10 +25,12 @@ import numpy as np
 
 from ..evaluation.band_counting import BandCounter
 from ..evaluation.counting import AllRule, Blast
+from ..evaluation.detection import image_min_blast_area
+from ..smear.cell_scale import default_min_blast_area
 from ..utils import atomic_imwrite
 from .blast_shapes import BlastShape, outline_of, streamed_shapes
-from .inference import (SCALE_SAMPLE_SIDE, scale_settings, segment_bands,
-                        source_rbc_px, working_scale)
+from .inference import (SCALE_SAMPLE_SIDE, scale_sample, scale_settings,
+                        segment_bands, source_rbc_px, working_scale)
 from .mask_writers import write_mask_png, write_mask_pyramid
 from .report import (CONTOUR_BGR, ImageRow, blast_numbers, draw_banner,
                      draw_label, overlay_style)
@@ -153,9 +155,6 @@ def scaled_min_area(model: Any, min_area: int | None, scale: float,
     working scale is ``scale``: from the config's ``source_rbc_px``, else the
     red-cell size the scale implies (native configs), else measured in
     ``sample``."""
-    from ..evaluation.detection import image_min_blast_area
-    from ..smear.cell_scale import default_min_blast_area
-
     if min_area is not None:
         return min_area
     rbc = source_rbc_px(model)
@@ -164,11 +163,7 @@ def scaled_min_area(model: Any, min_area: int | None, scale: float,
         rbc = working / scale
     if rbc is not None:
         return default_min_blast_area(rbc)
-    if sample is not None:
-        h, w = sample.shape[:2]
-        y, x = max(0, (h - SCALE_SAMPLE_SIDE) // 2), max(0, (w - SCALE_SAMPLE_SIDE) // 2)
-        sample = sample[y:y + SCALE_SAMPLE_SIDE, x:x + SCALE_SAMPLE_SIDE]
-    return image_min_blast_area(sample)
+    return image_min_blast_area(scale_sample(sample))
 
 
 def segment_large_image(model: Any, img: np.ndarray, row: ImageRow,

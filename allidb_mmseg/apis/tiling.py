@@ -152,15 +152,16 @@ class TileSettings:
         head = model.get('decode_head') or {}
         if isinstance(head, (list, tuple)):  # cascade: the last head predicts
             head = head[-1]
-        kw = dict(crop=_pair(test_cfg['crop_size']),
-                  stride=_pair(test_cfg['stride']),
+        kw = dict(crop=as_pair(test_cfg['crop_size']),
+                  stride=as_pair(test_cfg['stride']),
                   align_corners=bool(head.get('align_corners', False)),
                   threshold=float(head.get('threshold') or 0.5))
         kw.update(overrides)
         return cls(**kw)
 
 
-def _pair(v: Any) -> tuple[int, int]:
+def as_pair(v: Any) -> tuple[int, int]:
+    """``(h, w)`` of an mmseg size: one number or two."""
     return (int(v), int(v)) if np.isscalar(v) else (int(v[0]), int(v[1]))
 
 

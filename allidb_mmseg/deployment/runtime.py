@@ -19,7 +19,7 @@ import cv2
 import numpy as np
 
 from ..apis.tiling import (ArraySource, Band, Preprocessing, RowSource,
-                           TileSettings, tiled_bands, upsampled_bands,
+                           TileSettings, as_pair, tiled_bands, upsampled_bands,
                            working_size)
 from ..apis.tta import tta_logits, tta_transforms
 from ..utils import AllidbError, first_line
@@ -184,9 +184,7 @@ class OnnxSegmentor:
         if not (spec.crop_size and spec.stride):
             raise AllidbError(sidecar_path(self.path), "mode 'slide' without "
                               'crop_size and stride; export the model again')
-        pair = (lambda v: (int(v), int(v)) if np.isscalar(v)
-                else (int(v[0]), int(v[1])))
-        return TileSettings(crop=pair(spec.crop_size), stride=pair(spec.stride),
+        return TileSettings(crop=as_pair(spec.crop_size), stride=as_pair(spec.stride),
                             batch_size=batch_size or _TILE_BATCH.get(str(self.device).split(':')[0], 4),
                             align_corners=spec.align_corners,
                             threshold=spec.threshold)
