@@ -48,7 +48,6 @@ def main(argv=None) -> int:
     from allidb_mmseg.engine.config import load_config
     from allidb_mmseg.engine.runner import test
     from allidb_mmseg.evaluation.summary import format_metrics
-    from mmengine.dist import is_main_process
 
     cfg = load_config(args.config, cfg_options=args.cfg_options,
                       data_root=args.data_root, work_dir=args.work_dir,
@@ -56,7 +55,7 @@ def main(argv=None) -> int:
     report = test(cfg, args.checkpoint, show_dir=args.show_dir, out=args.out,
                   force=args.force, tta=args.tta,
                   check_data_pairs=not args.skip_data_check)
-    if is_main_process():
+    if report['main_process']:
         print(f'\n{report["num_images"]} test images, '
               f'checkpoint {args.checkpoint}')
         print(format_metrics(report))

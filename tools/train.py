@@ -44,7 +44,6 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     from allidb_mmseg.engine.config import prepare_train_config
     from allidb_mmseg.engine.runner import train
-    from mmengine.dist import is_main_process
 
     cfg = prepare_train_config(
         args.config, cfg_options=args.cfg_options,
@@ -53,7 +52,7 @@ def main(argv=None) -> int:
         launcher=args.launcher, force=args.force,
         check_data_pairs=not args.skip_data_check)
     result = train(cfg)
-    if is_main_process():
+    if result['main_process']:
         print(f'\ntrained {result["last_iter"]} iterations; '
               f'work dir: {result["work_dir"]}')
         if result['best_checkpoint']:

@@ -47,3 +47,21 @@ def init_cpu_distributed(launcher: str) -> bool:
         return False
     dist.init_process_group(backend='gloo')
     return True
+
+
+def finish_distributed() -> bool:
+    """End a run's process group, if there is one; True on the main process.
+
+    Why: a gloo group left to the interpreter's shutdown can abort the process
+    (SIGABRT, "terminate called without an active exception") after the work
+    is done, and torchrun then reports the whole run as failed. The ranks meet
+    at a barrier first, so none tears down while another still saves.
+    """
+    import torch.distributed as dist
+
+    if not (dist.is_available() and dist.is_initialized()):
+        return True
+    main = dist.get_rank() == 0
+    dist.barrier()
+    dist.destroy_process_group()
+    return main

@@ -10,7 +10,7 @@ from ..evaluation.summary import METRICS_FILENAME, metrics_report
 from ..utils import atomic_write_json, check_writable_dir, refuse_existing
 from .checkpoint import check_fits_model, model_of_config
 from .config import check_data
-from .ddp import init_cpu_distributed
+from .ddp import finish_distributed, init_cpu_distributed
 from .review_hook import add_review_page
 
 __all__ = ['build_runner', 'train', 'test', 'with_detection_metric']
@@ -30,7 +30,8 @@ def build_runner(cfg: Config) -> Any:
 
 
 def train(cfg: Config) -> dict:
-    """Train; return where the results are (best checkpoint, curves).
+    """Train; return where the results are (best checkpoint, curves) and
+    ``main_process``, whether this process is the one that prints.
 
     A checkpoint to resume or load must fit the model (one-line error
     otherwise). On Ctrl-C or SIGTERM the exception gets a note naming the
@@ -51,7 +52,8 @@ def train(cfg: Config) -> dict:
     best_score = runner.message_hub.get_info('best_score')
     return dict(work_dir=runner.work_dir, best_checkpoint=best,
                 best_mIoU=best_score, last_iter=runner.iter,
-                curves=osp.join(runner.work_dir, 'training_curves.png'))
+                curves=osp.join(runner.work_dir, 'training_curves.png'),
+                main_process=finish_distributed())
 
 
 def with_detection_metric(evaluator: Any) -> Any:
@@ -87,7 +89,8 @@ def test(cfg: Config, checkpoint: str, *, show_dir: Optional[str] = None,
             first (``--skip-data-check`` turns it off).
 
     Returns:
-        The report written to ``out``, with ``path`` added.
+        The report written to ``out``, with ``path`` added, and
+        ``main_process``: whether this process is the one that prints.
     """
     from mmengine.dist import is_main_process
 
@@ -118,4 +121,5 @@ def test(cfg: Config, checkpoint: str, *, show_dir: Optional[str] = None,
     if is_main_process():
         atomic_write_json(out, report)
     report['path'] = out
+    report['main_process'] = finish_distributed()
     return report

@@ -30,6 +30,7 @@ def test_dist_train_runs_two_cpu_processes(tmp_path):
          '--data-root', str(root), '--work-dir', str(work)],
         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=400)
     assert proc.returncode == 0, (proc.stdout + proc.stderr)[-4000:]
+    assert proc.stdout.count('trained 2 iterations') == 1  # rank 0 only
     log = next(work.glob('*/*.log')).read_text()
     assert 'Distributed training: True' in log
     assert 'GPU number: 2' in log  # mmengine's name for the world size
@@ -40,3 +41,15 @@ def test_dist_train_runs_two_cpu_processes(tmp_path):
     bn = {k: v for k, v in ckpt['state_dict'].items()
           if k.endswith('num_batches_tracked')}
     assert bn and all(int(v) == 2 for v in bn.values())
+
+
+def test_finish_distributed_ends_the_group(tmp_path):
+    import torch.distributed as dist
+
+    from allidb_mmseg.engine.ddp import finish_distributed
+
+    assert finish_distributed() is True  # no group: nothing to end
+    dist.init_process_group('gloo', init_method=f'file://{tmp_path}/store',
+                            rank=0, world_size=1)
+    assert finish_distributed() is True
+    assert not dist.is_initialized()
