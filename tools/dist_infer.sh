@@ -20,17 +20,5 @@ if [ ${#POSITIONAL[@]} -lt 3 ] || ! [[ "${POSITIONAL[-1]}" =~ ^[1-9][0-9]*$ ]]; 
 fi
 GPUS=${POSITIONAL[-1]}
 unset 'POSITIONAL[-1]'
-NNODES=${NNODES:-1}
-NODE_RANK=${NODE_RANK:-0}
-PORT=${PORT:-29500}
-MASTER_ADDR=${MASTER_ADDR:-"127.0.0.1"}
 HERE="$(cd "$(dirname "$0")" && pwd)"
-PYTHON=${PYTHON:-python}
-
-exec "$PYTHON" -m torch.distributed.run \
-    --nnodes="$NNODES" \
-    --node_rank="$NODE_RANK" \
-    --master_addr="$MASTER_ADDR" \
-    --nproc_per_node="$GPUS" \
-    --master_port="$PORT" \
-    "$HERE/infer.py" "${POSITIONAL[@]}" --launcher pytorch "$@"
+exec bash "$HERE/torchrun.sh" "$GPUS" "$HERE/infer.py" "${POSITIONAL[@]}" "$@"

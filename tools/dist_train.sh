@@ -10,19 +10,5 @@ if [ $# -lt 2 ]; then
     echo "usage: $0 CONFIG NUM_PROCS [tools/train.py options...]" >&2
     exit 2
 fi
-CONFIG=$1
-GPUS=$2
-NNODES=${NNODES:-1}
-NODE_RANK=${NODE_RANK:-0}
-PORT=${PORT:-29500}
-MASTER_ADDR=${MASTER_ADDR:-"127.0.0.1"}
 HERE="$(cd "$(dirname "$0")" && pwd)"
-PYTHON=${PYTHON:-python}
-
-exec "$PYTHON" -m torch.distributed.run \
-    --nnodes="$NNODES" \
-    --node_rank="$NODE_RANK" \
-    --master_addr="$MASTER_ADDR" \
-    --nproc_per_node="$GPUS" \
-    --master_port="$PORT" \
-    "$HERE/train.py" "$CONFIG" --launcher pytorch "${@:3}"
+exec bash "$HERE/torchrun.sh" "$2" "$HERE/train.py" "$1" "${@:3}"

@@ -1,6 +1,8 @@
-"""tools/dist_train.sh on a CPU-only machine: torchrun, 2 processes, gloo."""
+"""tools/dist_train.sh and dist_test.sh on a CPU-only machine: torchrun, 2
+processes, gloo."""
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
@@ -18,7 +20,7 @@ def free_port() -> int:
 
 
 def test_dist_train_runs_two_cpu_processes(tmp_path):
-    root = jpg_seg_root(tmp_path / 'data', {'train': 4, 'val': 2})
+    root = jpg_seg_root(tmp_path / 'data', {'train': 4, 'val': 2, 'test': 2})
     config = tiny_config_file(tmp_path / 'tiny.py', max_iters=2)
     work = tmp_path / 'work'
     env = dict(os.environ, OMP_NUM_THREADS='1', PORT=str(free_port()),
@@ -41,6 +43,15 @@ def test_dist_train_runs_two_cpu_processes(tmp_path):
     bn = {k: v for k, v in ckpt['state_dict'].items()
           if k.endswith('num_batches_tracked')}
     assert bn and all(int(v) == 2 for v in bn.values())
+
+    proc = subprocess.run(
+        ['bash', str(REPO / 'tools' / 'dist_test.sh'), str(config),
+         str(work / 'iter_2.pth'), '2', '--data-root', str(root),
+         '--work-dir', str(work)],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=400)
+    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-4000:]
+    assert proc.stdout.count('metrics saved:') == 1  # rank 0 only
+    assert json.loads((work / 'test_metrics.json').read_text())['num_images'] > 0
 
 
 def test_finish_distributed_ends_the_group(tmp_path):
