@@ -35,19 +35,18 @@ LEGEND = (('true positive', TP_RGB), ('false positive', FP_RGB),
 FILL_ALPHA = 0.45
 
 
-def comparison_overlay(img: np.ndarray, pred: np.ndarray, true: np.ndarray
+def comparison_overlay(img: np.ndarray, regions: Sequence[np.ndarray]
                        ) -> np.ndarray:
     """The image with TP, FP and FN pixels tinted and outlined.
 
     Args:
         img: BGR image.
-        pred: bool (H, W), predicted blast pixels.
-        true: bool (H, W), labelled blast pixels.
+        regions: bool (H, W) true-positive, false-positive and
+            false-negative pixels, in the order of :data:`LEGEND`.
     """
     out = img.copy()
     thick = max(1, round(max(img.shape[:2]) / 500))
-    for region, rgb in ((pred & true, TP_RGB), (pred & ~true, FP_RGB),
-                        (~pred & true, FN_RGB)):
+    for region, (_, rgb) in zip(regions, LEGEND):
         if not region.any():
             continue
         bgr = np.array(rgb[::-1], np.float32)
@@ -85,15 +84,14 @@ def review_labelled_image(out_dir: str | Path, file: str, name: str,
         ``fn`` (pixels).
     """
     out_dir = Path(out_dir)
-    count, numbers = analyse(mask, prob, min_area, rule)
+    _, numbers = analyse(mask, prob, min_area, rule)
     valid = label != IGNORE
     pred = (mask == BLAST_CLASS) & valid
     true = (label == BLAST_CLASS) & valid
-    tp = int(np.count_nonzero(pred & true))
-    fp = int(np.count_nonzero(pred & ~true))
-    fn = int(np.count_nonzero(~pred & true))
+    regions = (pred & true, pred & ~true, ~pred & true)
+    tp, fp, fn = (int(np.count_nonzero(r)) for r in regions)
     overlay_path = out_dir / 'overlays' / f'{name}.png'
-    overlay = comparison_overlay(img, pred, true)
+    overlay = comparison_overlay(img, regions)
     atomic_imwrite(overlay_path, overlay)
     write_review_images(out_dir, name, overlay, img)
     row = ImageRow(file=file, name=name, width=int(img.shape[1]),
@@ -121,7 +119,7 @@ def write_labelled_review(out_dir: str | Path, rows: Sequence[dict],
     out_dir = Path(out_dir)
     rows = sorted(rows, key=lambda r: r['name'])
     doc = dict(summary=labelled_summary(rows), settings=settings or {},
-               images=list(rows))
+               images=rows)
     atomic_write_json(out_dir / 'report.json', doc, indent=1)
     return write_review_page(out_dir, doc, default_sort='iou', legend=LEGEND,
                              title=f'Test review: {out_dir.resolve().name}')

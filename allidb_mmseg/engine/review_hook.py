@@ -10,6 +10,7 @@ from mmengine.hooks import Hook
 from mmseg.registry import HOOKS
 
 from ..evaluation.counting import DEFAULT_MIN_BLAST_AREA, AllRule
+from ..evaluation.metrics import BlastDetectionMetric
 
 __all__ = ['ReviewPageHook', 'add_review_page']
 
@@ -26,13 +27,15 @@ class ReviewPageHook(Hook):
 
     Args:
         out_dir: the folder to write into.
-        min_blast_area: the smallest blast counted, in pixels.
+        min_blast_area: the smallest blast counted, in pixels; None takes
+            each image's from the test's :class:`BlastDetectionMetric`, so
+            the page counts as ``test_metrics.json`` does.
         all_min_count: blasts from which an image is ALL-suspected.
     """
 
     priority = 'LOW'
 
-    def __init__(self, out_dir: str, min_blast_area: int = DEFAULT_MIN_BLAST_AREA,
+    def __init__(self, out_dir: str, min_blast_area: Optional[int] = None,
                  all_min_count: int = 1) -> None:
         self.out_dir = Path(out_dir)
         self.min_area = min_blast_area
@@ -41,6 +44,15 @@ class ReviewPageHook(Hook):
 
     def before_test(self, runner) -> None:
         self.rows = []
+
+    def _min_area(self, runner, img_path: str) -> int:
+        if self.min_area is not None:
+            return self.min_area
+        metric = next((m for m in runner.test_evaluator.metrics
+                       if isinstance(m, BlastDetectionMetric)), None)
+        # The metric measured (and cached) this image's area in its
+        # process(), which mmengine runs before this hook.
+        return metric.min_area_for(img_path) if metric else DEFAULT_MIN_BLAST_AREA
 
     def after_test_iter(self, runner, batch_idx: int,
                         data_batch: Any = None,
@@ -59,17 +71,19 @@ class ReviewPageHook(Hook):
                 read_image(sample.img_path),
                 sample.pred_sem_seg.data[0].cpu().numpy().astype(np.uint8),
                 prob, sample.gt_sem_seg.data[0].cpu().numpy(),
-                self.min_area, self.rule))
+                self._min_area(runner, sample.img_path), self.rule))
 
     def after_test_epoch(self, runner, metrics: Optional[dict] = None) -> None:
+        from ..apis.batch import SCALED_MIN_AREA
         from ..apis.labelled_review import write_labelled_review
 
+        min_area = self.min_area or SCALED_MIN_AREA
         rows = [r for part in all_gather_object(self.rows) for r in part]
         if is_main_process():
             write_labelled_review(self.out_dir, rows, dict(
                 checkpoint=str(runner.cfg.get('load_from')),
-                config=str(runner.cfg.filename), min_blast_area=self.min_area,
-                all_rule=self.rule.text(self.min_area),
+                config=str(runner.cfg.filename), min_blast_area=min_area,
+                all_rule=self.rule.text(min_area),
                 metrics={k: round(float(v), 4) for k, v in (metrics or {}).items()
                          if np.isfinite(v)}))
 

@@ -228,6 +228,9 @@ def test_test_tool_prints_and_saves_metrics(jpg_data_root, tmp_path, capsys):
                            .replace('.jpg', '.png'), cv2.IMREAD_UNCHANGED)
         assert row['tp'] + row['fn'] == (label == 1).sum()
     assert page['settings']['metrics']['mIoU'] == report['metrics']['mIoU']
+    # The page counts blasts by the metric's per-image minimum area.
+    assert page['summary']['true_blasts'] == report['detection']['true_blasts']
+    assert page['summary']['blasts'] == report['detection']['predicted_blasts']
     assert 'id="report-data"' in (show / 'index.html').read_text()
     # A second run must not overwrite the JSON silently.
     assert test.main(argv) == 2
