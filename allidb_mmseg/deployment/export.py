@@ -33,6 +33,8 @@ DEFAULT_TOLERANCE = 1e-4
 # read_image, labels are not used.
 _PASSIVE_STEPS = {'LoadImageFromFile', 'LoadImageFromNDArray', 'LoadAnnotations',
                   'PackSegInputs', 'LoadImageFromFileFast'}
+# Steps the runtime reproduces from the sidecar's working scale.
+_SCALE_STEPS = {'RescaleToWorkingScale'}
 
 
 def _plain(v: Any) -> Any:
@@ -53,13 +55,21 @@ def _float32_list(t: Any) -> list[float]:
     return [float(str(np.float32(v))) for v in t.flatten().tolist()]
 
 
-def _resize_of(test_pipeline: Sequence[dict], where: str) -> Optional[dict]:
+def _resize_of(test_pipeline: Sequence[dict], where: str,
+               working_rbc_px: Optional[float] = None) -> Optional[dict]:
     """The test pipeline's resize as sidecar data; refuse steps the runtime
-    cannot reproduce."""
+    cannot reproduce. ``working_rbc_px``: the config's working scale, which
+    the sidecar carries and a rescaling step must follow."""
     resize = None
     for step in test_pipeline:
         kind = str(step.get('type', '')).split('.')[-1]
         if kind in _PASSIVE_STEPS:
+            continue
+        if kind in _SCALE_STEPS:
+            if working_rbc_px is None or \
+                    float(step.get('working_rbc_px', -1)) != float(working_rbc_px):
+                raise AllidbError(where, f'test_pipeline step {kind!r} must '
+                                  'use the top-level working_rbc_px')
             continue
         if kind != 'Resize':  # mmcv's, also as mmseg.Resize
             raise AllidbError(where, f'test_pipeline step {kind!r} has no '
@@ -119,7 +129,8 @@ def spec_from_model(model: Any, where: str = 'config',
         mean=mean, std=std, rgb=bool(getattr(pre, 'channel_conversion', False)),
         num_classes=num_classes, classes=[str(c) for c in meta['classes']],
         palette=_plain(palette)[:len(meta['classes'])],
-        resize=_resize_of(cfg.get('test_pipeline') or [], where),
+        resize=_resize_of(cfg.get('test_pipeline') or [], where,
+                          cfg.get('working_rbc_px')),
         pad=pad, mode=mode,
         crop_size=_plain(test_cfg.get('crop_size')) if mode == 'slide' else None,
         stride=_plain(test_cfg.get('stride')) if mode == 'slide' else None,

@@ -5,9 +5,10 @@ import json
 
 import numpy as np
 import pytest
+from mmengine.config import Config
 
 from allidb_mmseg.utils import AllidbError
-from helpers import TINY_CONFIG, TINY_MIT, call_tool
+from helpers import TINY_CONFIG, TINY_MIT, call_tool, tiny_config_file
 
 
 def test_sidecar_holds_what_inference_needs(tiny_export):
@@ -123,6 +124,27 @@ def test_tiled_config_records_tiles_and_working_scale(tiny_export, tmp_path):
     # The check ran at the tile size (batch of 2) and at an odd size.
     assert [c['input_shape'] for c in doc['export']['check']] == [[2, 3, 48, 48],
                                                                   [1, 3, 72, 88]]
+
+
+def test_native_configs_working_scale_step_is_carried_by_the_sidecar(tiny_export,
+                                                                     tmp_path):
+    """The native config's test pipeline rescales to the working scale; the
+    runtime does that from the sidecar, so the export takes it."""
+    from allidb_mmseg.deployment import export_onnx
+
+    cfg = tiny_config_file(tmp_path / 'native.py', base='segformer_allidb_native_aug')
+    with cfg.open('a') as f:
+        f.write("model['decode_head']['channels'] = 8\n")  # the blobby head's
+    doc = export_onnx(cfg, tiny_export.checkpoint, tmp_path / 'm.onnx')
+    assert doc['mode'] == 'slide' and doc['resize'] is None
+    assert doc['working_rbc_px'] == Config.fromfile(cfg)['working_rbc_px']
+    # A rescale to another scale than the sidecar's would not be reproduced.
+    with cfg.open('a') as f:
+        f.write("test_pipeline = [dict(type='LoadImageFromFile'),\n"
+                "    dict(type='RescaleToWorkingScale', working_rbc_px=11),\n"
+                "    dict(type='PackSegInputs')]\n")
+    with pytest.raises(AllidbError, match='must use the top-level working_rbc_px'):
+        export_onnx(cfg, tiny_export.checkpoint, tmp_path / 'n.onnx')
 
 
 def test_class_names_come_from_the_checkpoint_when_it_has_them(tiny_export, tmp_path):
