@@ -6,6 +6,10 @@
 # MASTER_ADDR and PORT, and NNODES and NODE_RANK set, e.g.
 #   NNODES=2 NODE_RANK=1 MASTER_ADDR=10.0.0.1 PORT=29500 bash tools/dist_train.sh CFG 8
 set -euo pipefail
+if [ $# -lt 2 ]; then
+    echo "usage: $0 NUM_PROCS SCRIPT [SCRIPT arguments...]" >&2
+    exit 2
+fi
 NPROC=$1
 SCRIPT=$2
 shift 2
