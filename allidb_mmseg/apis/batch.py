@@ -285,7 +285,7 @@ def run_batch(model: Any, items: list[InputItem], out_dir: str | os.PathLike,
         write_reports(rows, csv_path, json_path, settings)
     finally:
         for sink in sinks:
-            sink.close(rows)
+            sink.close(rows, settings)
     return rows
 
 

@@ -13,7 +13,7 @@ rank 0 writes the page from the merged report and the one COCO file from
 every rank's entries, numbered in input order. The result is byte for byte
 what ``tools/infer.py`` writes in one process.
 
-Processes meet at two barriers of a gloo process group (also on GPUs: only
+Processes meet at three barriers of a gloo process group (also on GPUs: only
 the barriers use it). Across several nodes, ``OUT`` must be on a file system
 they share.
 """
@@ -69,7 +69,7 @@ class _RankSink:
     def add(self, seg: Segmented) -> None:
         self.sink.add(seg)
 
-    def close(self, rows: Sequence[ImageRow]) -> None:
+    def close(self, rows: Sequence[ImageRow], settings: dict) -> None:
         pass
 
 
@@ -97,10 +97,10 @@ def _merge_coco(sink: CocoSink, out_dir: Path, world: int,
                                          image_id=image_id))
 
 
-def merge_rank_reports(out_dir: Path, n: int, world: int, keep: bool = False
-                       ) -> list[ImageRow]:
+def merge_rank_reports(out_dir: Path, n: int, world: int
+                       ) -> tuple[list[ImageRow], dict[str, Any]]:
     """Read every rank's rows and write the run's report.csv/report.json;
-    remove the rank files unless ``keep``.
+    return the rows, in input order, and the settings.
 
     Raises:
         AllidbError: a rank's file is missing or does not hold its share
@@ -124,9 +124,7 @@ def merge_rank_reports(out_dir: Path, n: int, world: int, keep: bool = False
     merged = [per_rank[i % world][i // world] for i in range(n)]
     write_reports(merged, Path(out_dir) / 'report.csv',
                   Path(out_dir) / 'report.json', settings)
-    if not keep:
-        shutil.rmtree(Path(out_dir) / RANK_DIR, ignore_errors=True)
-    return merged
+    return merged, settings
 
 
 def default_threads() -> int:
@@ -167,11 +165,11 @@ def run_distributed(model: Any, items: list[InputItem], out_dir: str | os.PathLi
                               dict(images=sink.images, annotations=sink.annotations))
     dist.barrier()
     if rank == 0:
-        rows = merge_rank_reports(out_dir, len(items), world, keep=True)
+        rows, settings = merge_rank_reports(out_dir, len(items), world)
         for sink in sinks:
             if isinstance(sink, CocoSink):
                 _merge_coco(sink, out_dir, world, rows)
-            sink.close(rows)
+            sink.close(rows, settings)
         shutil.rmtree(out_dir / RANK_DIR, ignore_errors=True)
     dist.barrier()  # the merged report exists when any rank returns
     dist.destroy_process_group()

@@ -23,6 +23,7 @@ from ..evaluation.counting import AllRule, Blast, BlastCount
 from ..utils import atomic_write_bytes
 
 __all__ = ['ImageRow', 'REPORT_FIELDS', 'draw_overlay', 'write_reports',
+           'report_document',
            'summary_line', 'blast_numbers', 'overlay_style', 'draw_label',
            'draw_banner']
 
@@ -177,7 +178,12 @@ def write_reports(rows: list[ImageRow], csv_path: str | os.PathLike,
     for r in rows:
         writer.writerow(r.csv_row())
     atomic_write_bytes(csv_path, buf.getvalue().encode())
-    doc = dict(summary=summary(rows), settings=settings or {},
-               images=[asdict(r) for r in rows])
-    atomic_write_bytes(json_path, (json.dumps(_json_safe(doc), indent=1)
-                                   + '\n').encode())
+    atomic_write_bytes(json_path, (json.dumps(report_document(rows, settings),
+                                              indent=1) + '\n').encode())
+
+
+def report_document(rows: list[ImageRow],
+                    settings: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The content of report.json: summary, settings and rows (NaN as None)."""
+    return _json_safe(dict(summary=summary(rows), settings=settings or {},
+                           images=[asdict(r) for r in rows]))

@@ -28,7 +28,7 @@ import numpy as np
 from ..utils import atomic_imwrite, atomic_write_text
 
 __all__ = ['PAGE_NAME', 'review_paths', 'review_outputs', 'write_review_images',
-           'write_review_page', 'page_data', 'load_report']
+           'write_review_page', 'page_data']
 
 PAGE_NAME = 'index.html'
 THUMB_SIDE, THUMB_QUALITY = 256, 80
@@ -132,7 +132,3 @@ def write_review_page(out_dir: str | Path, report: dict,
     atomic_write_text(path, page)
     return path
 
-
-def load_report(path: str | Path) -> dict[str, Any]:
-    """report.json as written by :func:`.report.write_reports`."""
-    return json.loads(Path(path).read_text(encoding='utf-8'))

@@ -1,8 +1,8 @@
 """Extra outputs of a batch run: the review page, COCO pre-annotations, QuPath GeoJSON.
 
 :func:`.batch.run_batch` hands every segmented image to each *sink* and
-closes them after the reports are written (also when the run is
-interrupted, for the images done so far). A sink says up front which files
+closes them with the rows and settings of the reports (also when the run
+is interrupted, for the images done so far). A sink says up front which files
 it would write, so the run can refuse to overwrite them without ``--force``
 before any work.
 """
@@ -21,9 +21,8 @@ from ..utils import AllidbError, atomic_write_json
 from .blast_shapes import BlastShape, blast_shapes
 from .exports import (coco_annotation, coco_document, coco_image,
                       geojson_feature_collection)
-from .report import ImageRow
-from .review_page import (load_report, review_outputs, write_review_images,
-                          write_review_page)
+from .report import ImageRow, report_document
+from .review_page import review_outputs, write_review_images, write_review_page
 
 __all__ = ['Segmented', 'ImageSink', 'ReviewPageSink', 'CocoSink',
            'GeoJsonSink', 'output_sinks', 'skipped_line', 'wants_outlines']
@@ -88,8 +87,8 @@ class ImageSink(Protocol):
     # A sink that sets ``wants_outlines = True`` gets the outlines of
     # streamed images too (they are then kept while counting).
 
-    def close(self, rows: Sequence[ImageRow]) -> None:
-        """Finish, once the reports are written."""
+    def close(self, rows: Sequence[ImageRow], settings: dict) -> None:
+        """Finish with the run's rows and settings (those of report.json)."""
 
 
 @dataclass
@@ -104,8 +103,8 @@ class ReviewPageSink:
     def add(self, seg: Segmented) -> None:
         write_review_images(self.out_dir, seg.row.name, seg.overlay, seg.image)
 
-    def close(self, rows) -> None:
-        write_review_page(self.out_dir, load_report(self.out_dir / 'report.json'),
+    def close(self, rows, settings) -> None:
+        write_review_page(self.out_dir, report_document(list(rows), settings),
                           default_sort='name')
 
 
@@ -141,7 +140,7 @@ class CocoSink:
             self.annotations.append(coco_annotation(
                 shape, len(self.annotations) + 1, image_id, row.height, row.width))
 
-    def close(self, rows) -> None:
+    def close(self, rows, settings) -> None:
         atomic_write_json(self.path, coco_document(
             self.images, self.annotations,
             'allidb_mmseg predictions (pre-annotations)'), indent=None)
@@ -169,7 +168,7 @@ class GeoJsonSink:
         atomic_write_json(self.path(seg.row.name), geojson_feature_collection(
             seg.shapes, self.object_type), indent=None)
 
-    def close(self, rows) -> None:
+    def close(self, rows, settings) -> None:
         pass
 
 

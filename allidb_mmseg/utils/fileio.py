@@ -7,6 +7,7 @@ existing output is replaced only when the caller says so (``--force``).
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -82,7 +83,9 @@ def atomic_write(path: PathLike, write: Callable[[Path], Any],
         err.errno = e.errno
         raise err from e
     finally:
-        tmp.unlink(missing_ok=True)
+        # Never hides the error above (a parent that is a file: ENOTDIR).
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)
 
 
 def atomic_write_bytes(path: PathLike, data: bytes) -> None:

@@ -51,3 +51,21 @@ def test_full_disk_stops_the_run_keeps_the_report_and_no_partial_file(
                      'review/images/b.jpg', 'review/thumbs/a.jpg',
                      'review/thumbs/b.jpg']
     assert '</html>' in (out / 'index.html').read_text()
+
+
+def test_review_page_comes_from_the_rows_when_the_report_fails(tmp_path):
+    """The page does not read report.json back: a report that cannot be
+    written leaves its one-line error (not a FileNotFoundError) and a page."""
+    import pytest
+
+    from allidb_mmseg.apis.batch import InputItem, run_batch
+    from allidb_mmseg.apis.sinks import ReviewPageSink
+    from allidb_mmseg.utils import AllidbError
+
+    out = tmp_path / 'out'
+    (tmp_path / 'afile').write_text('not a folder')
+    with pytest.raises(AllidbError, match='afile'):
+        run_batch(None, [InputItem('x.png', error='no such file')], out,
+                  progress=False, sinks=[ReviewPageSink(out)],
+                  reports=(out / 'report.csv', tmp_path / 'afile' / 'report.json'))
+    assert 'x.png' in (out / 'index.html').read_text()

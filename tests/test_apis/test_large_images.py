@@ -199,7 +199,7 @@ def test_slides_and_large_images_reach_geojson_with_their_outlines(
         sinks = [GeoJsonSink(out), CocoSink(out / 'cvat.json')]
         row = run(model, file, out, min_area, sinks=sinks, **kw)
         for s in sinks:
-            s.close([row])
+            s.close([row], {})
         doc = json.loads((out / 'geojson' / f'{file.stem}.geojson').read_text())
         coco = json.loads((out / 'cvat.json').read_text())
         return row, [shape(f['geometry']) for f in doc['features']], coco, sinks

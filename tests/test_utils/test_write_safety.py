@@ -55,6 +55,13 @@ def test_a_failed_write_is_one_line_and_leaves_nothing(open_tmp):
     assert isinstance(e.value, OSError) and list(locked.iterdir()) == []
 
 
+def test_a_file_where_the_folder_should_be_is_a_write_error(tmp_path):
+    (tmp_path / 'afile').write_text('user data')
+    with pytest.raises(WriteError, match='afile/report.json: cannot write'):
+        atomic_write_bytes(tmp_path / 'afile' / 'report.json', b'x')
+    assert (tmp_path / 'afile').read_text() == 'user data'
+
+
 def test_a_full_disk_never_publishes_a_partial_image(tmp_path):
     # RLIMIT_FSIZE makes the kernel refuse writes past 2000 bytes, as a full
     # disk refuses them (EFBIG instead of ENOSPC; the same code path).
