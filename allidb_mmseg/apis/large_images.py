@@ -152,18 +152,16 @@ def _fill(row: ImageRow, numbers: dict[str, Any]) -> None:
 def scaled_min_area(model: Any, min_area: int | None, scale: float,
                     sample: np.ndarray | None = None) -> int:
     """``min_area``, or (None) the minimum blast area of a source whose
-    working scale is ``scale``: from the config's ``source_rbc_px``, else the
-    red-cell size the scale implies (native configs), else measured in
-    ``sample``."""
+    working scale is ``scale``: from the red-cell size that scale came from
+    (native configs: ``working_rbc_px / scale``, whether ``--mpp``, the
+    config or a measurement set it), else the config's ``source_rbc_px``,
+    else measured in ``sample``."""
     if min_area is not None:
         return min_area
-    rbc = source_rbc_px(model)
     working = scale_settings(model).get('working_rbc_px')
-    if rbc is None and working is not None:
-        rbc = working / scale
-    if rbc is not None:
-        return default_min_blast_area(rbc)
-    return image_min_blast_area(scale_sample(sample))
+    if working is not None:
+        return default_min_blast_area(working / scale)
+    return image_min_blast_area(scale_sample(sample), source_rbc_px(model))
 
 
 def segment_large_image(model: Any, img: np.ndarray, row: ImageRow,

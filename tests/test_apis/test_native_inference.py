@@ -66,3 +66,23 @@ def test_infer_counts_with_a_minimum_area_from_the_red_cell_size(native, tmp_pat
     row = report['images'][0] if 'images' in report else report['rows'][0]
     assert f'blasts of area >= {area} px' in row['all_rule']
     assert report['settings']['min_blast_area'] == 'per image, from its red-cell size'
+
+
+def test_minimum_blast_area_follows_the_red_cells_the_scale_came_from():
+    """--mpp wins over the config's source_rbc_px for the working scale, and
+    so for the minimum blast area."""
+    from types import SimpleNamespace
+
+    from allidb_mmseg.apis.inference import working_scale
+    from allidb_mmseg.apis.large_images import scaled_min_area
+    from allidb_mmseg.smear.cell_scale import RBC_DIAMETER_UM, default_min_blast_area
+
+    model = SimpleNamespace(scale_settings=dict(working_rbc_px=32.0,
+                                                source_rbc_px=100.0))
+    scale = working_scale(model, None, mpp=0.25)
+    assert scale == pytest.approx(32.0 / (RBC_DIAMETER_UM / 0.25))
+    assert scaled_min_area(model, None, scale) == \
+        default_min_blast_area(RBC_DIAMETER_UM / 0.25)
+    assert scaled_min_area(model, None, working_scale(model)) == \
+        default_min_blast_area(100.0)
+    assert scaled_min_area(model, 77, scale) == 77
