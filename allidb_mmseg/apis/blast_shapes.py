@@ -20,7 +20,7 @@ import numpy as np
 from ..evaluation.counting import Blast, BlastCount
 
 __all__ = ['BlastShape', 'pixels_geometry', 'blast_shapes', 'outline_of',
-           'streamed_shapes', 'blast_mean_probs', 'polygon_parts']
+           'streamed_shapes', 'polygon_parts']
 
 
 @dataclass
@@ -80,30 +80,15 @@ def pixels_geometry(mask: np.ndarray, offset: tuple[int, int] = (0, 0)) -> Any:
     return parts[0] if len(parts) == 1 else MultiPolygon(parts)
 
 
-def blast_mean_probs(count: BlastCount, prob: np.ndarray) -> list[float]:
-    """Mean blast probability over each blast's pixels (in float64)."""
-    means = []
+def blast_shapes(count: BlastCount) -> list[BlastShape]:
+    """Every counted blast of ``count`` (from
+    :func:`allidb_mmseg.evaluation.count_blasts`) as a :class:`BlastShape`,
+    scored by its mean probability when it has one."""
+    shapes = []
     for b in count.blasts:
         x, y, w, h = b.bbox
         sel = count.labels[y:y + h, x:x + w] == b.label
-        means.append(float(prob[y:y + h, x:x + w][sel].mean(dtype=np.float64)))
-    return means
-
-
-def blast_shapes(count: BlastCount, scores: list[float | None] | None = None
-                 ) -> list[BlastShape]:
-    """Every counted blast of ``count`` as a :class:`BlastShape`.
-
-    Args:
-        count: from :func:`allidb_mmseg.evaluation.count_blasts`.
-        scores: one score per blast (e.g. its mean probability), or None.
-    """
-    scores = scores if scores is not None else [None] * count.count
-    shapes = []
-    for b, score in zip(count.blasts, scores):
-        x, y, w, h = b.bbox
-        sel = count.labels[y:y + h, x:x + w] == b.label
-        shapes.append(BlastShape(label=b.label, area=b.area, score=score,
+        shapes.append(BlastShape(label=b.label, area=b.area, score=b.mean_prob,
                                  bbox=tuple(b.bbox), mask=sel,
                                  geometry=pixels_geometry(sel, (x, y))))
     return shapes

@@ -114,30 +114,16 @@ def coco_document(images: Sequence[dict], annotations: Sequence[dict],
         annotations=list(annotations))
 
 
-def _scaled(geometry: Any, offset: tuple[float, float], scale: float) -> Any:
-    from shapely import affinity
-
-    if scale != 1.0:
-        geometry = affinity.scale(geometry, scale, scale, origin=(0, 0))
-    if offset != (0, 0):
-        geometry = affinity.translate(geometry, *offset)
-    return geometry
-
-
 def geojson_feature_collection(shapes: Iterable[BlastShape],
-                               object_type: str = 'detection',
-                               offset: tuple[float, float] = (0.0, 0.0),
-                               scale: float = 1.0) -> dict:
+                               object_type: str = 'detection') -> dict:
     """QuPath-readable GeoJSON of one image's blasts.
 
     Args:
-        shapes: the image's blasts (:func:`.blast_shapes.blast_shapes`).
+        shapes: the image's blasts (:func:`.blast_shapes.blast_shapes`, or
+            a slide's in level-0 pixels from
+            :func:`.blast_shapes.streamed_shapes`).
         object_type: ``detection`` (light, counted per class by QuPath) or
             ``annotation`` (editable objects).
-        offset: (x, y) added to every coordinate, for an image that is a
-            region of a whole slide: its top-left corner in slide pixels.
-        scale: factor from image pixels to slide pixels (the downsample of
-            the level that was segmented).
 
     Returns:
         A GeoJSON ``FeatureCollection`` (a dict ready for ``json.dump``).
@@ -149,7 +135,7 @@ def geojson_feature_collection(shapes: Iterable[BlastShape],
                          f'got {object_type!r}')
     features = []
     for s in shapes:
-        geometry = mapping(_scaled(s.geometry, offset, scale))
+        geometry = mapping(s.geometry)
         geometry['coordinates'] = _round_coords(geometry['coordinates'])
         measurements: dict[str, float] = {'Area px^2': float(s.area)}
         if s.score is not None:

@@ -21,7 +21,7 @@ import html
 import json
 from importlib import resources
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Iterable, Sequence
 
 import numpy as np
 

@@ -70,8 +70,7 @@ class Segmented:
         streamed image whose outlines were not kept)."""
         if self.count is None:
             return self.outlines
-        return blast_shapes(self.count, [b.get('mean_prob')
-                                         for b in self.row.blasts])
+        return blast_shapes(self.count)
 
 
 class ImageSink(Protocol):

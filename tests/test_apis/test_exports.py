@@ -3,6 +3,7 @@ round trip infer -> --coco-out -> convert_coco -> the predicted masks."""
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import cv2
 import numpy as np
@@ -40,6 +41,12 @@ def labels_of(shapes_mask: dict[int, np.ndarray]) -> BlastCount:
         blasts.append(Blast(lbl, int(m.sum()), (float(xs.mean()), float(ys.mean())),
                             (x0, y0, int(xs.max()) - x0 + 1, int(ys.max()) - y0 + 1)))
     return BlastCount(labels=labels, blasts=blasts)
+
+
+def scored(count: BlastCount, scores: list) -> BlastCount:
+    """``count`` with these mean probabilities, as count_blasts(prob=) sets them."""
+    return replace(count, blasts=[replace(b, mean_prob=s)
+                                  for b, s in zip(count.blasts, scores)])
 
 
 def drawn(annotations: list[dict], h: int, w: int) -> np.ndarray:
@@ -102,7 +109,7 @@ def ring_dot_and_squares():
 def test_coco_annotations_as_cvat_imports_them(ring_dot_and_squares):
     count = ring_dot_and_squares
     h, w = count.labels.shape
-    shapes = blast_shapes(count, [0.9, 0.8, None])
+    shapes = blast_shapes(scored(count, [0.9, 0.8, None]))
     anns = [coco_annotation(s, i + 1, 7, h, w) for i, s in enumerate(shapes)]
     ring, disc, squares = anns
     # A hole cannot be a COCO polygon: CVAT's mask form, uncompressed RLE.
@@ -128,7 +135,7 @@ def test_geojson_is_rfc7946_and_reads_as_qupath_objects(ring_dot_and_squares):
     from shapely.geometry import LinearRing, shape
 
     count = ring_dot_and_squares
-    shapes = blast_shapes(count, [0.9, 0.8, 0.7])
+    shapes = blast_shapes(scored(count, [0.9, 0.8, 0.7]))
     fc = geojson_feature_collection(shapes, 'annotation')
     text = json.dumps(fc)
     obj = geojson.loads(text)
@@ -151,11 +158,6 @@ def test_geojson_is_rfc7946_and_reads_as_qupath_objects(ring_dot_and_squares):
             assert all(not LinearRing(r.coords).is_ccw for r in poly.interiors)
     assert kinds == ['MultiPolygon', 'Polygon', 'MultiPolygon']
     assert len(shape(fc['features'][0]['geometry']).geoms[0].interiors) == 1
-    # A region of a slide: slide pixels = offset + scale * image pixels.
-    moved = geojson_feature_collection(shapes[1:2], offset=(1000, 500), scale=4)
-    g = shape(moved['features'][0]['geometry'])
-    assert g.area == 16 * shapes[1].area
-    assert g.bounds[:2] == (1000 + 4 * 46, 500 + 4 * 11)
     with pytest.raises(ValueError):
         geojson_feature_collection(shapes, 'cell')
 
