@@ -36,7 +36,7 @@ from .tiling import (BLAST_CLASS, ArraySource, Band, Predict, Preprocessing,
                      upsampled_bands, working_size)
 
 __all__ = ['load_model', 'segment', 'segment_bands', 'working_scale',
-           'torch_predictor', 'tile_settings', 'BLAST_CLASS']
+           'torch_predictor', 'tile_settings', 'TorchBackend', 'BLAST_CLASS']
 
 # The working scale is measured on at most this central square of an image
 # (the same pixels whether it comes as a file or as a slide's level 0).
@@ -213,14 +213,41 @@ def scale_sample(img: np.ndarray | None) -> np.ndarray | None:
     return img[y:y + SCALE_SAMPLE_SIDE, x:x + SCALE_SAMPLE_SIDE]
 
 
+class TorchBackend:
+    """A torch segmentor seen as :func:`segment_bands` sees any backend
+    (:class:`~allidb_mmseg.deployment.OnnxSegmentor` is the other one)."""
+
+    def __init__(self, model: Any) -> None:
+        self.model = model
+        head = getattr(model, 'decode_head', None)
+        self.align_corners = bool(getattr(head, 'align_corners', False))
+        self.threshold = float(getattr(head, 'threshold', None) or 0.5)
+        self.where = getattr(model.cfg, 'filename', None) or 'config'
+
+    def tile_settings(self, batch_size: int | None = None) -> TileSettings | None:
+        return tile_settings(self.model, batch_size)
+
+    def low_res_logits(self, img: np.ndarray) -> np.ndarray:
+        return _low_res_logits(self.model, img)
+
+    @property
+    def predict(self) -> Predict:
+        return torch_predictor(self.model)
+
+    @property
+    def preprocessing(self) -> Preprocessing:
+        return Preprocessing.from_config(self.model.cfg.model.data_preprocessor)
+
+
 def segment_bands(model: Any, source: RowSource, scale: float = 1.0,
                   progress: bool = False, batch_size: int | None = None,
                   desc: str = 'tiles') -> Iterator[Band]:
     """Segment ``source`` and yield the result in row bands (source size).
 
     Args:
-        model: from :func:`load_model`, or a runtime backend with its own
-            ``segment_bands`` (:class:`~allidb_mmseg.deployment.OnnxSegmentor`).
+        model: from :func:`load_model`, or a runtime backend
+            (:class:`~allidb_mmseg.deployment.OnnxSegmentor`, which has
+            :class:`TorchBackend`'s members).
         source: the pixels; whole-image configs need an :class:`ArraySource`
             (they resize the whole image at once).
         scale: working pixels per source pixel (tiled configs only; see
@@ -229,27 +256,20 @@ def segment_bands(model: Any, source: RowSource, scale: float = 1.0,
         batch_size: tiles per forward pass (default: 1 on CPU, 4 on GPU).
         desc: the progress bar's label.
     """
-    if hasattr(model, 'segment_bands'):  # a runtime backend
-        yield from model.segment_bands(source, scale, progress, batch_size, desc)
-        return
-    settings = tile_settings(model, batch_size)
+    backend = model if hasattr(model, 'low_res_logits') else TorchBackend(model)
+    settings = backend.tile_settings(batch_size)
     if settings is None:
         if not isinstance(source, ArraySource):
-            raise AllidbError(getattr(model.cfg, 'filename', 'config'),
-                              "whole-image inference (test_cfg mode 'whole') "
-                              'cannot read an image region by region; use a '
-                              "config with test_cfg mode 'slide'")
-        head = getattr(model, 'decode_head', None)
-        logits = _low_res_logits(model, source.img)
-        yield from upsampled_bands(
-            logits, source.height, source.width,
-            bool(getattr(head, 'align_corners', False)),
-            float(getattr(head, 'threshold', None) or 0.5))
+            raise AllidbError(backend.where, "whole-image inference (test_cfg "
+                              "mode 'whole') cannot read an image region by "
+                              "region; use a config with test_cfg mode 'slide'")
+        yield from upsampled_bands(backend.low_res_logits(source.img),
+                                   source.height, source.width,
+                                   backend.align_corners, backend.threshold)
         return
-    pre = Preprocessing.from_config(model.cfg.model.data_preprocessor)
-    work = working_size(source.height, source.width, scale)
-    yield from tiled_bands(source, torch_predictor(model), pre, settings,
-                           work, progress=progress, desc=desc)
+    yield from tiled_bands(source, backend.predict, backend.preprocessing,
+                           settings, working_size(source.height, source.width, scale),
+                           progress=progress, desc=desc)
 
 
 def segment(model: Any, image: ImageInput, return_prob: bool = False,

@@ -12,15 +12,15 @@ Needs numpy, OpenCV and onnxruntime (``pip install allidb_mmseg[runtime]``).
 from __future__ import annotations
 
 import os
+from functools import cached_property
 from pathlib import Path
-from typing import Any, Iterator, Optional, Union
+from typing import Any, Optional, Union
 
 import cv2
 import numpy as np
 
-from ..apis.tiling import (ArraySource, Band, Preprocessing, RowSource,
-                           TileSettings, as_pair, tiled_bands, upsampled_bands,
-                           working_size)
+from ..apis.inference import DEFAULT_TILE_BATCH
+from ..apis.tiling import Preprocessing, TileSettings, as_pair
 from ..apis.tta import tta_logits, tta_transforms
 from ..utils import AllidbError, first_line
 from .sidecar import DeploySpec, file_sha256, read_sidecar, sidecar_path
@@ -48,10 +48,6 @@ def resize_like_mmcv(img: np.ndarray, resize: dict) -> np.ndarray:
         sw, sh = int(w * factor + 0.5), int(h * factor + 0.5)
     interp = INTERPOLATION[resize.get('interpolation', 'bilinear')]
     return cv2.resize(img, (sw, sh), interpolation=interp)
-
-
-# Tiles per run: a CPU gains nothing from batching (see apis.inference).
-_TILE_BATCH = {'cpu': 1, 'cuda': 4}
 
 
 def _providers(device: str) -> tuple[list, list]:
@@ -120,6 +116,24 @@ class OnnxSegmentor:
         self.device, self.threads, self.spinning = device, threads, spinning
         self.tta = tta_transforms(tta)
 
+    @cached_property
+    def preprocessing(self) -> Preprocessing:
+        """The preprocessor's channel swap and normalisation."""
+        spec = self.spec
+        return Preprocessing(tuple(spec.mean), tuple(spec.std), spec.rgb)
+
+    @property
+    def align_corners(self) -> bool:
+        return self.spec.align_corners
+
+    @property
+    def threshold(self) -> float:
+        return self.spec.threshold
+
+    @property
+    def where(self) -> str:
+        return str(self.path)
+
     @property
     def dataset_meta(self) -> dict:
         """Class names and palette, as mmseg models carry them."""
@@ -144,11 +158,7 @@ class OnnxSegmentor:
         spec = self.spec
         if spec.resize:
             img = resize_like_mmcv(img, spec.resize)
-        if spec.rgb:
-            img = img[..., ::-1]
-        x = (img.astype(np.float32) - np.asarray(spec.mean, np.float32)) \
-            / np.asarray(spec.std, np.float32)
-        x = x.transpose(2, 0, 1)[None]
+        x = self.preprocessing(img[None])
         h, w = x.shape[2:]
         pad = spec.pad or {}
         ph, pw = h, w
@@ -185,32 +195,10 @@ class OnnxSegmentor:
             raise AllidbError(sidecar_path(self.path), "mode 'slide' without "
                               'crop_size and stride; export the model again')
         return TileSettings(crop=as_pair(spec.crop_size), stride=as_pair(spec.stride),
-                            batch_size=batch_size or _TILE_BATCH.get(str(self.device).split(':')[0], 4),
+                            batch_size=batch_size or DEFAULT_TILE_BATCH.get(
+                                str(self.device).split(':')[0], DEFAULT_TILE_BATCH['cuda']),
                             align_corners=spec.align_corners,
                             threshold=spec.threshold)
-
-    def segment_bands(self, source: RowSource, scale: float = 1.0,
-                      progress: bool = False, batch_size: Optional[int] = None,
-                      desc: str = 'tiles') -> Iterator[Band]:
-        """The backend of :func:`allidb_mmseg.apis.inference.segment_bands`:
-        the result in row bands at the source's size, tile by tile for
-        native-scale models (the same engine as the torch path)."""
-        spec = self.spec
-        settings = self.tile_settings(batch_size)
-        if settings is None:
-            if not isinstance(source, ArraySource):
-                raise AllidbError(self.path, "a whole-image model (mode 'whole') "
-                                  'cannot read an image region by region; '
-                                  "export a config with test_cfg mode 'slide'")
-            yield from upsampled_bands(self.low_res_logits(source.img),
-                                       source.height, source.width,
-                                       spec.align_corners, spec.threshold)
-            return
-        pre = Preprocessing(mean=tuple(spec.mean), std=tuple(spec.std),
-                            bgr_to_rgb=spec.rgb)
-        yield from tiled_bands(source, self.predict, pre, settings,
-                               working_size(source.height, source.width, scale),
-                               progress=progress, desc=desc)
 
     def segment(self, image: Union[str, os.PathLike, np.ndarray],
                 return_prob: bool = False, mpp: Optional[float] = None,

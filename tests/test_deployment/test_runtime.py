@@ -124,6 +124,7 @@ def test_preprocessing_matches_the_mmseg_pipeline(tiny_export):
 
 
 def test_keep_ratio_resize_and_padding_follow_mmcv_and_mmseg():
+    import allidb_mmseg.compat  # noqa: F401  (mmcv-lite needs it before mmcv)
     import mmcv
     import torch
     from mmseg.utils import stack_batch
@@ -234,5 +235,5 @@ def test_a_tiled_model_runs_tile_by_tile_at_the_working_scale_like_torch(
     assert np.array_equal(streamed, mask)
     whole = load_onnx_model(tiny_export.onnx)
     with pytest.raises(AllidbError, match='cannot read an image region by region'):
-        next(iter(whole.segment_bands(Rows(img))))
+        next(iter(segment_bands(whole, Rows(img))))
     assert whole.tile_settings() is None
