@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any, Iterable, Mapping
 
 import cv2
 import numpy as np
@@ -39,6 +40,19 @@ class CountScore:
     def recall(self) -> float:
         d = self.hits + self.misses
         return self.hits / d if d else 1.0
+
+    @property
+    def f1(self) -> float:
+        p, r = self.precision, self.recall
+        return 2 * p * r / (p + r) if p + r else 0.0
+
+    @classmethod
+    def summed(cls, rows: Iterable[Mapping[str, Any]]) -> 'CountScore':
+        """The scores of a set: counts summed over its images' rows
+        (micro-averaged precision, recall and F1)."""
+        rows = list(rows)
+        return cls(*(sum(int(r[k]) for r in rows) for k in (
+            'true_count', 'pred_count', 'hits', 'false_positives', 'misses')))
 
     @property
     def count_error(self) -> int:
@@ -132,15 +146,11 @@ def evaluate_folders(pred_dir: str | os.PathLike, xyc_dir: str | os.PathLike,
         rows.append(dict(image=stem, min_blast_area=area,
                          **score_counts(mask, centres, area, rule)))
     n = len(rows)
-    hits = sum(r['hits'] for r in rows)
-    fp = sum(r['false_positives'] for r in rows)
-    fn = sum(r['misses'] for r in rows)
+    summed = CountScore.summed(rows)
     total = dict(
-        images=n, true_count=sum(r['true_count'] for r in rows),
-        pred_count=sum(r['pred_count'] for r in rows), hits=hits,
-        false_positives=fp, misses=fn,
-        precision=hits / (hits + fp) if hits + fp else 1.0,
-        recall=hits / (hits + fn) if hits + fn else 1.0,
+        images=n, true_count=summed.true_count, pred_count=summed.pred_count,
+        hits=summed.hits, false_positives=summed.false_positives,
+        misses=summed.misses, precision=summed.precision, recall=summed.recall,
         mean_abs_count_error=float(np.mean([abs(r['count_error']) for r in rows])) if n else 0.0,
         mean_count_error=float(np.mean([r['count_error'] for r in rows])) if n else 0.0,
         all_accuracy=float(np.mean([r['all_correct'] for r in rows])) if n else 0.0,

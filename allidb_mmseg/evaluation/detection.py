@@ -21,7 +21,7 @@ from typing import Iterable, Optional
 import numpy as np
 from scipy import ndimage as ndi
 
-from .count_scoring import match_centres
+from .count_scoring import CountScore, match_centres
 from .counting import DEFAULT_MIN_BLAST_AREA, AllRule, count_blasts
 
 __all__ = ['DETECTION_KEYS', 'image_min_blast_area', 'label_blast_centres',
@@ -102,19 +102,14 @@ def summarize_detection(rows: Iterable[dict]) -> dict:
     """Micro-averaged precision/recall/F1 (hits summed over images), the
     mean absolute count error and the ALL-vs-healthy accuracy per image."""
     rows = list(rows)
-    hits = sum(r['hits'] for r in rows)
-    fp = sum(r['false_positives'] for r in rows)
-    fn = sum(r['misses'] for r in rows)
-    precision = hits / (hits + fp) if hits + fp else 1.0
-    recall = hits / (hits + fn) if hits + fn else 1.0
-    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    total = CountScore.summed(rows)
     n = len(rows)
     return dict(
-        blast_precision=round(precision, 4), blast_recall=round(recall, 4),
-        blast_F1=round(f1, 4),
+        blast_precision=round(total.precision, 4),
+        blast_recall=round(total.recall, 4), blast_F1=round(total.f1, 4),
         count_MAE=round(float(np.mean([abs(r['count_error']) for r in rows])), 4)
         if n else 0.0,
         ALL_accuracy=round(float(np.mean([r['pred_all'] == r['true_all'] for r in rows])), 4)
         if n else 0.0,
-        true_blasts=sum(r['true_count'] for r in rows),
-        predicted_blasts=sum(r['pred_count'] for r in rows), images=n)
+        true_blasts=total.true_count, predicted_blasts=total.pred_count,
+        images=n)

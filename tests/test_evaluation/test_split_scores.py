@@ -5,7 +5,8 @@ import cv2
 import numpy as np
 import pytest
 
-from allidb_mmseg.evaluation.split_scores import blast_centres, score_split
+from allidb_mmseg.evaluation.detection import label_blast_centres
+from allidb_mmseg.evaluation.split_scores import score_split
 
 
 @pytest.fixture
@@ -48,5 +49,5 @@ def test_missed_and_extra_blasts_lower_f1(labelled):
 
 
 def test_blast_centres_are_the_ground_truth_blasts(labelled):
-    c = blast_centres(label_of(labelled[0][0]))
+    c = label_blast_centres(label_of(labelled[0][0]), min_area=150)
     assert sorted(map(tuple, np.round(c).astype(int))) == [(30, 30), (60, 80), (80, 40)]
