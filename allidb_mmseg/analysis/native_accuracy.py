@@ -349,6 +349,7 @@ def plot_example(work_dir: str, data_root: str, configs_dir: str,
     from matplotlib.figure import Figure
 
     from ..apis import load_model, segment
+    from ..engine.checkpoint import best_checkpoint
     from ..evaluation.otsu import otsu_blast_mask
     from ..utils import atomic_write, split_pairs
 
@@ -360,7 +361,7 @@ def plot_example(work_dir: str, data_root: str, configs_dir: str,
     preds = {}
     for m in methods:
         run = osp.join(work_dir, m.name, f'seed_{seed}')
-        ckpt = _best_checkpoint(run)
+        ckpt = best_checkpoint(run)
         saved = osp.join(run, m.config + '.py')  # as trained, options applied
         model = load_model(saved if osp.isfile(saved)
                            else osp.join(configs_dir, m.config + '.py'), ckpt)
@@ -388,9 +389,3 @@ def plot_example(work_dir: str, data_root: str, configs_dir: str,
     return path
 
 
-def _best_checkpoint(run_dir: str) -> str:
-    best = sorted(Path(run_dir).glob('best_mIoU_iter_*.pth'),
-                  key=lambda p: p.stat().st_mtime)
-    if best:
-        return str(best[-1])
-    return (Path(run_dir) / 'last_checkpoint').read_text().strip()

@@ -240,11 +240,8 @@ def export_onnx(config: str | os.PathLike, checkpoint: str | os.PathLike,
                           f'{first_line(e)}') from e
     model = revert_sync_batchnorm(model).eval()
     set_fused_attention(model, True)
-    from mmengine.runner import CheckpointLoader
-    saved = CheckpointLoader.load_checkpoint(str(checkpoint), map_location='cpu')
-    spec = spec_from_model(model, str(config),
-                           (saved.get('meta') or {}).get('dataset_meta'))
-    del saved
+    # load_model gave it the checkpoint's dataset_meta, when it holds one.
+    spec = spec_from_model(model, str(config), getattr(model, 'dataset_meta', None))
     net = encode_decode_module(model)
     shapes = check_inputs(spec)
     checks: list[dict] = []

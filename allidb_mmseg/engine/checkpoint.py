@@ -25,6 +25,7 @@ import os.path as osp
 import re
 import warnings
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Mapping, Optional
 
 from ..utils import AllidbError, AllidbWarning, first_line
@@ -32,7 +33,8 @@ from ..utils import AllidbError, AllidbWarning, first_line
 __all__ = ['read_checkpoint', 'state_dict_of', 'StateDictDiff',
            'compare_state_dicts', 'model_of_config', 'check_fits_model',
            'load_into_model',
-           'check_resumable', 'find_resumable', 'PretrainedMatch',
+           'check_resumable', 'find_resumable', 'best_checkpoint',
+           'PretrainedMatch',
            'check_pretrained_backbone', 'MIN_PRETRAINED_FRACTION']
 
 # --pretrained must fill at least this share of the backbone's tensors.
@@ -252,6 +254,21 @@ def find_resumable(work_dir: str) -> Optional[str]:
                               AllidbWarning, stacklevel=2)
             return candidate
     return None
+
+
+def best_checkpoint(work_dir: str | os.PathLike) -> str:
+    """The best-validation checkpoint a training run in ``work_dir`` kept
+    (the newest ``best_mIoU_iter_*.pth``), else the last one it saved.
+
+    Raises:
+        AllidbError: the folder holds no checkpoint.
+    """
+    best = sorted(Path(work_dir).glob('best_mIoU_iter_*.pth'),
+                  key=lambda p: p.stat().st_mtime)
+    found = str(best[-1]) if best else find_resumable(str(work_dir))
+    if found is None:
+        raise AllidbError(work_dir, 'holds no checkpoint (did training finish?)')
+    return found
 
 
 @dataclass

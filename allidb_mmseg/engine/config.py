@@ -276,7 +276,7 @@ def resolve_resume(work_dir: str, resume: str) -> str:
             raise AllidbError(work_dir, 'no checkpoint to resume here (train '
                               'without --resume to start a new run, or give '
                               '--resume CHECKPOINT)')
-        resume = found
+        return found  # find_resumable checked it
     check_resumable(resume)
     return resume
 

@@ -185,3 +185,21 @@ def test_full_segmentor_checkpoint_gives_its_backbone(tiny_trained, tmp_path):
             'from its backbone.* keys)') in log
     trained = torch.load(tiny_trained.checkpoint, weights_only=False)
     assert any(k.startswith('backbone.') for k in trained['state_dict'])
+
+
+def test_best_checkpoint_else_the_last_one(tmp_path):
+    import os
+
+    from allidb_mmseg.engine.checkpoint import best_checkpoint
+    from allidb_mmseg.utils import AllidbError
+
+    with pytest.raises(AllidbError, match='holds no checkpoint'):
+        best_checkpoint(tmp_path)
+    torch.save({'meta': {'iter': 4}, 'state_dict': {'w': torch.zeros(1)},
+                'optimizer': {}},
+               tmp_path / 'iter_4.pth')
+    assert best_checkpoint(tmp_path) == str(tmp_path / 'iter_4.pth')
+    for i, name in enumerate(('best_mIoU_iter_4.pth', 'best_mIoU_iter_2.pth')):
+        (tmp_path / name).write_bytes(b'x')
+        os.utime(tmp_path / name, (1000 + i, 1000 + i))
+    assert best_checkpoint(tmp_path) == str(tmp_path / 'best_mIoU_iter_2.pth')
