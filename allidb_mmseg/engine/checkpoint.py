@@ -32,7 +32,7 @@ from ..utils import AllidbError, AllidbWarning, first_line
 
 __all__ = ['read_checkpoint', 'state_dict_of', 'StateDictDiff',
            'compare_state_dicts', 'model_of_config', 'check_fits_model',
-           'load_into_model',
+           'load_into_model', 'bare_model',
            'check_resumable', 'find_resumable', 'best_checkpoint',
            'PretrainedMatch',
            'check_pretrained_backbone', 'MIN_PRETRAINED_FRACTION']
@@ -132,7 +132,8 @@ def compare_state_dicts(model_sd: Mapping[str, Any],
     return diff
 
 
-def _bare(model: Any) -> Any:
+def bare_model(model: Any) -> Any:
+    """The model inside a DDP (or other mmengine) wrapper, else ``model``."""
     from mmengine.model import is_model_wrapper
 
     return model.module if is_model_wrapper(model) else model
@@ -168,7 +169,7 @@ def check_fits_model(model: Any, path: str) -> dict:
             (missing, unexpected, or with another shape).
     """
     ckpt = read_checkpoint(path)
-    diff = compare_state_dicts(_bare(model).state_dict(),
+    diff = compare_state_dicts(bare_model(model).state_dict(),
                                state_dict_of(ckpt, path))
     if not diff.ok:
         raise AllidbError(path, 'does not fit the model of the config: '
@@ -187,7 +188,7 @@ def load_into_model(model: Any, path: str) -> dict:
         The loaded checkpoint.
     """
     ckpt = check_fits_model(model, path)
-    _bare(model).load_state_dict(state_dict_of(ckpt, path), strict=True)
+    bare_model(model).load_state_dict(state_dict_of(ckpt, path), strict=True)
     meta = (ckpt.get('meta') or {}).get('dataset_meta')
     if meta:
         model.dataset_meta = meta
@@ -304,7 +305,7 @@ def check_pretrained_backbone(backbone: Any, path: str) -> PretrainedMatch:
     """
     file_sd, prefix = _backbone_view(state_dict_of(read_checkpoint(path),
                                                    path))
-    model_sd = _bare(backbone).state_dict()
+    model_sd = bare_model(backbone).state_dict()
     diff = compare_state_dicts(model_sd, file_sd)
     total = len(model_sd)
     loaded = total - len(diff.missing) - len(diff.mismatched)

@@ -8,11 +8,11 @@ from typing import Any, Optional, Sequence
 from mmengine.dist import is_main_process
 from mmengine.fileio import LocalBackend, register_backend
 from mmengine.hooks import CheckpointHook, Hook
-from mmengine.model import is_model_wrapper
 from mmseg.registry import HOOKS
 
 from ..utils import (atomic_write, atomic_write_bytes, atomic_write_json,
                      atomic_write_text, remove_stale_temps)
+from .checkpoint import bare_model
 
 CURVES_KEY = 'allidb_training_curves'
 
@@ -134,8 +134,7 @@ class PretrainedWeightsNoticeHook(Hook):
     """
 
     def before_train(self, runner) -> None:
-        model = runner.model.module if is_model_wrapper(runner.model) \
-            else runner.model
+        model = bare_model(runner.model)
         backbone = getattr(model, 'backbone', None)
         checkpoint = pretrained_checkpoint(getattr(backbone, 'init_cfg', None))
         resumed = getattr(runner, '_resume', False)

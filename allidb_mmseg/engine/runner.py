@@ -8,7 +8,7 @@ from mmengine.config import Config
 
 from ..evaluation.summary import METRICS_FILENAME, metrics_report
 from ..utils import atomic_write_json, check_writable_dir, refuse_existing
-from .checkpoint import check_fits_model, model_of_config
+from .checkpoint import bare_model, check_fits_model, model_of_config
 from .config import check_data
 from .ddp import finish_distributed, init_cpu_distributed
 from .review_hook import add_review_page
@@ -108,11 +108,8 @@ def test(cfg: Config, checkpoint: str, *, show_dir: Optional[str] = None,
         add_review_page(cfg, show_dir, force)
     runner = build_runner(cfg)
     if tta:
-        from mmengine.model import is_model_wrapper
-
         from ..apis.tta import enable_tta
-        model = runner.model.module if is_model_wrapper(runner.model) else runner.model
-        enable_tta(model, tta)
+        enable_tta(bare_model(runner.model), tta)
     metrics = runner.test()
     classes = list(runner.test_dataloader.dataset.metainfo.get('classes', []))
     report = metrics_report(metrics, classes)
