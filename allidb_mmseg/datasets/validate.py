@@ -23,18 +23,15 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from ..utils import AllidbError, pair_by_stem
+from ..utils import AllidbError, oriented_size, pair_by_stem
 
-__all__ = ['MASK_VALUES', 'MIN_IMAGE_SIDE', 'PROGRESS_FROM',
+__all__ = ['MIN_IMAGE_SIDE', 'PROGRESS_FROM',
            'image_size', 'check_pair', 'validate_split']
 
-MASK_VALUES = (0, 1, 255)
 # Smaller images hold no cell; mmcv's resize fails on a 1-pixel one.
 MIN_IMAGE_SIDE = 8
 # Splits with at least this many pairs show a progress bar.
 PROGRESS_FROM = 200
-_EXIF_ORIENTATION = 0x0112
-_SWAPS_AXES = {5, 6, 7, 8}
 
 
 def image_size(path: str | os.PathLike) -> tuple[int, int]:
@@ -50,11 +47,9 @@ def image_size(path: str | os.PathLike) -> tuple[int, int]:
         with warnings.catch_warnings():
             warnings.simplefilter('ignore', Image.DecompressionBombWarning)
             with Image.open(path) as im:
-                w, h = im.size
-                orientation = im.getexif().get(_EXIF_ORIENTATION, 1)
+                return oriented_size(im)
     except (OSError, ValueError, SyntaxError) as e:
         raise AllidbError(path, f'not a readable image ({e})') from e
-    return (h, w) if orientation in _SWAPS_AXES else (w, h)
 
 
 def _read_mask(path: Path) -> np.ndarray:
@@ -79,7 +74,7 @@ def check_pair(image: Path, mask: Path) -> None:
     if (mw, mh) != (w, h):
         raise AllidbError(mask, f'mask is {mw}x{mh} but its image '
                           f'{image.name} is {w}x{h} (as mmseg loads it)')
-    wrong = (values > 1) & (values != 255)  # not in MASK_VALUES; no sort
+    wrong = (values > 1) & (values != 255)  # not 0, 1 or 255; no sort
     if wrong.any():
         bad = np.unique(values[wrong])
         shown = ', '.join(str(v) for v in bad[:5]) + (

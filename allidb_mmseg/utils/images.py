@@ -4,16 +4,30 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from .errors import AllidbError
 
 __all__ = ['IMAGE_SUFFIXES', 'is_image_file', 'files_by_stem', 'Pairing',
-           'pair_by_stem', 'split_pairs']
+           'pair_by_stem', 'split_pairs', 'oriented_size']
 
 # Every image format the project reads: ALL-IDB1 ships JPEGs, ALL-IDB2 TIFFs,
 # users bring PNG or BMP. Compared in lower case.
 IMAGE_SUFFIXES = ('.jpg', '.jpeg', '.png', '.bmp', '.tif', '.tiff')
 MASK_SUFFIX = '.png'
+
+
+_EXIF_ORIENTATION = 0x0112
+_SWAPS_AXES = {5, 6, 7, 8}  # EXIF orientations that transpose the image
+
+
+def oriented_size(im: Any) -> tuple[int, int]:
+    """(width, height) of an open PIL image as OpenCV decodes it: OpenCV
+    applies the EXIF orientation, so a tag that rotates by 90 degrees swaps
+    the two. Reads the header only."""
+    w, h = im.size
+    return (h, w) if im.getexif().get(_EXIF_ORIENTATION, 1) in _SWAPS_AXES \
+        else (w, h)
 
 
 def is_image_file(name: str | os.PathLike) -> bool:

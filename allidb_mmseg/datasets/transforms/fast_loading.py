@@ -38,6 +38,8 @@ from PIL import Image
 
 from mmseg.registry import TRANSFORMS
 
+from ...utils import oriented_size
+
 _JPEG_MAGIC = b'\xff\xd8\xff'
 _REDUCED_FLAGS = {
     'color': {2: cv2.IMREAD_REDUCED_COLOR_2, 4: cv2.IMREAD_REDUCED_COLOR_4,
@@ -46,8 +48,6 @@ _REDUCED_FLAGS = {
                   4: cv2.IMREAD_REDUCED_GRAYSCALE_4,
                   8: cv2.IMREAD_REDUCED_GRAYSCALE_8},
 }
-_EXIF_ORIENTATION = 0x0112
-_SWAPS_AXES = {5, 6, 7, 8}  # EXIF orientations that transpose the image
 
 
 def jpeg_size(data: bytes) -> tuple[int, int] | None:
@@ -62,11 +62,10 @@ def jpeg_size(data: bytes) -> tuple[int, int] | None:
         with Image.open(io.BytesIO(data)) as im:
             if im.format != 'JPEG':
                 return None
-            w, h = im.size
-            orientation = im.getexif().get(_EXIF_ORIENTATION, 1)
+            w, h = oriented_size(im)
     except Exception:  # corrupt header: let the normal decoder report it
         return None
-    return (w, h) if orientation in _SWAPS_AXES else (h, w)
+    return h, w
 
 
 def reduced_shape(full_hw: tuple[int, int], factor: int) -> tuple[int, int]:
