@@ -141,8 +141,7 @@ def best_checkpoint(work_dir: Path) -> Path:
 def _scores(report: dict) -> dict:
     """mIoU and lymphoblast IoU (%), per-blast detection (0-1) of a report."""
     m = report['metrics']
-    iou = report['per_class']['lymphoblast']['IoU'] if 'per_class' in report \
-        else m['IoU.lymphoblast']
+    iou = report['per_class']['lymphoblast']['IoU']
     return dict(mIoU=m['mIoU'], **{'IoU.lymphoblast': iou},
                 **{k: report['detection'][k] for k in
                    ('blast_precision', 'blast_recall', 'blast_F1', 'ALL_accuracy')})

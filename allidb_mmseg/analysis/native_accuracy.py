@@ -138,26 +138,19 @@ def _row_values(report: dict) -> dict:
     """The compared numbers of one test report: percent IoUs, 0-1 detection."""
     det = report.get('detection') or {}
     m = report['metrics']
-    iou = report.get('per_class', {}).get('lymphoblast', {}).get('IoU',
-                                                                  m.get('IoU.lymphoblast'))
+    iou = report.get('per_class', {}).get('lymphoblast', {}).get('IoU')
     return dict(mIoU=m.get('mIoU'), IoU_lymphoblast=iou,
                 **{k: det.get(k) for k in COLUMNS[2:]})
 
 
 def aggregate(reports: list[dict]) -> dict:
     """Mean and sample std (None for one run) of each column over runs."""
-    import statistics
+    from .table2 import mean_std
 
-    out: dict = {'runs': len(reports)}
-    values = [_row_values(r) for r in reports]
-    for key in COLUMNS:
-        xs = [v[key] for v in values if v.get(key) is not None]
-        out[key] = statistics.fmean(xs) if xs else None
-        out[f'{key}_std'] = statistics.stdev(xs) if len(xs) > 1 else None
-    for key in ('train_iters', 'train_cpu_min'):
-        xs = [r[key] for r in reports if r.get(key) is not None]
-        out[key] = statistics.fmean(xs) if xs else None
-    return out
+    train = mean_std(reports, ('train_iters', 'train_cpu_min'))
+    return dict(runs=len(reports),
+                **mean_std([_row_values(r) for r in reports], COLUMNS),
+                train_iters=train['train_iters'], train_cpu_min=train['train_cpu_min'])
 
 
 def targets(rows: dict[str, dict]) -> list[dict]:

@@ -76,15 +76,26 @@ def _measured(report: dict) -> dict:
                 blast_F1=det.get('blast_F1'))
 
 
+def mean_std(values: Sequence[dict], keys: Sequence[str],
+             digits: Optional[int] = None) -> dict:
+    """Over runs (one dict of numbers each): ``key`` the mean and
+    ``key_std`` the sample std (None for one run) of each key, skipping
+    runs where it is None; rounded to ``digits`` when given."""
+    def r(x: float) -> float:
+        return x if digits is None else round(x, digits)
+
+    out: dict = {}
+    for key in keys:
+        xs = [v[key] for v in values if v.get(key) is not None]
+        out[key] = r(statistics.fmean(xs)) if xs else None
+        out[f'{key}_std'] = r(statistics.stdev(xs)) if len(xs) > 1 else None
+    return out
+
+
 def _mean_std(reports: Sequence[dict]) -> dict:
     """Mean (and, over several runs, the sample std) of each measured column."""
-    out: dict = {'runs': len(reports)}
-    values = [_measured(r) for r in reports]
-    for key in MEASURED:
-        xs = [v[key] for v in values if v[key] is not None]
-        out[key] = round(statistics.fmean(xs), 3) if xs else None
-        out[f'{key}_std'] = round(statistics.stdev(xs), 3) if len(xs) > 1 else None
-    return out
+    return dict(runs=len(reports),
+                **mean_std([_measured(r) for r in reports], MEASURED, digits=3))
 
 
 def table_rows(results: dict[str, Any], otsu: Optional[dict] = None,
@@ -103,12 +114,8 @@ def table_rows(results: dict[str, Any], otsu: Optional[dict] = None,
         rows.append(dict(variant=v.label, paper_mIoU=v.paper_miou,
                          paper_mAcc=v.paper_macc, **_mean_std(reports)))
     if otsu:
-        report = dict(metrics=otsu['metrics'], detection=otsu.get('detection'),
-                      per_class=dict(lymphoblast=dict(
-                          IoU=otsu['metrics'].get('IoU.lymphoblast'),
-                          Dice=otsu['metrics'].get('Dice.lymphoblast'))))
         rows.append(dict(variant='Otsu threshold baseline (not in paper)',
-                         paper_mIoU=None, paper_mAcc=None, **_mean_std([report])))
+                         paper_mIoU=None, paper_mAcc=None, **_mean_std([otsu])))
     return rows
 
 

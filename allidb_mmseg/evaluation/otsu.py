@@ -68,6 +68,7 @@ def evaluate_otsu(data_root: str, split: str = 'test',
     from tqdm import tqdm
 
     from .detection import detection_row, image_min_blast_area, summarize_detection
+    from .summary import metrics_report
 
     pairs = split_pairs(data_root, split)[:limit]
     detections: list[dict] = []
@@ -91,4 +92,5 @@ def evaluate_otsu(data_root: str, split: str = 'test',
     return dict(method='otsu', split=split, num_images=len(pairs),
                 data_root=osp.abspath(data_root),
                 units='percent (paper uses 0-1: divide by 100)',
-                metrics=metrics, detection=summarize_detection(detections))
+                metrics=metrics, per_class=metrics_report(metrics)['per_class'],
+                detection=summarize_detection(detections))

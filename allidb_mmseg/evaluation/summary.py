@@ -15,6 +15,8 @@ SUMMARY_KEYS = ('aAcc', 'mIoU', 'mAcc', 'mDice')
 
 
 def _clean(value: Any) -> Any:
+    if value is None:
+        return None
     value = float(value)
     # NaN (a class absent from labels and predictions) -> null in JSON;
     # mmseg rounds to 2 decimals in float32, so round away the float noise.

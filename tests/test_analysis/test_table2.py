@@ -24,7 +24,8 @@ def test_rows_put_paper_and_ours_side_by_side_in_0_1_units():
     rows = table2.table_rows(
         {'segformer_allidb_128_aug': report(85.25, 91.0, 72.5)},
         otsu=dict(metrics={'mIoU': 60.0, 'mAcc': 70.0,
-                           'IoU.lymphoblast': 30.0, 'mDice': 65.0}))
+                           'IoU.lymphoblast': 30.0, 'mDice': 65.0},
+                  per_class={'lymphoblast': {'IoU': 30.0}}))
     by_name = {r['variant']: r for r in rows}
     row = by_name['128x128 with augmentation']
     assert (row['paper_mIoU'], row['paper_mAcc']) == (0.821, 0.917)
@@ -36,6 +37,7 @@ def test_rows_put_paper_and_ours_side_by_side_in_0_1_units():
     assert by_name['128x128 without augmentation']['paper_mIoU'] == 0.809
     assert by_name['256x256 with augmentation']['paper_mAcc'] == 0.832
     assert rows[-1]['paper_mIoU'] is None and rows[-1]['ours_mIoU'] == 0.6
+    assert rows[-1]['ours_IoU_lymphoblast'] == 0.3
     md = table2.to_markdown(rows)
     assert '| 128x128 with augmentation | 0.821 | 0.853 | 0.917 | 0.910 |' in md
     assert '| 256x256 without augmentation | 0.721 | - | 0.809 | - |' in md
