@@ -27,7 +27,7 @@ from .runtime import OnnxSegmentor
 from .sidecar import file_sha256, sidecar_path, write_sidecar
 
 __all__ = ['MAX_MIOU_LOSS', 'METHOD', 'int8_path', 'quantize_int8',
-           'quantize_model', 'offer_int8']
+           'quantize_model', 'int8_verdict', 'offer_int8']
 
 MAX_MIOU_LOSS = 0.5  # mIoU points (percent)
 METHOD = ('onnxruntime static quantization, QOperator format, Conv and MatMul '
@@ -102,6 +102,13 @@ def quantize_model(fp32: OnnxSegmentor, calibration: Sequence[str],
                          spinning=fp32.spinning)
 
 
+def int8_verdict(fp32: dict, int8: dict) -> tuple[float, bool]:
+    """The int8 model's mIoU loss against fp32 (both :func:`score_split`
+    results), and whether it is within :data:`MAX_MIOU_LOSS` (offered)."""
+    loss = fp32['mIoU'] - int8['mIoU']
+    return loss, bool(loss <= MAX_MIOU_LOSS)
+
+
 def offer_int8(fp32_path: str | os.PathLike, pairs: Sequence[tuple[str, str]],
                calibration: Sequence[str], force: bool = False,
                split: str = '') -> dict[str, Any]:
@@ -132,8 +139,7 @@ def offer_int8(fp32_path: str | os.PathLike, pairs: Sequence[tuple[str, str]],
         area = fp32.spec.min_blast_area or DEFAULT_MIN_BLAST_AREA
         scores = {name: score_split(model.segment, pairs, area)
                   for name, model in (('fp32', fp32), ('int8', int8))}
-        loss = scores['fp32']['mIoU'] - scores['int8']['mIoU']
-        offered = bool(loss <= MAX_MIOU_LOSS)
+        loss, offered = int8_verdict(scores['fp32'], scores['int8'])
         if offered:
             int8.spec.quantization = dict(
                 method=METHOD, calibration_images=len(calibration),

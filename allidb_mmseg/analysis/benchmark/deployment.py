@@ -158,15 +158,17 @@ def backend_agreement(torch_model: Any, runtime: Any, images: Sequence[str],
                 images_with_other_count=int(count_diffs))
 
 
-def _tta_figures(fp32: Any, fp32_tta: Any, model: Any,
+def _tta_figures(fp32_scores: dict, fp32_tta: Any, model: Any,
                  pairs: list[tuple[str, str]], area: int,
                  tick: Callable[[], None]) -> dict:
-    """(d4) scores and time with and without TTA, onnxruntime and torch."""
+    """(d4) scores and time with and without TTA, onnxruntime and torch;
+    ``fp32_scores``: the plain onnxruntime model's, from (d3)."""
     from ...apis import segment
     from ...apis.tta import disable_tta, enable_tta
 
-    s = bench_accuracy({'ort': fp32.segment, 'ort_tta': fp32_tta.segment,
-                        'torch': lambda f: segment(model, f)}, pairs, area, tick)
+    s = dict(ort=fp32_scores, **bench_accuracy(
+        {'ort_tta': fp32_tta.segment, 'torch': lambda f: segment(model, f)},
+        pairs, area, tick))
     enable_tta(model)
     try:
         s.update(bench_accuracy({'torch_tta': lambda f: segment(model, f)},
@@ -213,7 +215,7 @@ def run_deployment(config: str, checkpoint: str, pairs: list[tuple[str, str]],
 
     from ...apis import load_model
     from ...deployment.export import encode_decode_module, export_onnx
-    from ...deployment.quantize import MAX_MIOU_LOSS, quantize_model
+    from ...deployment.quantize import MAX_MIOU_LOSS, int8_verdict, quantize_model
     from ...deployment.runtime import OnnxSegmentor
     from ...models.fused_mit import set_fused_attention
     from ...synthetic import make_synthetic
@@ -265,14 +267,14 @@ def run_deployment(config: str, checkpoint: str, pairs: list[tuple[str, str]],
         stage('(d3) int8 accuracy')
         scores = bench_accuracy({'fp32': fp32.segment, 'int8': int8.segment},
                                 pairs, area, tick)
-        loss = scores['fp32']['mIoU'] - scores['int8']['mIoU']
+        loss, offered = int8_verdict(scores['fp32'], scores['int8'])
         result['int8'] = dict(scores, miou_loss=loss, max_miou_loss=MAX_MIOU_LOSS,
-                              offered=bool(loss <= MAX_MIOU_LOSS),
-                              calibration_images=len(calibration))
+                              offered=offered, calibration_images=len(calibration))
         stage('(d4) TTA')
         with_tta = OnnxSegmentor(fp32_path, threads=threads, tta='d4',
                                  spinning=False)
-        result['tta'] = _tta_figures(fp32, with_tta, model, pairs, area, tick)
+        result['tta'] = _tta_figures(scores['fp32'], with_tta, model, pairs,
+                                     area, tick)
         return result
     finally:
         shutil.rmtree(work, ignore_errors=True)
