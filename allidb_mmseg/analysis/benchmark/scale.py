@@ -13,7 +13,6 @@ JPEGs get the same through ``mpp``.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import time
@@ -21,6 +20,8 @@ from pathlib import Path
 from typing import Any, Iterator
 
 import numpy as np
+
+from ...utils import atomic_imwrite, atomic_write
 
 __all__ = ['CASES', 'make_inputs', 'run_scale_benchmark', 'scale_table']
 
@@ -86,21 +87,22 @@ def _write_tiff(path: Path, mosaic: Mosaic, h: int, w: int,
                 factors: tuple[int, ...], mpp: float) -> None:
     import tifffile
 
-    tmp = path.with_name(f'.{path.name}.tmp')
-    with tifffile.TiffWriter(tmp, bigtiff=True) as tif:
-        for k, f in enumerate(factors):
-            lh, lw = -(-h // f), -(-w // f)
-            kw = dict(shape=(lh, lw, 3), dtype=np.uint8, tile=(512, 512),
-                      photometric='rgb', compression='jpeg',
-                      compressionargs=dict(level=90))
-            if k == 0:
-                px_per_cm = 1e4 / mpp
-                tif.write(_tiles(mosaic, lh, lw, 512, f), subifds=len(factors) - 1,
-                          resolution=(px_per_cm, px_per_cm),
-                          resolutionunit='CENTIMETER', **kw)
-            else:
-                tif.write(_tiles(mosaic, lh, lw, 512, f), subfiletype=1, **kw)
-    os.replace(tmp, path)
+    def write(tmp: Path) -> None:
+        with tifffile.TiffWriter(tmp, bigtiff=True) as tif:
+            for k, f in enumerate(factors):
+                lh, lw = -(-h // f), -(-w // f)
+                kw = dict(shape=(lh, lw, 3), dtype=np.uint8, tile=(512, 512),
+                          photometric='rgb', compression='jpeg',
+                          compressionargs=dict(level=90))
+                if k == 0:
+                    px_per_cm = 1e4 / mpp
+                    tif.write(_tiles(mosaic, lh, lw, 512, f),
+                              subifds=len(factors) - 1,
+                              resolution=(px_per_cm, px_per_cm),
+                              resolutionunit='CENTIMETER', **kw)
+                else:
+                    tif.write(_tiles(mosaic, lh, lw, 512, f), subfiletype=1, **kw)
+    atomic_write(path, write)
 
 
 def make_inputs(cache: Path, quick: bool = False, seed: int = 0,
@@ -111,6 +113,7 @@ def make_inputs(cache: Path, quick: bool = False, seed: int = 0,
     from ...synthetic.field import render_field
 
     cache.mkdir(parents=True, exist_ok=True)
+    jpeg_90 = [cv2.IMWRITE_JPEG_QUALITY, 90]
     div = QUICK_DIV if quick else 1
     files = {}
     mosaic = None
@@ -124,7 +127,7 @@ def make_inputs(cache: Path, quick: bool = False, seed: int = 0,
         log(f'making {path} ...')
         if name == 'field':
             img, _, _ = render_field(np.random.default_rng(seed), (w, h), n_blasts=4)
-            cv2.imwrite(str(path), img, [cv2.IMWRITE_JPEG_QUALITY, 90])
+            atomic_imwrite(path, img, jpeg_90)
             continue
         if mosaic is None:
             th, tw = FIELD_TILE[0] // div, FIELD_TILE[1] // div
@@ -132,10 +135,7 @@ def make_inputs(cache: Path, quick: bool = False, seed: int = 0,
             mosaic = Mosaic([render_field(rng, (tw, th), n_blasts=int(n))[0]
                              for n in (5, 0, 3, 8)])
         if kind == 'jpeg':
-            tmp = cache / f'.{path.stem}.tmp.jpg'
-            cv2.imwrite(str(tmp), mosaic.region(0, h, 0, w),
-                        [cv2.IMWRITE_JPEG_QUALITY, 90])
-            os.replace(tmp, path)
+            atomic_imwrite(path, mosaic.region(0, h, 0, w), jpeg_90)
         else:
             factors = PYRAMID_FACTORS if kind == 'pyramid' else (1,)
             _write_tiff(path, mosaic, h, w, factors, MPP * div)
