@@ -38,6 +38,9 @@ except ImportError as exc:  # run outside the project's venv
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    from allidb_mmseg.apis.backends import BACKENDS
+    from allidb_mmseg.apis.exports import OBJECT_TYPES
+
     p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     p.add_argument('config', help='mmseg config with a top-level '
                    'test_pipeline, or an exported MODEL.onnx')
@@ -70,12 +73,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    'annotations", COCO 1.0)')
     p.add_argument('--geojson', action='store_true', help='also write '
                    'DIR/geojson/<name>.geojson per image, for QuPath')
-    p.add_argument('--geojson-type', default='detection',
-                   choices=['detection', 'annotation'],
+    p.add_argument('--geojson-type', default='detection', choices=OBJECT_TYPES,
                    help='QuPath object type of the GeoJSON blasts (default: '
                    'detection; annotation: editable)')
     # Backends, test-time augmentation, several processes (docs/deployment.md).
-    p.add_argument('--backend', choices=['torch', 'onnxruntime'],
+    p.add_argument('--backend', choices=BACKENDS,
                    help='default: onnxruntime for a .onnx model, else torch')
     p.add_argument('--tta', action='store_const', const='d4',
                    help='test-time augmentation: average the predictions of '

@@ -188,12 +188,9 @@ class OnnxSegmentor:
     def tile_settings(self, batch_size: Optional[int] = None
                       ) -> Optional[TileSettings]:
         """The exported ``test_cfg`` tiling; None for whole-image models."""
-        spec = self.spec
+        spec = self.spec  # read_sidecar checked that 'slide' has both sizes
         if spec.mode != 'slide':
             return None
-        if not (spec.crop_size and spec.stride):
-            raise AllidbError(sidecar_path(self.path), "mode 'slide' without "
-                              'crop_size and stride; export the model again')
         return TileSettings(crop=as_pair(spec.crop_size), stride=as_pair(spec.stride),
                             batch_size=batch_size or DEFAULT_TILE_BATCH.get(
                                 str(self.device).split(':')[0], DEFAULT_TILE_BATCH['cuda']),

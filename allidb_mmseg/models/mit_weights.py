@@ -265,11 +265,11 @@ def convert_file(src: str, dst: str, force: bool = False) -> dict:
     except WeightsError as e:
         e.path = e.path or src
         raise
+    # check_complete_mit found every stage's patch embedding.
     widths = [int(converted[f'layers.{i}.0.projection.weight'].shape[0])
-              for i in range(4) if f'layers.{i}.0.projection.weight'
-              in converted]
+              for i in range(MIT_STAGES)]
     depths = [len({k.split('.')[3] for k in converted
-                   if k.startswith(f'layers.{i}.1.')}) for i in range(4)]
+                   if k.startswith(f'layers.{i}.1.')}) for i in range(MIT_STAGES)]
     atomic_write(dst, lambda tmp: torch.save({'state_dict': converted}, tmp))
     return dict(tensors=len(converted),
                 parameters=sum(v.numel() for v in converted.values()),
