@@ -162,31 +162,26 @@ def process_image(model: Any, file: str, name: str, out_dir: Path,
     slide = is_slide(file)
     mask_path, overlay_path = output_paths(out_dir, name, slide)
     try:
-        outlines = None
         if slide:
-            outlines = segment_slide(model, file, row, mask_path, overlay_path,
-                                     min_area, rule, mpp, progress,
-                                     wants_outlines(sinks))
-            seg = None
+            seg = segment_slide(model, file, row, mask_path, overlay_path,
+                                min_area, rule, mpp, progress,
+                                wants_outlines(sinks))
         else:
             img = read_image(file)
             row.height, row.width = img.shape[:2]
             if stain is not None:
                 img = stain.prepare(img, row)
             if img.shape[0] * img.shape[1] > LARGE_IMAGE_PIXELS:
-                outlines = segment_large_image(
+                seg = segment_large_image(
                     model, img, row, mask_path, overlay_path, min_area, rule,
                     mpp, progress, wants_outlines(sinks))
-                seg = None
             else:
                 seg = _process_field(model, img, row, mask_path, overlay_path,
                                      min_area, rule, mpp, progress)
         row.mask = str(mask_path.relative_to(out_dir))
         row.overlay = str(overlay_path.relative_to(out_dir))
-        if sinks:
-            seg = seg or Segmented.streamed(row, overlay_path, outlines, slide)
-            for sink in sinks:
-                sink.add(seg)
+        for sink in sinks:
+            sink.add(seg)
     except WriteError:
         raise  # the output side failed (disk full): stop, not the next image
     except AllidbError as e:  # ImageReadError says only the problem

@@ -34,6 +34,7 @@ from .inference import (SCALE_SAMPLE_SIDE, scale_sample, scale_settings,
 from .mask_writers import write_mask_png, write_mask_pyramid
 from .report import (CONTOUR_BGR, ImageRow, blast_numbers, draw_banner,
                      draw_label, overlay_style)
+from .sinks import Segmented
 from .slides import LevelSource, choose_level, open_slide
 from .tiling import BLAST_CLASS, ArraySource, Band, RowSource
 
@@ -168,11 +169,12 @@ def segment_large_image(model: Any, img: np.ndarray, row: ImageRow,
                         mask_path: Path, overlay_path: Path,
                         min_area: int | None, rule: AllRule,
                         mpp: float | None = None, progress: bool = False,
-                        outlines: bool = False) -> list[BlastShape] | None:
+                        outlines: bool = False) -> Segmented:
     """A decoded image too large for the ordinary path: PNG mask at full
     size, written as it is made; downsampled overlay; blasts counted band by
     band. Fills ``row``. ``min_area`` None: :func:`scaled_min_area`.
-    Returns the blasts' outlines when ``outlines`` (else None)."""
+    Returns what the sinks take, with the blasts' outlines when
+    ``outlines``."""
     h, w = img.shape[:2]
     scale = working_scale(model, img, mpp)
     min_area = scaled_min_area(model, min_area, scale, img)
@@ -182,19 +184,19 @@ def segment_large_image(model: Any, img: np.ndarray, row: ImageRow,
         model, ArraySource(img), scale, progress, desc=row.name[-20:])), h, w)
     blasts, numbers = watch.numbers(rule, min_area)
     _fill(row, numbers)
-    overview = shrink(ArraySource(img), *watch.thumb.shape)
-    atomic_imwrite(overlay_path, draw_overview(overview, watch.thumb, blasts,
-                                               step, row.all_suspected))
+    overlay = draw_overview(shrink(ArraySource(img), *watch.thumb.shape),
+                            watch.thumb, blasts, step, row.all_suspected)
+    atomic_imwrite(overlay_path, overlay)
     row.inference = dict(working_scale=scale, overlay_downsample=step,
                          cut_components=watch.counter.cut_components)
-    return watch.shapes(blasts)
+    return Segmented(row, overlay, None, overlay, watch.shapes(blasts))
 
 
 def segment_slide(model: Any, file: str, row: ImageRow,
                   mask_path: Path, overlay_path: Path, min_area: int | None,
                   rule: AllRule, mpp: float | None = None,
                   progress: bool = False, outlines: bool = False
-                  ) -> list[BlastShape] | None:
+                  ) -> Segmented:
     """Segment a whole-slide image region by region; fills ``row``.
 
     Args:
@@ -210,7 +212,8 @@ def segment_slide(model: Any, file: str, row: ImageRow,
         outlines: also keep each blast's outline.
 
     Returns:
-        The blasts' outlines in level-0 slide pixels, or None.
+        What the sinks take: the overlay, and with ``outlines`` the blasts'
+        outlines in level-0 slide pixels.
     """
     with open_slide(file) as slide:
         w0, h0 = slide.dimensions
@@ -241,12 +244,13 @@ def segment_slide(model: Any, file: str, row: ImageRow,
         th, tw = watch.thumb.shape
         view = LevelSource(slide, choose_level(slide.level_downsamples,
                                                step * ds, tolerance=0.0))
-        overview = shrink(view, th, tw)
-        atomic_imwrite(overlay_path, draw_overview(
-            overview, watch.thumb, blasts, step, row.all_suspected))
+        overlay = draw_overview(shrink(view, th, tw), watch.thumb, blasts,
+                                step, row.all_suspected)
+        atomic_imwrite(overlay_path, overlay)
         row.inference = dict(
             reader=slide.reader, level=level, level_downsample=ds,
             mpp=mpp0, mpp_from='--mpp' if mpp else ('file' if mpp0 else None),
             working_scale=s0, mask_size=[w, h], overlay_downsample=step * ds,
             cut_components=watch.counter.cut_components)
-        return watch.shapes(blasts, ds)
+        return Segmented(row, overlay, None, overlay, watch.shapes(blasts, ds),
+                         slide=True)

@@ -52,18 +52,6 @@ class Segmented:
     outlines: list[BlastShape] | None = None
     slide: bool = False
 
-    @classmethod
-    def streamed(cls, row: ImageRow, overlay_path: Path,
-                 outlines: list[BlastShape] | None = None,
-                 slide: bool = False) -> 'Segmented':
-        """A slide or large image, seen through its downsampled overlay."""
-        import cv2
-
-        overlay = cv2.imread(str(overlay_path), cv2.IMREAD_COLOR)
-        if overlay is None:
-            raise AllidbError(overlay_path, 'cannot read back the overlay')
-        return cls(row, overlay, None, overlay, outlines, slide)
-
     @cached_property
     def shapes(self) -> list[BlastShape] | None:
         """The blasts' outlines, traced once for all sinks (None: a
