@@ -47,8 +47,6 @@ Predict = Callable[[np.ndarray], np.ndarray]
 _RESAMPLE_COLS = 4096
 # Float32 values per plane converted to a band of output at once.
 _EMIT_VALUES = 8 * 2**20
-# Upsampled float32 logits held at once by :func:`upsampled_bands`.
-_BAND_BYTES = 64 * 2**20
 
 
 class RowSource(Protocol):
@@ -330,14 +328,9 @@ def upsampled_bands(logits: np.ndarray, out_h: int, out_w: int,
 
     The whole-image path: the model saw the whole (resized) image.
     """
-    c = logits.shape[0]
-    planes = _planes(logits[None])[0]
-    rows = max(1, _BAND_BYTES // (4 * out_w * (len(planes) + 1)))
-    for y0 in range(0, out_h, rows):
-        y1 = min(out_h, y0 + rows)
-        band = np.stack([resize_rows(np.ascontiguousarray(p), out_w, out_h,
-                                     y0, y1, align_corners) for p in planes])
-        yield Band(y0, *_classify(band, c, threshold))
+    to_source = _ToSource(logits.shape[1:], (out_h, out_w), logits.shape[0],
+                          align_corners, threshold)
+    yield from to_source.feed(0, _planes(logits[None])[0])
 
 
 def collect_bands(bands: Iterator[Band], height: int, width: int
@@ -355,15 +348,13 @@ class _ToSource:
     """Finished working-scale planes, fed in row order, to source bands."""
 
     def __init__(self, work: tuple[int, int], out: tuple[int, int],
-                 num_classes: int, settings: TileSettings) -> None:
+                 num_classes: int, align_corners: bool, threshold: float) -> None:
         self.work_h, self.work_w = work
         self.out_h, self.out_w = out
-        self.c, self.settings = num_classes, settings
-        self.same = work == out
-        self.ay, self.by = _axis_map(self.work_h, self.out_h,
-                                     settings.align_corners)
-        self.ax, self.bx = _axis_map(self.work_w, self.out_w,
-                                     settings.align_corners)
+        self.c, self.threshold = num_classes, threshold
+        self.same = tuple(work) == tuple(out)
+        self.ay, self.by = _axis_map(self.work_h, self.out_h, align_corners)
+        self.ax, self.bx = _axis_map(self.work_w, self.out_w, align_corners)
         # The working rows each output row samples: lo and lo + 1 (clamped).
         u = self.ay * np.arange(self.out_h) + self.by
         self.lo = np.clip(np.floor(u).astype(np.int64), 0, self.work_h - 1)
@@ -376,7 +367,7 @@ class _ToSource:
         rows = max(1, _EMIT_VALUES // max(1, planes.shape[2]))
         for r in range(0, planes.shape[1], rows):
             yield Band(y0 + r, *_classify(planes[:, r:r + rows], self.c,
-                                          self.settings.threshold))
+                                          self.threshold))
 
     def feed(self, y0: int, planes: np.ndarray) -> Iterator[Band]:
         """Working rows ``y0:y0 + planes.shape[1]``, final, in order."""
@@ -396,7 +387,7 @@ class _ToSource:
             band = np.stack([_resample(p, r0, r1, self.out_w, self.ay, self.by,
                                        self.ax, self.bx, self.buf_y0,
                                        self.work_h) for p in self.buf])
-            yield Band(r0, *_classify(band, self.c, self.settings.threshold))
+            yield Band(r0, *_classify(band, self.c, self.threshold))
             self.next_row = r1
         if self.next_row < self.out_h:
             keep = int(self.lo[self.next_row]) - self.buf_y0
@@ -474,7 +465,9 @@ def tiled_bands(source: RowSource, predict: Predict,
                                      f'for {len(cols)} tiles of {ch}x{cw}')
                 planes = _planes(logits.astype(np.float32, copy=False))
                 if acc is None:
-                    to_source = _ToSource(work, out, logits.shape[1], settings)
+                    to_source = _ToSource(work, out, logits.shape[1],
+                                          settings.align_corners,
+                                          settings.threshold)
                     acc = np.zeros((planes.shape[1], 0, ww), np.float32)
                     acc_y0 = y
                 if acc_y0 + acc.shape[1] < y + ch:  # grow to this tile row
