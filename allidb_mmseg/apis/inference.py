@@ -146,23 +146,16 @@ def torch_predictor(model: Any) -> Predict:
     import torch
 
     device = next(model.parameters()).device
-    views = getattr(model, '_allidb_tta', None)  # set by apis.tta.enable_tta
 
     def encode(batch: np.ndarray) -> np.ndarray:
         shape = tuple(batch.shape[2:])
         metas = [dict(img_shape=shape, ori_shape=shape, pad_shape=shape)
                  for _ in range(len(batch))]
-        with torch.no_grad():
+        with torch.no_grad():  # with apis.tta.enable_tta: averaged views
             out = model.encode_decode(torch.from_numpy(batch).to(device), metas)
         return out.float().cpu().numpy()
 
-    if not views:
-        return encode
-    from .tta import tta_logits
-
-    def predict(batch: np.ndarray) -> np.ndarray:
-        return tta_logits(encode, batch, views)
-    return predict
+    return encode
 
 
 def tile_settings(model: Any, batch_size: int | None = None

@@ -131,10 +131,13 @@ def tta_logits(predict: Callable[[Array], Array], batch: Array,
 def enable_tta(model: Any, mode: str | bool = 'd4') -> Any:
     """Make an mmseg segmentor average its predictions over ``mode``'s views.
 
-    The instance's ``inference`` (which both :func:`~allidb_mmseg.apis.segment`
-    and mmseg's test loop call) is replaced by one that runs the original on
-    each turned view, with the image metas' shapes matching the view. The
-    weights and the class are untouched; :func:`disable_tta` restores it.
+    The instance's ``encode_decode`` is replaced by one that runs the
+    original on each turned view, with the image metas' shapes matching the
+    view. Every path reaches the network through it: mmseg's whole and slide
+    inference (so the test loop's), :func:`~allidb_mmseg.apis.segment`'s
+    whole images and its tiles, which thus get TTA per tile as in mmseg's
+    slide mode. The weights and the class are untouched; :func:`disable_tta`
+    restores it.
 
     Returns:
         ``model``, for chaining.
@@ -143,16 +146,16 @@ def enable_tta(model: Any, mode: str | bool = 'd4') -> Any:
     disable_tta(model)
     if not transforms:
         return model
-    plain = model.inference
+    plain = model.encode_decode
 
-    def inference(self: Any, inputs: Array, batch_img_metas: list) -> Array:
+    def encode_decode(self: Any, inputs: Array, batch_img_metas: list) -> Array:
         def predict(x: Array) -> Array:
             hw = tuple(x.shape[-2:])
             metas = [dict(m, img_shape=hw, pad_shape=hw) for m in batch_img_metas]
             return plain(x, metas)
         return tta_logits(predict, inputs, transforms)
 
-    model.inference = types.MethodType(inference, model)
+    model.encode_decode = types.MethodType(encode_decode, model)
     model._allidb_tta = transforms
     return model
 
@@ -160,6 +163,6 @@ def enable_tta(model: Any, mode: str | bool = 'd4') -> Any:
 def disable_tta(model: Any) -> Any:
     """Undo :func:`enable_tta` (a no-op on a model without TTA)."""
     if '_allidb_tta' in vars(model):
-        del model.inference
+        del model.encode_decode
         del model._allidb_tta
     return model

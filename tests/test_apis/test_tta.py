@@ -119,3 +119,25 @@ def test_test_tool_tta_runs_every_view(jpg_data_root, tmp_path, monkeypatch, cap
     assert calls == [8, 8]  # two test images, eight views each
     report = json.loads(out.read_text())
     assert report['tta'] == 'd4' and 0 <= report['metrics']['mIoU'] <= 100
+
+
+def test_tiled_models_average_every_tile_alike_in_both_backends(tiny_export, tmp_path):
+    """TTA wraps encode_decode, so the torch tiles get it as onnxruntime's do."""
+    from allidb_mmseg.apis import load_model, segment
+    from allidb_mmseg.deployment import export_onnx, load_onnx_model
+    from helpers import TINY_CONFIG, TINY_MIT
+
+    cfg = tmp_path / 'tiled.py'
+    cfg.write_text(TINY_CONFIG.format(backbone=TINY_MIT) + (
+        "model['test_cfg'] = dict(mode='slide', crop_size=(48, 48), stride=(32, 32))\n"))
+    export_onnx(cfg, tiny_export.checkpoint, tmp_path / 'tiled.onnx')
+    model = load_model(cfg, tiny_export.checkpoint)
+    field = blob_image(90, 130, seed=4)
+    _, plain = segment(model, field, return_prob=True)
+    enable_tta(model)
+    m_torch, q_torch = segment(model, field, return_prob=True)
+    m_ort, q_ort = load_onnx_model(tmp_path / 'tiled.onnx', tta='d4').segment(
+        field, return_prob=True)
+    assert np.abs(q_torch.astype(np.float32) - plain).max() > 0.01  # TTA ran
+    assert (m_ort == m_torch).mean() >= 0.999
+    np.testing.assert_allclose(q_ort.astype(np.float32), q_torch, atol=2e-3)
