@@ -193,11 +193,9 @@ def process_image(model: Any, file: str, name: str, out_dir: Path,
         row.status = 'failed'
         row.error = f'{type(e).__name__}: {msg[0] if msg else ""}'.rstrip(': ')
     if row.status == 'failed':
-        row.blasts = []
-        for k in ('blast_count', 'blast_area_fraction', 'mean_blast_prob',
-                  'all_suspected', 'ood_score', 'ood_flag'):
-            setattr(row, k, None)
-        row.all_rule = ''
+        row.fill(dict(blasts=[], all_rule='', **dict.fromkeys((
+            'blast_count', 'blast_area_fraction', 'mean_blast_prob',
+            'all_suspected', 'ood_score', 'ood_flag'))))
     return row
 
 
@@ -214,8 +212,7 @@ def _process_field(model: Any, img: np.ndarray, row: ImageRow,
                                              progress), *img.shape[:2])
     count, numbers = analyse(mask, prob, min_area, rule)
     del prob
-    for k, v in numbers.items():
-        setattr(row, k, v)
+    row.fill(numbers)
     atomic_imwrite(mask_path, mask)
     del mask
     overlay = draw_overlay(img, count, row.all_suspected)

@@ -145,11 +145,6 @@ def _to_slide(b: dict[str, Any], ds: float) -> dict[str, Any]:
                       int(round(w * ds)), int(round(h * ds))))
 
 
-def _fill(row: ImageRow, numbers: dict[str, Any]) -> None:
-    for k, v in numbers.items():
-        setattr(row, k, v)
-
-
 def scaled_min_area(model: Any, min_area: int | None, scale: float,
                     sample: np.ndarray | None = None) -> int:
     """``min_area``, or (None) the minimum blast area of a source whose
@@ -183,7 +178,7 @@ def segment_large_image(model: Any, img: np.ndarray, row: ImageRow,
     write_mask_png(mask_path, watch(segment_bands(
         model, ArraySource(img), scale, progress, desc=row.name[-20:])), h, w)
     blasts, numbers = watch.numbers(rule, min_area)
-    _fill(row, numbers)
+    row.fill(numbers)
     overlay = draw_overview(shrink(ArraySource(img), *watch.thumb.shape),
                             watch.thumb, blasts, step, row.all_suspected)
     atomic_imwrite(overlay_path, overlay)
@@ -240,7 +235,7 @@ def segment_slide(model: Any, file: str, row: ImageRow,
                            mpp=None if mpp0 is None else mpp0 * ds)
         blasts, numbers = watch.numbers(rule, min_area)
         numbers['blasts'] = [_to_slide(b, ds) for b in numbers['blasts']]
-        _fill(row, numbers)
+        row.fill(numbers)
         th, tw = watch.thumb.shape
         view = LevelSource(slide, choose_level(slide.level_downsamples,
                                                step * ds, tolerance=0.0))

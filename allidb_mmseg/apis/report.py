@@ -62,6 +62,11 @@ class ImageRow:
     # ordinary images); see docs/slides_and_large_images.md.
     inference: dict = field(default_factory=dict)
 
+    def fill(self, numbers: dict[str, Any]) -> None:
+        """Set the columns ``numbers`` holds (:func:`blast_numbers`)."""
+        for k, v in numbers.items():
+            setattr(self, k, v)
+
     def csv_row(self) -> dict[str, Any]:
         d = asdict(self)
         d.pop('blasts')
