@@ -73,30 +73,6 @@ class _RankSink:
         pass
 
 
-def _merge_coco(sink: CocoSink, out_dir: Path, world: int,
-                rows: Sequence[ImageRow]) -> None:
-    """Give ``sink`` every rank's COCO entries, numbered in input order (as
-    one process numbers them: images as they come, annotations after)."""
-    by_file: dict[str, tuple[dict, list[dict]]] = {}
-    for rank in range(world):
-        doc = json.loads(_coco_path(out_dir, rank, world).read_text())
-        anns: dict[int, list[dict]] = {}
-        for a in doc['annotations']:
-            anns.setdefault(a['image_id'], []).append(a)
-        for img in doc['images']:
-            by_file[img['file_name']] = (img, anns.get(img['id'], []))
-    sink.images, sink.annotations = [], []
-    for row in rows:
-        entry = by_file.get(Path(row.file).name)
-        if row.status != 'ok' or entry is None:
-            continue
-        image_id = len(sink.images) + 1
-        sink.images.append(dict(entry[0], id=image_id))
-        for a in entry[1]:
-            sink.annotations.append(dict(a, id=len(sink.annotations) + 1,
-                                         image_id=image_id))
-
-
 def merge_rank_reports(out_dir: Path, n: int, world: int
                        ) -> tuple[list[ImageRow], dict[str, Any]]:
     """Read every rank's rows and write the run's report.csv/report.json;
@@ -161,14 +137,14 @@ def run_distributed(model: Any, items: list[InputItem], out_dir: str | os.PathLi
                      sinks=[_RankSink(s) for s in sinks], **batch_kwargs)
     for sink in sinks:
         if isinstance(sink, CocoSink):
-            atomic_write_json(_coco_path(out_dir, rank, world),
-                              dict(images=sink.images, annotations=sink.annotations))
+            atomic_write_json(_coco_path(out_dir, rank, world), sink.entries)
     dist.barrier()
     if rank == 0:
         rows, settings = merge_rank_reports(out_dir, len(items), world)
         for sink in sinks:
-            if isinstance(sink, CocoSink):
-                _merge_coco(sink, out_dir, world, rows)
+            if isinstance(sink, CocoSink):  # every rank's images; close() numbers them
+                sink.entries = [e for r in range(world) for e in json.loads(
+                    _coco_path(out_dir, r, world).read_text())]
             sink.close(rows, settings)
         shutil.rmtree(out_dir / RANK_DIR, ignore_errors=True)
     dist.barrier()  # the merged report exists when any rank returns

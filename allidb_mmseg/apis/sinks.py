@@ -100,8 +100,8 @@ class CocoSink:
     """One COCO 1.0 instances file for CVAT (:mod:`.exports`)."""
 
     path: Path
-    images: list = field(default_factory=list)
-    annotations: list = field(default_factory=list)
+    # (image, its annotations) per image, numbered in input order by close().
+    entries: list = field(default_factory=list)
     skipped: list = field(default_factory=list)
     wants_outlines = True
 
@@ -121,16 +121,23 @@ class CocoSink:
             self.skipped.append(seg.row.name)
             return
         row = seg.row
-        image_id = len(self.images) + 1
-        self.images.append(coco_image(image_id, row.file, row.width, row.height))
-        for shape in seg.shapes:
-            self.annotations.append(coco_annotation(
-                shape, len(self.annotations) + 1, image_id, row.height, row.width))
+        self.entries.append((coco_image(0, row.file, row.width, row.height),
+                             [coco_annotation(s, 0, 0, row.height, row.width)
+                              for s in seg.shapes]))
 
     def close(self, rows, settings) -> None:
+        by_name = {img['file_name']: (img, anns) for img, anns in self.entries}
+        images, annotations = [], []
+        for row in rows:  # ids as CVAT numbers them: images, then annotations
+            entry = by_name.get(Path(row.file).name)
+            if row.status != 'ok' or entry is None:
+                continue
+            images.append(dict(entry[0], id=len(images) + 1))
+            annotations += [dict(a, id=len(annotations) + k + 1, image_id=len(images))
+                            for k, a in enumerate(entry[1])]
         atomic_write_json(self.path, coco_document(
-            self.images, self.annotations,
-            'allidb_mmseg predictions (pre-annotations)'), indent=None)
+            images, annotations, 'allidb_mmseg predictions (pre-annotations)'),
+            indent=None)
 
 
 @dataclass
