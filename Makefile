@@ -13,11 +13,12 @@ export NO_ALBUMENTATIONS_UPDATE := 1
 
 install: $(STAMP) browser
 
-$(STAMP): requirements.txt requirements-test.txt setup.py
+$(STAMP): requirements.txt requirements-test.txt setup.py benchmarks/setup.py
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	@$(PY) -c "import torch" 2>/dev/null || $(PY) -m pip install -q "$(TORCH_SPEC)"
 	$(PY) -m pip install -q -r requirements.txt -r requirements-test.txt
 	$(PY) -m pip install -q --no-deps --no-build-isolation -e .
+	$(PY) -m pip install -q --no-deps --no-build-isolation -e benchmarks
 	@$(PY) -c "import allidb_mmseg; allidb_mmseg.register_all_modules(); print('allidb_mmseg installed:', allidb_mmseg.__file__)"
 	@touch $(STAMP)
 

@@ -20,7 +20,7 @@ setup(
     long_description=(HERE / 'README.md').read_text(encoding='utf-8'),
     long_description_content_type='text/markdown',
     packages=find_packages(include=['allidb_mmseg', 'allidb_mmseg.*']),
-    package_data={'allidb_mmseg.apis': ['review_page.html']},
+    package_data={'allidb_mmseg.products': ['review_page.html']},
     python_requires='>=3.9',
     # A plain install is light (converters, synthetic smears, reports);
     # [runtime] adds onnxruntime for exported models, [train] the whole

@@ -39,7 +39,7 @@ except ImportError as exc:  # run outside the project's venv
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     from allidb_mmseg.apis.backends import BACKENDS
-    from allidb_mmseg.apis.exports import OBJECT_TYPES
+    from allidb_mmseg.products.exports import OBJECT_TYPES
 
     p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     p.add_argument('config', help='mmseg config with a top-level '
@@ -133,8 +133,8 @@ def main(argv: list[str] | None = None) -> int:
 
     from allidb_mmseg.apis import (collect_inputs, existing_outputs, plan_names,
                                    run_batch)
-    from allidb_mmseg.apis.report import summary_line
-    from allidb_mmseg.apis.sinks import output_sinks, skipped_line
+    from allidb_mmseg.products.report import summary_line
+    from allidb_mmseg.products.sinks import output_sinks, skipped_line
     from allidb_mmseg.evaluation import AllRule
 
     items = collect_inputs(args.inputs)
@@ -150,7 +150,7 @@ def main(argv: list[str] | None = None) -> int:
         raise AllidbError(clash[0], f'output exists{more}; use --force to '
                           'overwrite')
 
-    from allidb_mmseg.apis.stain_check import load_stain_check, ood_summary_line
+    from allidb_mmseg.products.stain_check import load_stain_check, ood_summary_line
     if args.stain_normalize_all and not args.stain_normalize:
         args.stain_normalize = 'auto'
     stain = load_stain_check(model_args.files[-1], args.stain_reference,

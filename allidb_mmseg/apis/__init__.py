@@ -5,8 +5,8 @@
 >>> mask, prob = segment(model, 'smear.jpg', return_prob=True)
 """
 from .batch import collect_inputs, existing_outputs, plan_names, run_batch
-from .image_io import ImageReadError, read_image, to_bgr8
-from .inference import BLAST_CLASS, load_model, segment
+from ..io.image_io import ImageReadError, read_image, to_bgr8
+from ..inference.model import BLAST_CLASS, load_model, segment
 
 __all__ = ['load_model', 'segment', 'read_image', 'to_bgr8', 'ImageReadError',
            'BLAST_CLASS', 'collect_inputs', 'plan_names', 'existing_outputs',

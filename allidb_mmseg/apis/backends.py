@@ -103,8 +103,8 @@ def open_model(args: ModelArgs, device: Optional[str] = None,
                              tta=tta, spinning=local_rank is None), device
     import torch
 
-    from .inference import load_model
-    from .tta import enable_tta
+    from ..inference.model import load_model
+    from ..inference.tta import enable_tta
 
     if threads:
         torch.set_num_threads(threads)

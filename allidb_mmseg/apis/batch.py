@@ -25,24 +25,22 @@ from typing import Any, Callable, Iterable, Sequence
 
 import numpy as np
 
-from ..evaluation.counting import AllRule, count_blasts
+from ..evaluation.counting import AllRule
 from ..utils import AllidbError, WriteError, atomic_imwrite
-from .report import ImageRow, blast_numbers, draw_overlay, write_reports
-from .image_io import LARGE_IMAGE_PIXELS, read_image
-from .inference import BLAST_CLASS, segment_bands, working_scale
-from .sinks import ImageSink, Segmented, wants_outlines
-from .stain_check import StainCheck
+from ..products.report import (SCALED_MIN_AREA, ImageRow, analyse, draw_overlay,
+                               write_reports)
+from ..io.image_io import LARGE_IMAGE_PIXELS, read_image
+from ..inference.model import BLAST_CLASS, segment_bands, working_scale
+from ..products.sinks import ImageSink, Segmented, wants_outlines
+from ..products.stain_check import StainCheck
 from .large_images import scaled_min_area, segment_large_image, segment_slide
-from .slides import is_slide
-from .tiling import ArraySource, collect_bands
+from ..io.slides import is_slide
+from ..inference.tiling import ArraySource, collect_bands
 
 __all__ = ['InputItem', 'collect_inputs', 'plan_names', 'existing_outputs',
-           'analyse', 'process_image', 'run_batch']
+           'process_image', 'run_batch']
 
 _GLOB_CHARS = set('*?[')
-# The report's setting when each image's minimum blast area follows its
-# red-cell size (rows state their own area in ``all_rule``).
-SCALED_MIN_AREA = 'per image, from its red-cell size'
 
 
 
@@ -122,23 +120,6 @@ def existing_outputs(out_dir: Path, names: list[str],
     for k, n in enumerate(names):
         paths.extend(output_paths(out_dir, n, files is not None and is_slide(files[k])))
     return [p for p in paths if p.exists()]
-
-
-def analyse(mask: np.ndarray, prob: np.ndarray | None, min_area: int,
-            rule: AllRule) -> tuple[Any, dict[str, Any]]:
-    """Count blasts in a class mask; the report's numbers for it."""
-    blast = mask == BLAST_CLASS
-    n_blast = int(np.count_nonzero(blast))
-    prob_sum = None
-    if prob is not None:
-        # Summed in float64 over row bands: float16 sums lose precision, and
-        # a whole-image float64 copy would cost 8 bytes per pixel.
-        prob_sum = sum(float(prob[r:r + 1024][blast[r:r + 1024]].sum(dtype=np.float64))
-                       for r in range(0, prob.shape[0], 1024))
-    count = count_blasts(blast, min_area=min_area, prob=prob)
-    del blast
-    return count, blast_numbers(count.blasts, n_blast, mask.size, prob_sum,
-                                rule, min_area)
 
 
 def process_image(model: Any, file: str, name: str, out_dir: Path,
@@ -232,7 +213,7 @@ def run_batch(model: Any, items: list[InputItem], out_dir: str | os.PathLike,
     """Process every item, then write report.csv and report.json (then
     close the ``sinks``: review page, COCO, GeoJSON; see :mod:`.sinks`).
 
-    ``stain`` (:func:`~allidb_mmseg.apis.stain_check.load_stain_check`)
+    ``stain`` (:func:`~allidb_mmseg.products.stain_check.load_stain_check`)
     scores every image against the model's training stain, and may
     normalize it first. ``mpp`` overrides the microns per pixel of every
     input (native-scale configs).

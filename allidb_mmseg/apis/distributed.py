@@ -7,7 +7,7 @@ list, exactly as a single process would (so a repeated stem gets the same
 its own report rows, under a per-rank name in ``OUT/.dist_infer/``; rank 0
 waits for all ranks, merges the rows back into input order and writes
 ``report.csv`` and ``report.json`` atomically, with
-:func:`~allidb_mmseg.apis.report.write_reports`. The extra outputs (review page,
+:func:`~allidb_mmseg.products.report.write_reports`. The extra outputs (review page,
 COCO, GeoJSON: :mod:`.sinks`) follow: each rank writes its images' files,
 rank 0 writes the page from the merged report and the one COCO file from
 every rank's entries, numbered in input order. The result is byte for byte
@@ -28,8 +28,8 @@ from typing import Any, Sequence
 
 from ..utils import AllidbError, atomic_write_json
 from .batch import InputItem, plan_names, run_batch
-from .report import ImageRow, write_reports
-from .sinks import CocoSink, ImageSink, Segmented
+from ..products.report import ImageRow, write_reports
+from ..products.sinks import CocoSink, ImageSink, Segmented
 
 __all__ = ['RANK_DIR', 'shard', 'rank_report_paths', 'merge_rank_reports',
            'default_threads', 'run_distributed']

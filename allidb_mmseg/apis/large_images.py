@@ -28,15 +28,15 @@ from ..evaluation.counting import AllRule, Blast
 from ..evaluation.detection import image_min_blast_area
 from ..smear.cell_scale import default_min_blast_area
 from ..utils import atomic_imwrite
-from .blast_shapes import BlastShape, outline_of, streamed_shapes
-from .inference import (SCALE_SAMPLE_SIDE, scale_sample, scale_settings,
+from ..products.blast_shapes import BlastShape, outline_of, streamed_shapes
+from ..inference.model import (SCALE_SAMPLE_SIDE, scale_sample, scale_settings,
                         segment_bands, source_rbc_px, working_scale)
-from .mask_writers import write_mask_png, write_mask_pyramid
-from .report import (CONTOUR_BGR, ImageRow, blast_numbers, draw_banner,
+from ..io.mask_writers import write_mask_png, write_mask_pyramid
+from ..products.report import (CONTOUR_BGR, ImageRow, blast_numbers, draw_banner,
                      draw_label, overlay_style)
-from .sinks import Segmented
-from .slides import LevelSource, choose_level, open_slide
-from .tiling import BLAST_CLASS, ArraySource, Band, RowSource
+from ..products.sinks import Segmented
+from ..io.slides import LevelSource, choose_level, open_slide
+from ..inference.tiling import BLAST_CLASS, ArraySource, Band, RowSource
 
 __all__ = ['OVERLAY_MAX_SIDE', 'segment_slide', 'segment_large_image',
            'shrink', 'draw_overview']

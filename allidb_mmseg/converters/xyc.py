@@ -195,8 +195,8 @@ def bootstrap_coco(img_dir: str | os.PathLike, xyc_dir: str | os.PathLike,
     blasts, notes, ``outside``: the skipped centres), failed images included
     and left out of the COCO.
     """
-    from ..apis.image_io import ImageReadError, read_image
-    from ..synthetic.coco import cvat_coco
+    from ..io.image_io import ImageReadError, read_image
+    from .cvat_coco import cvat_coco
 
     img_dir, xyc_dir = Path(img_dir), Path(xyc_dir)
     images = files_by_stem(img_dir)

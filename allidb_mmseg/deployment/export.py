@@ -222,7 +222,7 @@ def export_onnx(config: str | os.PathLike, checkpoint: str | os.PathLike,
     import torch
     from mmengine.model import revert_sync_batchnorm
 
-    from ..apis.inference import load_model
+    from ..inference.model import load_model
     from ..models.fused_mit import set_fused_attention
 
     out = Path(out)

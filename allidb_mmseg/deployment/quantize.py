@@ -92,7 +92,7 @@ def quantize_model(fp32: OnnxSegmentor, calibration: Sequence[str],
         calibration: image paths, preprocessed as the runtime does.
         out: the int8 ``.onnx`` to write.
     """
-    from ..apis.image_io import read_image
+    from ..io.image_io import read_image
 
     batches = [fp32.preprocess(read_image(f))[0] for f in calibration]
     quantize_int8(fp32.path, out, batches, fp32.spec.input_name)

@@ -5,7 +5,7 @@ the torch path of :func:`allidb_mmseg.apis.segment` step by step: the test
 pipeline's resize (OpenCV, as mmcv does it), the preprocessor's channel swap,
 normalisation and padding, the network, the crop of the padding, and the
 same banded upsampling to the image's native size. Test-time augmentation
-(:mod:`allidb_mmseg.apis.tta`) wraps :meth:`OnnxSegmentor.predict`.
+(:mod:`allidb_mmseg.inference.tta`) wraps :meth:`OnnxSegmentor.predict`.
 
 Needs numpy, OpenCV and onnxruntime (``pip install allidb_mmseg[runtime]``).
 """
@@ -19,9 +19,9 @@ from typing import Any, Optional, Union
 import cv2
 import numpy as np
 
-from ..apis.inference import DEFAULT_TILE_BATCH
-from ..apis.tiling import Preprocessing, TileSettings, as_pair
-from ..apis.tta import tta_logits, tta_transforms
+from ..inference.model import DEFAULT_TILE_BATCH
+from ..inference.tiling import Preprocessing, TileSettings, as_pair
+from ..inference.tta import tta_logits, tta_transforms
 from ..utils import AllidbError, first_line
 from .sidecar import DeploySpec, file_sha256, read_sidecar, sidecar_path
 
@@ -181,7 +181,7 @@ class OnnxSegmentor:
     @property
     def scale_settings(self) -> dict:
         """``working_rbc_px``/``source_rbc_px``, as a config holds them
-        (:func:`allidb_mmseg.apis.inference.working_scale` reads them)."""
+        (:func:`allidb_mmseg.inference.model.working_scale` reads them)."""
         return dict(working_rbc_px=self.spec.working_rbc_px,
                     source_rbc_px=self.spec.source_rbc_px)
 
@@ -203,7 +203,7 @@ class OnnxSegmentor:
                 ) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
         """Segment one image at its native size: :func:`apis.segment` with
         this backend (the same arguments and results)."""
-        from ..apis.inference import segment
+        from ..inference.model import segment
 
         return segment(self, image, return_prob, mpp=mpp, progress=progress)
 

@@ -15,7 +15,7 @@ from typing import Any, Iterator, Optional
 from mmengine.config import Config
 
 from ..utils import AllidbError, check_writable_dir, is_image_file
-from .checkpoint import (check_pretrained_backbone, check_resumable,
+from ..models.checkpoint import (check_pretrained_backbone, check_resumable,
                          find_resumable, model_of_config, read_checkpoint)
 from .hooks import pretrained_checkpoint
 

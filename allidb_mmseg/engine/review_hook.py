@@ -23,7 +23,7 @@ class ReviewPageHook(Hook):
     positives and false negatives in three colours, the page's pictures,
     and a row with its IoU and blast counts; after the test,
     ``OUT/report.json`` and ``OUT/index.html`` (worst IoU first). See
-    :mod:`allidb_mmseg.apis.labelled_review`.
+    :mod:`allidb_mmseg.products.labelled_review`.
 
     Args:
         out_dir: the folder to write into.
@@ -59,8 +59,8 @@ class ReviewPageHook(Hook):
                         outputs: Optional[Sequence] = None) -> None:
         import torch
 
-        from ..apis.image_io import read_image
-        from ..apis.labelled_review import review_labelled_image
+        from ..io.image_io import read_image
+        from ..products.labelled_review import review_labelled_image
 
         for sample in outputs or ():
             logits = sample.seg_logits.data.float()
@@ -74,8 +74,8 @@ class ReviewPageHook(Hook):
                 self._min_area(runner, sample.img_path), self.rule))
 
     def after_test_epoch(self, runner, metrics: Optional[dict] = None) -> None:
-        from ..apis.batch import SCALED_MIN_AREA
-        from ..apis.labelled_review import write_labelled_review
+        from ..products.report import SCALED_MIN_AREA
+        from ..products.labelled_review import write_labelled_review
 
         min_area = self.min_area or SCALED_MIN_AREA
         rows = [r for part in all_gather_object(self.rows) for r in part]

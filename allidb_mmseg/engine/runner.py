@@ -8,7 +8,7 @@ from mmengine.config import Config
 
 from ..evaluation.summary import METRICS_FILENAME, metrics_report
 from ..utils import atomic_write_json, check_writable_dir, refuse_existing
-from .checkpoint import bare_model, check_fits_model, model_of_config
+from ..models.checkpoint import bare_model, check_fits_model, model_of_config
 from .config import check_data
 from .ddp import finish_distributed, init_cpu_distributed
 from .review_hook import add_review_page
@@ -43,7 +43,7 @@ def train(cfg: Config) -> dict:
     try:
         runner.train()
     except KeyboardInterrupt as exc:
-        from .checkpoint import find_resumable
+        from ..models.checkpoint import find_resumable
         last = find_resumable(runner.work_dir)
         exc.add_note(f'continue from {last} with --resume' if last else
                      f'no checkpoint was saved yet in {runner.work_dir}')
@@ -84,7 +84,7 @@ def test(cfg: Config, checkpoint: str, *, show_dir: Optional[str] = None,
             one is refused unless ``force``.
         force: overwrite ``out`` (and the page in ``show_dir``).
         tta: average over flips and rotations (``'d4'``, ``'flips'``;
-            :mod:`allidb_mmseg.apis.tta`).
+            :mod:`allidb_mmseg.inference.tta`).
         check_data_pairs: check every image/mask pair of the test split
             first (``--skip-data-check`` turns it off).
 
@@ -108,7 +108,7 @@ def test(cfg: Config, checkpoint: str, *, show_dir: Optional[str] = None,
         add_review_page(cfg, show_dir, force)
     runner = build_runner(cfg)
     if tta:
-        from ..apis.tta import enable_tta
+        from ..inference.tta import enable_tta
         enable_tta(bare_model(runner.model), tta)
     metrics = runner.test()
     classes = list(runner.test_dataloader.dataset.metainfo.get('classes', []))

@@ -21,13 +21,13 @@ from typing import Iterable, Optional
 import numpy as np
 from scipy import ndimage as ndi
 
+from ..utils import BLAST_CLASS
 from .count_scoring import CountScore, match_centres
 from .counting import DEFAULT_MIN_BLAST_AREA, AllRule, count_blasts
 
 __all__ = ['DETECTION_KEYS', 'image_min_blast_area', 'label_blast_centres',
            'detection_row', 'summarize_detection']
 
-BLAST_CLASS = 1
 # Keys of :func:`summarize_detection` (fractions 0-1, count MAE in blasts).
 DETECTION_KEYS = ('blast_precision', 'blast_recall', 'blast_F1', 'count_MAE',
                   'ALL_accuracy', 'true_blasts', 'predicted_blasts', 'images')

@@ -109,7 +109,7 @@ class BlastDetectionMetric(BaseMetric):
         if img_path not in self._areas:
             img = None
             if not self.source_rbc_px:
-                from ..apis.image_io import read_image
+                from ..io.image_io import read_image
                 img = read_image(img_path)
             with warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter('always')

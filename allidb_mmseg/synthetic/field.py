@@ -15,7 +15,7 @@ import numpy as np
 
 from .cells import (Canvas, Nucleolus, add_template, rbc_template, smooth_noise,
                     stamp_mononuclear, stamp_neutrophil, stamp_platelet)
-from .coco import polygons_to_mask
+from ..converters.cvat_coco import polygons_to_mask
 from .shapes import RadialShape
 from .stain_profiles import StainProfile, get_stain_profile
 

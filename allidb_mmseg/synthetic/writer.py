@@ -15,7 +15,7 @@ import cv2
 import numpy as np
 
 from ..utils import swap_in_dir, temp_dir_beside
-from .coco import cvat_coco, polygons_to_mask
+from ..converters.cvat_coco import cvat_coco, polygons_to_mask
 from .field import render_field
 from .stain_profiles import get_stain_profile
 

@@ -8,13 +8,15 @@ from typing import Any
 
 from .errors import AllidbError
 
-__all__ = ['IMAGE_SUFFIXES', 'is_image_file', 'files_by_stem', 'Pairing',
+__all__ = ['BLAST_CLASS', 'IMAGE_SUFFIXES', 'is_image_file', 'files_by_stem', 'Pairing',
            'pair_by_stem', 'split_pairs', 'oriented_size']
 
 # Every image format the project reads: ALL-IDB1 ships JPEGs, ALL-IDB2 TIFFs,
 # users bring PNG or BMP. Compared in lower case.
 IMAGE_SUFFIXES = ('.jpg', '.jpeg', '.png', '.bmp', '.tif', '.tiff')
 MASK_SUFFIX = '.png'
+# The lymphoblast's value in every class mask (0 is background).
+BLAST_CLASS = 1
 
 
 _EXIF_ORIENTATION = 0x0112

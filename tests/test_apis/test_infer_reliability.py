@@ -59,7 +59,7 @@ def test_review_page_comes_from_the_rows_when_the_report_fails(tmp_path):
     import pytest
 
     from allidb_mmseg.apis.batch import InputItem, run_batch
-    from allidb_mmseg.apis.sinks import ReviewPageSink
+    from allidb_mmseg.products.sinks import ReviewPageSink
     from allidb_mmseg.utils import AllidbError
 
     out = tmp_path / 'out'

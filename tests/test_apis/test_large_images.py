@@ -187,7 +187,7 @@ def test_slides_and_large_images_reach_geojson_with_their_outlines(
     image's exactly as an ordinary one's; CVAT's COCO leaves slides out."""
     from shapely.geometry import shape
 
-    from allidb_mmseg.apis.sinks import CocoSink, GeoJsonSink, skipped_line
+    from allidb_mmseg.products.sinks import CocoSink, GeoJsonSink, skipped_line
 
     model, _ = native
     img = field()

@@ -190,7 +190,7 @@ def test_model_files_that_do_not_belong_together_are_refused(tiny_export, tmp_pa
 def test_runtime_modules_import_neither_torch_nor_onnxruntime():
     from helpers import run_py
 
-    r = run_py('import sys, allidb_mmseg.deployment, allidb_mmseg.apis.tta, '
+    r = run_py('import sys, allidb_mmseg.deployment, allidb_mmseg.inference.tta, '
                'allidb_mmseg.apis.backends, allidb_mmseg.apis.distributed, '
                'allidb_mmseg.evaluation.split_scores\n'
                'heavy = {"torch", "mmseg", "mmengine", "onnxruntime"} & set(sys.modules)\n'
@@ -202,7 +202,7 @@ def test_runtime_modules_import_neither_torch_nor_onnxruntime():
 def test_a_tiled_model_runs_tile_by_tile_at_the_working_scale_like_torch(
         tiny_export, tmp_path):
     from allidb_mmseg.apis import load_model, segment
-    from allidb_mmseg.apis.tiling import RowSource, collect_bands
+    from allidb_mmseg.inference.tiling import RowSource, collect_bands
     from allidb_mmseg.deployment import export_onnx, load_onnx_model
 
     cfg = tmp_path / 'native.py'
@@ -230,7 +230,7 @@ def test_a_tiled_model_runs_tile_by_tile_at_the_working_scale_like_torch(
         def read_rows(self, y0, y1):
             return self.img[y0:y1]
 
-    from allidb_mmseg.apis.inference import segment_bands
+    from allidb_mmseg.inference.model import segment_bands
     streamed, _ = collect_bands(segment_bands(model, Rows(img), 0.6), 150, 170)
     assert np.array_equal(streamed, mask)
     whole = load_onnx_model(tiny_export.onnx)

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from allidb_mmseg.engine.checkpoint import find_resumable
+from allidb_mmseg.models.checkpoint import find_resumable
 from allidb_mmseg.engine.config import prepare_train_config
 from allidb_mmseg.engine.hooks import AtomicLocalBackend
 from allidb_mmseg.engine.runner import train

@@ -25,7 +25,7 @@ import cv2
 import torch
 from coco_fixtures import tiny_export
 
-from allidb_mmseg.engine.checkpoint import find_resumable
+from allidb_mmseg.models.checkpoint import find_resumable
 from helpers import blob_image, tool_path
 
 SEED = 10  # the number

@@ -62,8 +62,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def deployment_mode(args: argparse.Namespace) -> int:
     """``--deployment``: section (d), printed as the docs/deployment.md table."""
-    from allidb_mmseg.analysis.benchmark import SPLITS, choose_split
-    from allidb_mmseg.analysis.benchmark.deployment import (deployment_table,
+    from benchmarks.speed import SPLITS, choose_split
+    from benchmarks.speed.deployment import (deployment_table,
                                                             run_deployment)
     from allidb_mmseg.engine.config import check_checkpoint, load_config
 
@@ -102,7 +102,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.deployment:
         return deployment_mode(args)
-    from allidb_mmseg.analysis.benchmark import (SPLITS, choose_split,
+    from benchmarks.speed import (SPLITS, choose_split,
                                                  markdown_table, run_benchmark)
     from allidb_mmseg.engine.config import check_checkpoint, load_config
 

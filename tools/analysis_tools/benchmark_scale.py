@@ -29,7 +29,7 @@ except ImportError as exc:  # run outside the project's venv
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     from mmengine.config import DictAction
 
-    from allidb_mmseg.analysis.benchmark.scale import CASES
+    from benchmarks.speed.scale import CASES
 
     p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     p.add_argument('config', help='a tiled config (test_cfg mode slide)')
@@ -61,9 +61,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     from mmengine import Config
 
-    from allidb_mmseg.analysis.benchmark.scale import (run_scale_benchmark,
+    from benchmarks.speed.scale import (run_scale_benchmark,
                                                        scale_table)
-    from allidb_mmseg.apis.tiling import TileSettings
+    from allidb_mmseg.inference.tiling import TileSettings
     from allidb_mmseg.engine.config import check_checkpoint
 
     if args.checkpoint:

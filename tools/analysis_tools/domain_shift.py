@@ -53,7 +53,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from pathlib import Path
 
-    from allidb_mmseg.analysis.domain_shift import Variant, run_domain_shift
+    from benchmarks.domain_shift import Variant, run_domain_shift
 
     variants = []
     for spec in args.variant or DEFAULT_VARIANTS:

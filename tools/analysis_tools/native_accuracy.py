@@ -32,7 +32,7 @@ REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    from allidb_mmseg.analysis.native_accuracy import DEFAULT_LR, DEFAULT_METHODS, DatasetSpec
+    from benchmarks.native_accuracy import DEFAULT_LR, DEFAULT_METHODS, DatasetSpec
 
     iters = {m.name: m.iters for m in DEFAULT_METHODS}
     spec = DatasetSpec()
@@ -64,7 +64,7 @@ def parse_args(argv=None) -> argparse.Namespace:
 @tool_main
 def main(argv=None) -> int:
     args = parse_args(argv)
-    from allidb_mmseg.analysis import native_accuracy as na
+    from benchmarks import native_accuracy as na
 
     if min(args.train, args.val, args.test) < 1 or min(args.size) < 64:
         raise AllidbError('--train/--val/--test/--size',

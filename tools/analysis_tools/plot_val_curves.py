@@ -35,7 +35,7 @@ def main(argv=None) -> int:
         raise AllidbError('--labels', f'{len(labels)} labels for '
                           f'{len(args.work_dirs)} work dirs')
     refuse_existing(args.out, args.force)
-    from allidb_mmseg.analysis.val_curves import plot_val_curves, read_val_scalars
+    from benchmarks.val_curves import plot_val_curves, read_val_scalars
 
     runs = {lab: read_val_scalars(d) for lab, d in zip(labels, args.work_dirs)}
     plot_val_curves(runs, args.metrics, args.out, args.title)

@@ -22,7 +22,7 @@ except ImportError as exc:  # run outside the project's venv
 
 @tool_main
 def main(argv=None) -> int:
-    from allidb_mmseg.analysis import rbc_size
+    from benchmarks import rbc_size
 
     p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     p.add_argument('--widths', type=int, nargs='+',

@@ -29,7 +29,7 @@ REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 @tool_main
 def main(argv=None) -> int:
-    from allidb_mmseg.analysis import table2
+    from benchmarks import table2
     from mmengine.config import DictAction
 
     p = argparse.ArgumentParser(description=__doc__.split('\n')[0])

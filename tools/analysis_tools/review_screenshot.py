@@ -31,7 +31,7 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     refuse_existing(args.out, args.force)
 
-    from allidb_mmseg.apis.browser import screenshot
+    from benchmarks.browser import screenshot
     print(f'screenshot: {screenshot(args.page, args.out, args.width, args.height)}')
     return 0
 

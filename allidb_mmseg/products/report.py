@@ -1,0 +1,214 @@
+"""Per-image results of inference: the overlay picture and the report rows.
+
+The report is what a user reads first, so one row holds everything about an
+image (size, count, area, confidence, the ALL flag and the rule behind it)
+and failed files are rows too, with the reason, so nothing goes missing
+silently. Both CSV (spreadsheets) and JSON (scripts) are written, each to a
+temporary name first and then renamed, so an interrupted run never leaves a
+half-written report.
+"""
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import cv2
+import numpy as np
+
+from ..evaluation.counting import AllRule, Blast, BlastCount, count_blasts
+from ..utils import BLAST_CLASS, atomic_write_bytes
+
+__all__ = ['ImageRow', 'REPORT_FIELDS', 'draw_overlay', 'write_reports',
+           'report_document',
+           'summary_line', 'blast_numbers', 'overlay_style', 'draw_label',
+           'draw_banner', 'analyse', 'SCALED_MIN_AREA']
+
+REPORT_FIELDS = ['file', 'name', 'status', 'error', 'width', 'height',
+                 'blast_count', 'blast_area_fraction', 'mean_blast_prob',
+                 'all_suspected', 'all_rule', 'mask', 'overlay',
+                 'ood_score', 'ood_flag']
+
+CONTOUR_BGR = (0, 255, 255)   # yellow: visible on pink/purple stains
+TEXT_BGR = (0, 255, 0)
+# The report's setting when each image's minimum blast area follows its
+# red-cell size (rows state their own area in ``all_rule``).
+SCALED_MIN_AREA = 'per image, from its red-cell size'
+
+
+@dataclass
+class ImageRow:
+    """One image in report.csv / report.json (failed images included)."""
+
+    file: str
+    name: str
+    status: str = 'ok'          # 'ok' or 'failed'
+    error: str = ''
+    width: int | None = None
+    height: int | None = None
+    blast_count: int | None = None
+    blast_area_fraction: float | None = None
+    mean_blast_prob: float | None = None   # over predicted blast pixels
+    all_suspected: bool | None = None
+    all_rule: str = ''
+    mask: str = ''
+    overlay: str = ''
+    blasts: list[dict] = field(default_factory=list)  # JSON only
+    # How unlike the training data the smear looks (> 1: flagged); None
+    # when the model has no stain reference (docs/stain_robustness.md).
+    ood_score: float | None = None
+    ood_flag: bool | None = None
+    # JSON only: how a slide or large image was read and scaled (empty for
+    # ordinary images); see docs/slides_and_large_images.md.
+    inference: dict = field(default_factory=dict)
+
+    def fill(self, numbers: dict[str, Any]) -> None:
+        """Set the columns ``numbers`` holds (:func:`blast_numbers`)."""
+        for k, v in numbers.items():
+            setattr(self, k, v)
+
+    def csv_row(self) -> dict[str, Any]:
+        d = asdict(self)
+        d.pop('blasts')
+        d.pop('inference')
+        for k in ('blast_area_fraction', 'mean_blast_prob', 'ood_score'):
+            if d[k] is not None:
+                d[k] = f'{d[k]:.6f}'
+        return {k: '' if v is None else v for k, v in d.items()}
+
+
+def blast_numbers(blasts: list[Blast], blast_pixels: int, total_pixels: int,
+                  prob_sum: float | None, rule: AllRule, min_area: int
+                  ) -> dict[str, Any]:
+    """An image's report numbers (the :class:`ImageRow` fields they fill).
+
+    Args:
+        blasts: the counted blasts.
+        blast_pixels: pixels predicted as blast (counted or not).
+        total_pixels: the mask's pixels.
+        prob_sum: the blast probability summed over those pixels, or None.
+        rule: the ALL-suspected rule.
+        min_area: the minimum blast area the rule's text states.
+    """
+    fraction = blast_pixels / total_pixels
+    mean_prob = prob_sum / blast_pixels \
+        if prob_sum is not None and blast_pixels else None
+    return dict(blast_count=len(blasts), blast_area_fraction=fraction,
+                mean_blast_prob=mean_prob,
+                all_suspected=rule.applies(len(blasts), fraction),
+                all_rule=rule.text(min_area), blasts=[asdict(b) for b in blasts])
+
+
+def overlay_style(shape: tuple[int, ...]) -> tuple[float, int]:
+    """(text scale, line width) for marks on an image of ``shape``: they
+    grow with the image, so they stay readable on a 640-pixel thumbnail and
+    on a 2592-pixel field alike."""
+    scale = max(shape[:2]) / 1000.0
+    return scale, max(1, round(2 * scale))
+
+
+def draw_label(out: np.ndarray, label: int, centroid: tuple[float, float],
+               scale: float, thick: int) -> None:
+    """A blast's number at its centroid (x, y), in place."""
+    cx, cy = (int(round(v)) for v in centroid)
+    cv2.putText(out, str(label), (cx, cy), cv2.FONT_HERSHEY_SIMPLEX,
+                0.5 * scale + 0.3, TEXT_BGR, thick, cv2.LINE_AA)
+
+
+def draw_banner(out: np.ndarray, count: int, flagged: bool | None,
+                scale: float, thick: int) -> None:
+    """``blasts: N`` and the ALL flag in the top-left corner, in place."""
+    text = f'blasts: {count}'
+    if flagged is not None:
+        text += '  ALL suspected' if flagged else '  no ALL flag'
+    font = cv2.FONT_HERSHEY_SIMPLEX
+    fs = 0.8 * scale + 0.4
+    (tw, th), base = cv2.getTextSize(text, font, fs, thick + 1)
+    pad = max(4, th // 3)
+    cv2.rectangle(out, (0, 0), (tw + 2 * pad, th + base + 2 * pad), (0, 0, 0), -1)
+    cv2.putText(out, text, (pad, pad + th), font, fs, (255, 255, 255),
+                thick + 1, cv2.LINE_AA)
+
+
+def draw_overlay(img: np.ndarray, count: BlastCount, flagged: bool | None = None
+                 ) -> np.ndarray:
+    """The image with each blast's contour, its number, and ``blasts: N``."""
+    out = img.copy()
+    scale, thick = overlay_style(out.shape)
+    for b in count.blasts:
+        x, y, bw, bh = b.bbox
+        sel = (count.labels[y:y + bh, x:x + bw] == b.label).astype(np.uint8)
+        contours, _ = cv2.findContours(sel, cv2.RETR_EXTERNAL,
+                                       cv2.CHAIN_APPROX_SIMPLE, offset=(x, y))
+        cv2.drawContours(out, contours, -1, CONTOUR_BGR, thick, cv2.LINE_AA)
+        draw_label(out, b.label, b.centroid, scale, thick)
+    draw_banner(out, count.count, flagged, scale, thick)
+    return out
+
+
+def _json_safe(v: Any) -> Any:
+    if isinstance(v, float) and not math.isfinite(v):
+        return None
+    if isinstance(v, dict):
+        return {k: _json_safe(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [_json_safe(x) for x in v]
+    return v
+
+
+def summary(rows: list[ImageRow]) -> dict[str, int]:
+    ok = [r for r in rows if r.status == 'ok']
+    return dict(images=len(rows), ok=len(ok), failed=len(rows) - len(ok),
+                all_suspected=sum(bool(r.all_suspected) for r in ok),
+                blasts=sum(r.blast_count or 0 for r in ok),
+                ood_flagged=sum(bool(r.ood_flag) for r in ok))
+
+
+def summary_line(rows: list[ImageRow]) -> str:
+    s = summary(rows)
+    return (f"{s['images']} images: {s['ok']} segmented, {s['failed']} failed; "
+            f"{s['blasts']} blasts; {s['all_suspected']} ALL-suspected")
+
+
+def write_reports(rows: list[ImageRow], csv_path: str | os.PathLike,
+                  json_path: str | os.PathLike,
+                  settings: dict[str, Any] | None = None) -> None:
+    """report.csv (one row per image) and report.json (rows with per-blast
+    stats, the settings used and a summary)."""
+    import io
+
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=REPORT_FIELDS, lineterminator='\n')
+    writer.writeheader()
+    for r in rows:
+        writer.writerow(r.csv_row())
+    atomic_write_bytes(csv_path, buf.getvalue().encode())
+    atomic_write_bytes(json_path, (json.dumps(report_document(rows, settings),
+                                              indent=1) + '\n').encode())
+
+
+def report_document(rows: list[ImageRow],
+                    settings: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The content of report.json: summary, settings and rows (NaN as None)."""
+    return _json_safe(dict(summary=summary(rows), settings=settings or {},
+                           images=[asdict(r) for r in rows]))
+
+
+def analyse(mask: np.ndarray, prob: np.ndarray | None, min_area: int,
+            rule: AllRule) -> tuple[Any, dict[str, Any]]:
+    """Count blasts in a class mask; the report's numbers for it."""
+    blast = mask == BLAST_CLASS
+    n_blast = int(np.count_nonzero(blast))
+    prob_sum = None
+    if prob is not None:
+        # Summed in float64 over row bands: float16 sums lose precision, and
+        # a whole-image float64 copy would cost 8 bytes per pixel.
+        prob_sum = sum(float(prob[r:r + 1024][blast[r:r + 1024]].sum(dtype=np.float64))
+                       for r in range(0, prob.shape[0], 1024))
+    count = count_blasts(blast, min_area=min_area, prob=prob)
+    del blast
+    return count, blast_numbers(count.blasts, n_blast, mask.size, prob_sum,
+                                rule, min_area)
