@@ -37,7 +37,7 @@ __all__ = ['FORWARD_SIZES', 'FIELD_SIZE', 'run_deployment', 'deployment_table']
 
 FORWARD_SIZES = ((512, 512), (972, 1296))  # (h, w): a tile, half a field
 FIELD_SIZE = (2592, 1944)                  # (w, h) of an ALL-IDB1 field
-REPO = Path(__file__).resolve().parents[3]
+REPO = Path(__file__).resolve().parents[2]
 
 
 def _with_cpu_time(fns: dict[str, Callable[[], Any]], cpu: dict[str, list]
