@@ -95,7 +95,7 @@ def test_each_config_states_only_its_difference():
     changed = {k for k in ours.keys() | theirs.keys()
                if ours.get(k) != theirs.get(k)}
     # B0 without pretrained weights: everything else is mmseg's.
-    assert changed == {'backbone.type', 'backbone.fused_attention',
+    assert changed == {'backbone.type', 'backbone.fused_attention', 'decode_head.type',
                        'data_preprocessor.size_divisor',
                        'decode_head.num_classes'}
 
@@ -106,7 +106,7 @@ def test_model_schedule_and_data_as_the_issue_specifies():
     assert cfg.model.backbone.fused_attention is True
     assert cfg.model.backbone.embed_dims == 32  # MiT-B0
     assert cfg.model.backbone.init_cfg is None
-    assert cfg.model.decode_head.type == 'SegformerHead'
+    assert cfg.model.decode_head.type == 'FusedSegformerHead'
     assert cfg.model.decode_head.num_classes == 2
     assert cfg.model.decode_head.in_channels == [32, 64, 160, 256]
     opt = cfg.optim_wrapper

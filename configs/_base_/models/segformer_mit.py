@@ -42,6 +42,10 @@ model = dict(
         init_cfg=None if mit_pretrained == 'none' else dict(
             type='Pretrained', checkpoint=mit_pretrained)),
     decode_head=dict(
+        # mmseg's SegformerHead with the fusing 1x1 conv applied per stage
+        # before the upsampling (same weights, same outputs, less work);
+        # type='SegformerHead' gives the stock head.
+        type='FusedSegformerHead',
         in_channels=[mit_embed_dims * k for k in (1, 2, 5, 8)],
         channels=256 if mit_variant in ('b0', 'b1') else 768,
         num_classes=2))
