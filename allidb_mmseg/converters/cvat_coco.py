@@ -1,7 +1,10 @@
 """COCO 1.0 exactly as CVAT exports it, and the pycocotools rasterization of it.
 
-The ground-truth masks are made here from the very polygons written to the JSON, with the
-same pycocotools calls a COCO converter uses, so a converter's output must equal them.
+:func:`coco_document` and :func:`coco_image` are the frame of every COCO file
+this package writes (the synthetic ground truth, bootstrapped ``.xyc``
+polygons, predicted blasts). The ground-truth masks are made here from the
+very polygons written to the JSON, with the same pycocotools calls a COCO
+converter uses, so a converter's output must equal them.
 """
 from __future__ import annotations
 
@@ -10,7 +13,11 @@ from typing import Sequence
 import numpy as np
 from pycocotools import mask as mask_utils
 
+__all__ = ['CATEGORY', 'COCO_CATEGORY', 'flat_polygon', 'polygons_to_mask',
+           'coco_annotation', 'coco_image', 'coco_document', 'cvat_coco']
+
 CATEGORY = 'lymphoblast'
+COCO_CATEGORY = {'id': 1, 'name': CATEGORY, 'supercategory': ''}
 
 
 def flat_polygon(poly: np.ndarray) -> list[float]:
@@ -37,7 +44,7 @@ def coco_annotation(ann_id: int, image_id: int, poly: np.ndarray, height: int,
     return {
         'id': ann_id,
         'image_id': image_id,
-        'category_id': 1,
+        'category_id': COCO_CATEGORY['id'],
         'segmentation': [seg],
         'area': float(mask_utils.area(rle)),
         'bbox': [x0, y0, round(max(xs) - x0, 2), round(max(ys) - y0, 2)],
@@ -46,22 +53,39 @@ def coco_annotation(ann_id: int, image_id: int, poly: np.ndarray, height: int,
     }
 
 
+def coco_image(image_id: int, file_name: str, width: int, height: int) -> dict:
+    """A COCO image entry as CVAT writes it."""
+    return {'id': image_id, 'width': int(width), 'height': int(height),
+            'file_name': file_name, 'license': 0, 'flickr_url': '', 'coco_url': '',
+            'date_captured': 0}
+
+
+def coco_document(images: Sequence[dict], annotations: Sequence[dict],
+                  description: str = '') -> dict:
+    """A whole instances file, with CVAT's top-level keys and our one category.
+
+    Args:
+        images: entries from :func:`coco_image`.
+        annotations: annotation entries.
+        description: ``info.description``.
+    """
+    return {
+        'licenses': [{'name': '', 'id': 0, 'url': ''}],
+        'info': {'contributor': '', 'date_created': '', 'description': description,
+                 'url': '', 'version': '', 'year': ''},
+        'categories': [dict(COCO_CATEGORY)],
+        'images': list(images),
+        'annotations': list(annotations),
+    }
+
+
 def cvat_coco(images: Sequence[tuple[str, int, int, Sequence[np.ndarray]]]) -> dict:
     """The whole export: ``images`` holds (file_name, width, height, polygons)."""
-    doc: dict = {
-        'licenses': [{'name': '', 'id': 0, 'url': ''}],
-        'info': {'contributor': '', 'date_created': '', 'description': '', 'url': '',
-                 'version': '', 'year': ''},
-        'categories': [{'id': 1, 'name': CATEGORY, 'supercategory': ''}],
-        'images': [],
-        'annotations': [],
-    }
-    ann_id = 0
+    entries: list[dict] = []
+    annotations: list[dict] = []
     for image_id, (file_name, width, height, polygons) in enumerate(images, start=1):
-        doc['images'].append({
-            'id': image_id, 'width': width, 'height': height, 'file_name': file_name,
-            'license': 0, 'flickr_url': '', 'coco_url': '', 'date_captured': 0})
+        entries.append(coco_image(image_id, file_name, width, height))
         for poly in polygons:
-            ann_id += 1
-            doc['annotations'].append(coco_annotation(ann_id, image_id, poly, height, width))
-    return doc
+            annotations.append(coco_annotation(len(annotations) + 1, image_id, poly,
+                                               height, width))
+    return coco_document(entries, annotations)

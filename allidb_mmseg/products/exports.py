@@ -30,16 +30,17 @@ Both use the exact pixel-edge outlines of :mod:`.blast_shapes`.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any, Iterable
 
 import numpy as np
 
+from ..converters.cvat_coco import COCO_CATEGORY, coco_document
+from ..converters.cvat_coco import coco_image as image_entry
 from .blast_shapes import BlastShape, polygon_parts
 
 __all__ = ['COCO_CATEGORY', 'QUPATH_CLASS', 'coco_image', 'coco_annotation',
            'coco_document', 'rle_counts', 'geojson_feature_collection']
 
-COCO_CATEGORY = dict(id=1, name='lymphoblast', supercategory='')
 QUPATH_CLASS = dict(name='Lymphoblast', color=[255, 200, 0])
 OBJECT_TYPES = ('detection', 'annotation')
 _DIGITS = 3  # coordinates are on pixel edges; 3 decimals keep scaled ones
@@ -74,9 +75,7 @@ def rle_counts(mask: np.ndarray, offset: tuple[int, int], height: int,
 
 def coco_image(image_id: int, file: str, width: int, height: int) -> dict:
     """A COCO image entry as CVAT writes it; ``file_name`` is the file's own name."""
-    return dict(id=image_id, width=int(width), height=int(height),
-                file_name=Path(file).name, license=0, flickr_url='',
-                coco_url='', date_captured=0)
+    return image_entry(image_id, Path(file).name, width, height)
 
 
 def coco_annotation(shape: BlastShape, ann_id: int, image_id: int,
@@ -101,17 +100,6 @@ def coco_annotation(shape: BlastShape, ann_id: int, image_id: int,
                 area=float(shape.area), bbox=[float(x), float(y), float(w),
                                               float(h)],
                 iscrowd=crowd, attributes=attributes)
-
-
-def coco_document(images: Sequence[dict], annotations: Sequence[dict],
-                  description: str = '') -> dict:
-    """The whole instances file, with CVAT's top-level keys."""
-    return dict(
-        licenses=[dict(name='', id=0, url='')],
-        info=dict(contributor='', date_created='', description=description,
-                  url='', version='', year=''),
-        categories=[dict(COCO_CATEGORY)], images=list(images),
-        annotations=list(annotations))
 
 
 def geojson_feature_collection(shapes: Iterable[BlastShape],
