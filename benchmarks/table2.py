@@ -9,7 +9,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
 import os.path as osp
 import statistics
 from dataclasses import dataclass
@@ -208,6 +207,7 @@ def run_variant(config: str, vdir: str, *, data_root: str,
 
     from allidb_mmseg.engine import config as ec
     from allidb_mmseg.engine import runner as er
+    from allidb_mmseg.models.checkpoint import best_checkpoint, saved_checkpoints
 
     step = step or (lambda msg, done: None)
     name = name or osp.basename(vdir)
@@ -216,8 +216,7 @@ def run_variant(config: str, vdir: str, *, data_root: str,
         step(f'{name}: reusing {metrics_path}', False)
         with open(metrics_path) as f:
             return json.load(f)
-    interrupted = not force and osp.isdir(vdir) and any(
-        f.endswith('.pth') for f in os.listdir(vdir))
+    interrupted = not force and bool(saved_checkpoints(vdir))
     step(f'{name}: {"resuming" if interrupted else "training"}', False)
     cfg = ec.prepare_train_config(
         config, cfg_options=cfg_options, data_root=data_root, work_dir=vdir,
@@ -227,7 +226,7 @@ def run_variant(config: str, vdir: str, *, data_root: str,
     trained = er.train(cfg)
     t1 = time.process_time()
     _release_memory()
-    ckpt = trained['best_checkpoint'] or _last_checkpoint(vdir)
+    ckpt = trained['best_checkpoint'] or best_checkpoint(vdir)
     step(f'{name}: testing {osp.basename(ckpt)}', False)
     cfg = ec.load_config(config, cfg_options=cfg_options, data_root=data_root,
                          work_dir=vdir)
@@ -301,8 +300,3 @@ def _release_memory() -> None:
     gc.collect()
     if torch.cuda.is_available():
         torch.cuda.empty_cache()
-
-
-def _last_checkpoint(work_dir: str) -> str:
-    with open(osp.join(work_dir, 'last_checkpoint')) as f:
-        return f.read().strip()

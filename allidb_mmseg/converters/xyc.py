@@ -16,7 +16,9 @@ import cv2
 import numpy as np
 from scipy import ndimage as ndi
 
+from ..io.image_io import ImageReadError, read_image
 from ..utils import AllidbError, files_by_stem
+from .cvat_coco import cvat_coco
 
 __all__ = ['XycError', 'read_xyc', 'write_xyc', 'bootstrap_polygons',
            'stain_feature', 'bootstrap_coco']
@@ -195,9 +197,6 @@ def bootstrap_coco(img_dir: str | os.PathLike, xyc_dir: str | os.PathLike,
     blasts, notes, ``outside``: the skipped centres), failed images included
     and left out of the COCO.
     """
-    from ..io.image_io import ImageReadError, read_image
-    from .cvat_coco import cvat_coco
-
     img_dir, xyc_dir = Path(img_dir), Path(xyc_dir)
     images = files_by_stem(img_dir)
     xycs = files_by_stem(xyc_dir, ('.xyc',))

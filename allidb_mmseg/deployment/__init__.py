@@ -6,19 +6,12 @@
 ``tools/infer.py model.onnx ...`` uses; importing this package imports neither
 torch nor onnxruntime.
 """
-import importlib
-from typing import Any
-
+from ..utils.lazy import lazy_attributes
 from .sidecar import DeploySpec, read_sidecar, sidecar_path, write_sidecar
 from .runtime import OnnxSegmentor, load_onnx_model
 
 __all__ = ['DeploySpec', 'read_sidecar', 'sidecar_path', 'write_sidecar',
            'OnnxSegmentor', 'load_onnx_model', 'export_onnx', 'quantize_int8']
 
-_LAZY = {'export_onnx': 'export', 'quantize_int8': 'quantize'}
-
-
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        return getattr(importlib.import_module(f'.{_LAZY[name]}', __name__), name)
-    raise AttributeError(f'module {__name__!r} has no attribute {name!r}')
+__getattr__ = lazy_attributes(__name__, {'export_onnx': 'export',
+                                         'quantize_int8': 'quantize'})

@@ -21,6 +21,9 @@ from typing import Any, Optional, Sequence
 
 import numpy as np
 
+from ..inference.model import load_model
+from ..models.fused_mit import set_fused_attention
+from ..smear.stain import find_stain_reference
 from ..utils import AllidbError, atomic_write, first_line, refuse_existing
 from .sidecar import DeploySpec, file_sha256, sidecar_path, write_sidecar
 
@@ -222,9 +225,6 @@ def export_onnx(config: str | os.PathLike, checkpoint: str | os.PathLike,
     import torch
     from mmengine.model import revert_sync_batchnorm
 
-    from ..inference.model import load_model
-    from ..models.fused_mit import set_fused_attention
-
     out = Path(out)
     side = sidecar_path(out)
     if out.suffix.lower() != '.onnx':
@@ -269,7 +269,6 @@ def export_onnx(config: str | os.PathLike, checkpoint: str | os.PathLike,
     import onnxruntime
 
     spec.onnx_sha256 = file_sha256(out)
-    from ..smear.stain import find_stain_reference
     ref, _ = find_stain_reference(checkpoint)  # beside it, else inside it
     spec.stain_reference = None if ref is None else ref.to_dict()
     spec.export = dict(config=str(config), checkpoint=str(checkpoint),

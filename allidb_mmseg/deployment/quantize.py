@@ -22,6 +22,8 @@ from typing import Any, Iterable, Sequence
 import numpy as np
 
 from ..evaluation.counting import DEFAULT_MIN_BLAST_AREA
+from ..evaluation.split_scores import score_split
+from ..io.image_io import read_image
 from ..utils import AllidbError, atomic_write, refuse_existing
 from .runtime import OnnxSegmentor
 from .sidecar import file_sha256, sidecar_path, write_sidecar
@@ -92,8 +94,6 @@ def quantize_model(fp32: OnnxSegmentor, calibration: Sequence[str],
         calibration: image paths, preprocessed as the runtime does.
         out: the int8 ``.onnx`` to write.
     """
-    from ..io.image_io import read_image
-
     batches = [fp32.preprocess(read_image(f))[0] for f in calibration]
     quantize_int8(fp32.path, out, batches, fp32.spec.input_name)
     spec = dataclasses.replace(fp32.spec, onnx_sha256=file_sha256(out))
@@ -127,8 +127,6 @@ def offer_int8(fp32_path: str | os.PathLike, pairs: Sequence[tuple[str, str]],
         ``miou_loss``. When the loss exceeds :data:`MAX_MIOU_LOSS` the int8
         files are removed again.
     """
-    from ..evaluation.split_scores import score_split
-
     out = int8_path(fp32_path)
     for p in (out, sidecar_path(out)):
         refuse_existing(p, force)

@@ -19,7 +19,7 @@ from typing import Any, Optional, Union
 import cv2
 import numpy as np
 
-from ..inference.model import DEFAULT_TILE_BATCH
+from ..inference.model import DEFAULT_TILE_BATCH, segment
 from ..inference.tiling import Preprocessing, TileSettings, as_pair
 from ..inference.tta import tta_logits, tta_transforms
 from ..utils import AllidbError, first_line
@@ -203,8 +203,6 @@ class OnnxSegmentor:
                 ) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
         """Segment one image at its native size: :func:`apis.segment` with
         this backend (the same arguments and results)."""
-        from ..inference.model import segment
-
         return segment(self, image, return_prob, mpp=mpp, progress=progress)
 
 

@@ -14,9 +14,13 @@ from typing import Any, Iterator, Optional
 
 from mmengine.config import Config
 
-from ..utils import AllidbError, check_writable_dir, is_image_file
+from ..datasets.validate import validate_split
 from ..models.checkpoint import (check_pretrained_backbone, check_resumable,
-                         find_resumable, model_of_config, read_checkpoint)
+                                 find_resumable, model_of_config, read_checkpoint,
+                                 saved_checkpoints)
+from ..models.pretrained import resolve_pretrained
+from ..smear.cell_scale import set_scale_settings
+from ..utils import AllidbError, check_writable_dir, is_image_file
 from .hooks import pretrained_checkpoint
 
 __all__ = ['LOADERS', 'walk_dataset_cfg', 'iter_dataset_cfgs', 'load_config',
@@ -86,8 +90,6 @@ def set_pretrained(cfg: Config, path: str) -> None:
     a short name such as ``mit_b0`` (downloaded once into torch hub's cache;
     :mod:`allidb_mmseg.models.pretrained`). The layout is checked by
     :func:`check_pretrained`."""
-    from ..models.pretrained import resolve_pretrained
-
     ckpt = resolve_pretrained(path)
     require_file(ckpt, 'pretrained weights file')
     cfg.model.backbone.init_cfg = dict(type='Pretrained', checkpoint=ckpt)
@@ -191,8 +193,6 @@ def fit_schedule_to_max_iters(cfg: Config, old_max_iters: int) -> None:
 def _apply_scale_options(cfg: Config, cfg_options: dict) -> None:
     """Carry ``--cfg-options working_rbc_px=/source_rbc_px=`` into the
     pipelines and evaluators that use them (native-scale configs)."""
-    from ..smear.cell_scale import set_scale_settings
-
     scale = {k: cfg_options[k] for k in ('working_rbc_px', 'source_rbc_px')
              if k in cfg_options}
     if scale:
@@ -240,8 +240,6 @@ def check_data(cfg: Config, loaders: tuple[str, ...],
     check_split_dirs(cfg, loaders)
     if not validate:
         return
-    from ..datasets.validate import validate_split
-
     seen = set()
     for ds in iter_dataset_cfgs(cfg, loaders):
         prefix = ds.get('data_prefix') or {}
@@ -350,9 +348,7 @@ def prepare_train_config(config: str, *, cfg_options: Optional[dict] = None,
     loaders = ('train_dataloader',) + (
         ('val_dataloader',) if cfg.get('val_cfg') else ())
     check_data(cfg, loaders, validate=check_data_pairs)
-    if not resume and not force and osp.isdir(cfg.work_dir) and any(
-            f.endswith('.pth') and not f.startswith('.')  # not temporaries
-            for f in os.listdir(cfg.work_dir)):
+    if not resume and not force and saved_checkpoints(cfg.work_dir):
         raise AllidbError(cfg.work_dir, 'holds checkpoints of an earlier run; '
                           'use --resume to continue it, --force to overwrite, '
                           'or another --work-dir')

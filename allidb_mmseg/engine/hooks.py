@@ -12,7 +12,7 @@ from mmseg.registry import HOOKS
 
 from ..utils import (atomic_write, atomic_write_bytes, atomic_write_json,
                      atomic_write_text, remove_stale_temps)
-from ..models.checkpoint import bare_model
+from ..models.checkpoint import bare_model, check_pretrained_backbone
 
 CURVES_KEY = 'allidb_training_curves'
 
@@ -146,7 +146,6 @@ class PretrainedWeightsNoticeHook(Hook):
         elif checkpoint and '://' in checkpoint:  # a URL: mmengine reports
             msg = f'MiT backbone starts from pretrained weights: {checkpoint}'
         elif checkpoint:
-            from ..models.checkpoint import check_pretrained_backbone
             match = check_pretrained_backbone(backbone, checkpoint)
             msg = (f'MiT backbone starts from pretrained weights: {checkpoint}'
                    f' ({match.loaded} of {match.total} backbone tensors '

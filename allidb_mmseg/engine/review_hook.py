@@ -11,6 +11,10 @@ from mmseg.registry import HOOKS
 
 from ..evaluation.counting import DEFAULT_MIN_BLAST_AREA, AllRule
 from ..evaluation.metrics import BlastDetectionMetric
+from ..io.image_io import read_image
+from ..products.labelled_review import review_labelled_image, write_labelled_review
+from ..products.report import SCALED_MIN_AREA
+from ..utils import refuse_existing
 
 __all__ = ['ReviewPageHook', 'add_review_page']
 
@@ -59,9 +63,6 @@ class ReviewPageHook(Hook):
                         outputs: Optional[Sequence] = None) -> None:
         import torch
 
-        from ..io.image_io import read_image
-        from ..products.labelled_review import review_labelled_image
-
         for sample in outputs or ():
             logits = sample.seg_logits.data.float()
             prob = torch.softmax(logits, dim=0)[1].cpu().numpy() \
@@ -74,9 +75,6 @@ class ReviewPageHook(Hook):
                 self._min_area(runner, sample.img_path), self.rule))
 
     def after_test_epoch(self, runner, metrics: Optional[dict] = None) -> None:
-        from ..products.report import SCALED_MIN_AREA
-        from ..products.labelled_review import write_labelled_review
-
         min_area = self.min_area or SCALED_MIN_AREA
         rows = [r for part in all_gather_object(self.rows) for r in part]
         if is_main_process():
@@ -94,8 +92,6 @@ def add_review_page(cfg: Any, show_dir: str, force: bool = False) -> None:
     Raises:
         AllidbError: the page or its report exists and ``force`` is not set.
     """
-    from ..utils import refuse_existing
-
     for name in ('index.html', 'report.json'):
         refuse_existing(Path(show_dir) / name, force)
     cfg.custom_hooks = list(cfg.get('custom_hooks') or []) + [

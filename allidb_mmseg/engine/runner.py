@@ -7,8 +7,10 @@ from typing import Any, Optional
 from mmengine.config import Config
 
 from ..evaluation.summary import METRICS_FILENAME, metrics_report
+from ..inference.tta import enable_tta
+from ..models.checkpoint import (bare_model, check_fits_model, find_resumable,
+                                 model_of_config)
 from ..utils import atomic_write_json, check_writable_dir, refuse_existing
-from ..models.checkpoint import bare_model, check_fits_model, model_of_config
 from .config import check_data
 from .ddp import finish_distributed, init_cpu_distributed
 from .review_hook import add_review_page
@@ -43,7 +45,6 @@ def train(cfg: Config) -> dict:
     try:
         runner.train()
     except KeyboardInterrupt as exc:
-        from ..models.checkpoint import find_resumable
         last = find_resumable(runner.work_dir)
         exc.add_note(f'continue from {last} with --resume' if last else
                      f'no checkpoint was saved yet in {runner.work_dir}')
@@ -108,7 +109,6 @@ def test(cfg: Config, checkpoint: str, *, show_dir: Optional[str] = None,
         add_review_page(cfg, show_dir, force)
     runner = build_runner(cfg)
     if tta:
-        from ..inference.tta import enable_tta
         enable_tta(bare_model(runner.model), tta)
     metrics = runner.test()
     classes = list(runner.test_dataloader.dataset.metainfo.get('classes', []))

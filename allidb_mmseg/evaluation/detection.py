@@ -5,7 +5,7 @@ blast of the label is one cell to find: the label's blast components
 (touching blasts split exactly as :func:`~.counting.count_blasts` splits a
 prediction) each give one centre, its innermost pixel. Predicted blasts are
 counted as ``tools/infer.py`` counts them, and matched with
-:func:`~.count_scoring.match_centres`: a centre inside a predicted blast is a
+:func:`~.matching.match_centres`: a centre inside a predicted blast is a
 hit, a predicted blast holding no centre a false positive, a centre in no
 predicted blast (or a second centre in the same one) a miss.
 
@@ -21,9 +21,10 @@ from typing import Iterable, Optional
 import numpy as np
 from scipy import ndimage as ndi
 
+from ..smear.cell_scale import default_min_blast_area, source_rbc_diameter
 from ..utils import BLAST_CLASS
-from .count_scoring import CountScore, match_centres
 from .counting import DEFAULT_MIN_BLAST_AREA, AllRule, count_blasts
+from .matching import CountScore, match_centres
 
 __all__ = ['DETECTION_KEYS', 'image_min_blast_area', 'label_blast_centres',
            'detection_row', 'summarize_detection']
@@ -41,8 +42,6 @@ def image_min_blast_area(img_bgr: Optional[np.ndarray],
     else the size measured in ``img_bgr``; when neither tells, a warning and
     the fixed :data:`~.counting.DEFAULT_MIN_BLAST_AREA`.
     """
-    from ..smear.cell_scale import default_min_blast_area, source_rbc_diameter
-
     try:
         rbc = source_rbc_diameter(dict(source_rbc_px=source_rbc_px), img_bgr)
     except ValueError as e:  # red cells not measurable

@@ -15,6 +15,9 @@ from mmengine.logging import print_log
 from mmseg.evaluation import IoUMetric
 from mmseg.registry import METRICS
 
+from ..io.image_io import read_image
+from .detection import detection_row, image_min_blast_area, summarize_detection
+
 __all__ = ['PerClassIoUMetric', 'BlastDetectionMetric', 'segmentation_metrics']
 
 CLASSES = ('background', 'lymphoblast')
@@ -103,13 +106,11 @@ class BlastDetectionMetric(BaseMetric):
 
     def min_area_for(self, img_path: Optional[str]) -> int:
         """The minimum blast area of one image, in its own pixels."""
-        from .detection import image_min_blast_area
         if self.min_blast_area is not None:
             return int(self.min_blast_area)
         if img_path not in self._areas:
             img = None
             if not self.source_rbc_px:
-                from ..io.image_io import read_image
                 img = read_image(img_path)
             with warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter('always')
@@ -120,7 +121,6 @@ class BlastDetectionMetric(BaseMetric):
         return self._areas[img_path]
 
     def process(self, data_batch: Any, data_samples: Sequence[dict]) -> None:
-        from .detection import detection_row
         for sample in data_samples:
             pred = sample['pred_sem_seg']['data'].squeeze().cpu().numpy()
             label = sample['gt_sem_seg']['data'].squeeze().cpu().numpy()
@@ -128,5 +128,4 @@ class BlastDetectionMetric(BaseMetric):
                 pred, label, self.min_area_for(sample.get('img_path'))))
 
     def compute_metrics(self, results: list) -> Dict[str, float]:
-        from .detection import summarize_detection
         return summarize_detection(results)

@@ -15,7 +15,9 @@ import numpy as np
 from scipy import ndimage as ndi
 
 from ..utils import split_pairs
+from .detection import detection_row, image_min_blast_area, summarize_detection
 from .metrics import segmentation_metrics
+from .summary import metrics_report
 
 __all__ = ['purple_stain_score', 'otsu_blast_mask', 'evaluate_otsu']
 
@@ -66,9 +68,6 @@ def evaluate_otsu(data_root: str, split: str = 'test',
     each image's measured red-cell size), under ``detection``.
     """
     from tqdm import tqdm
-
-    from .detection import detection_row, image_min_blast_area, summarize_detection
-    from .summary import metrics_report
 
     pairs = split_pairs(data_root, split)[:limit]
     detections: list[dict] = []

@@ -32,7 +32,7 @@ def score_split(segment: Callable[[str], np.ndarray],
         ``blast_precision``, ``blast_recall`` (0-1), ``images`` and
         ``seconds`` (time spent in ``segment``).
     """
-    from .metrics import segmentation_metrics
+    from .metrics import segmentation_metrics  # lazy: mmseg
 
     scored, rows, seconds = [], [], 0.0
     for image, label_path in pairs:

@@ -29,8 +29,10 @@ from typing import Any, Iterator, Union
 
 import numpy as np
 
-from ..utils import AllidbError
+from .. import register_all_modules
 from ..io.image_io import read_image, to_bgr8
+from ..smear.cell_scale import working_scale_factor
+from ..utils import AllidbError
 from .tiling import (BLAST_CLASS, ArraySource, Band, Predict, Preprocessing,
                      RowSource, TileSettings, collect_bands, tiled_bands,
                      upsampled_bands, working_size)
@@ -70,8 +72,6 @@ def load_model(config: Any, checkpoint: str | os.PathLike | None = None,
             file does not exist, cannot be read or does not fit the model
             (a missing, unexpected or differently shaped tensor).
     """
-    from .. import register_all_modules
-
     register_all_modules()  # the compat shims first, then our parts
     from mmengine import Config
     from mmseg.apis import init_model
@@ -84,6 +84,7 @@ def load_model(config: Any, checkpoint: str | os.PathLike | None = None,
         raise AllidbError(checkpoint, 'no such checkpoint file')
     model = init_model(cfg, None, device=device)
     if checkpoint is not None:  # strictly: every tensor must fit the model
+        # lazy: mmseg (the models package imports it; this module must not)
         from ..models.checkpoint import load_into_model
         load_into_model(model, str(checkpoint))
     model._allidb_pipeline = _build_pipeline(cfg.test_pipeline)
@@ -192,7 +193,6 @@ def working_scale(model: Any, img: np.ndarray | None = None,
     cfg = scale_settings(model)
     if cfg.get('working_rbc_px') is None:
         return 1.0
-    from ..smear.cell_scale import working_scale_factor
     return float(working_scale_factor(cfg, img_bgr=scale_sample(img), mpp=mpp))
 
 

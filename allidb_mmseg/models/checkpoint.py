@@ -14,6 +14,10 @@ random head. So every load goes through here first:
 - :func:`check_resumable` and :func:`find_resumable`: ``--resume`` needs the
   training state, and falls back to the newest complete checkpoint.
 
+Which checkpoint of a run to take is decided here too: :func:`saved_checkpoints`
+(does a work dir hold a run?), :func:`find_resumable` (the last complete one)
+and :func:`best_checkpoint` (the best-validation one, else the last).
+
 A checkpoint is a pickle: load only files you made or trust. They are read
 with ``torch.load(weights_only=True)`` and the allowlist of
 :mod:`allidb_mmseg.compat`.
@@ -28,12 +32,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, Optional
 
+from .. import register_all_modules
 from ..utils import AllidbError, AllidbWarning, first_line
 
 __all__ = ['read_checkpoint', 'state_dict_of', 'StateDictDiff',
            'compare_state_dicts', 'model_of_config', 'check_fits_model',
            'load_into_model', 'bare_model',
-           'check_resumable', 'find_resumable', 'best_checkpoint',
+           'check_resumable', 'saved_checkpoints', 'find_resumable',
+           'best_checkpoint',
            'PretrainedMatch',
            'check_pretrained_backbone', 'MIN_PRETRAINED_FRACTION']
 
@@ -148,8 +154,6 @@ def model_of_config(cfg: Any) -> Any:
     from mmengine.registry import init_default_scope
     from mmseg.registry import MODELS
 
-    from .. import register_all_modules
-
     register_all_modules()
     init_default_scope(cfg.get('default_scope', 'mmseg'))
     model_cfg = copy.deepcopy(cfg.model)
@@ -208,6 +212,15 @@ def check_resumable(path: str) -> dict:
                           f'load_from={path}')
     state_dict_of(ckpt, path)
     return ckpt
+
+
+def saved_checkpoints(work_dir: str | os.PathLike) -> list[str]:
+    """The checkpoints (``*.pth``) a run saved in ``work_dir``, sorted; not
+    the hidden temporaries of a save that was killed. Empty without the folder."""
+    if not osp.isdir(work_dir):
+        return []
+    return sorted(osp.join(work_dir, f) for f in os.listdir(work_dir)
+                  if f.endswith('.pth') and not f.startswith('.'))
 
 
 def _numbered_checkpoints(work_dir: str) -> list[str]:

@@ -203,3 +203,14 @@ def test_best_checkpoint_else_the_last_one(tmp_path):
         (tmp_path / name).write_bytes(b'x')
         os.utime(tmp_path / name, (1000 + i, 1000 + i))
     assert best_checkpoint(tmp_path) == str(tmp_path / 'best_mIoU_iter_2.pth')
+
+
+def test_saved_checkpoints_leave_out_temporaries(tmp_path):
+    from allidb_mmseg.models.checkpoint import saved_checkpoints
+
+    assert saved_checkpoints(tmp_path / 'absent') == []
+    for name in ('iter_8.pth', '.iter_9.pth.tmp-1.pth', 'best_mIoU_iter_8.pth',
+                 'last_checkpoint', 'scalars.json'):
+        (tmp_path / name).write_bytes(b'x')
+    assert saved_checkpoints(tmp_path) == [str(tmp_path / 'best_mIoU_iter_8.pth'),
+                                           str(tmp_path / 'iter_8.pth')]
