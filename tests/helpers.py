@@ -8,8 +8,10 @@ import contextlib
 import importlib.util
 import io
 import os
+import struct
 import subprocess
 import sys
+import zlib
 from pathlib import Path
 from types import ModuleType
 from typing import Iterator
@@ -264,3 +266,15 @@ def one_line_error(stderr: str) -> str:
     lines = [ln for ln in stderr.splitlines() if ln.startswith('error: ')]
     assert len(lines) == 1, stderr[-2000:]
     return lines[0]
+
+
+def png_claiming(width: int, height: int) -> bytes:
+    """A small PNG whose header claims ``width`` x ``height`` RGB pixels
+    (its one IDAT chunk holds a single row)."""
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return (struct.pack('>I', len(data)) + kind + data
+                + struct.pack('>I', zlib.crc32(kind + data)))
+
+    ihdr = struct.pack('>IIBBBBB', width, height, 8, 2, 0, 0, 0)
+    return (b'\x89PNG\r\n\x1a\n' + chunk(b'IHDR', ihdr)
+            + chunk(b'IDAT', zlib.compress(b'\0' * 64)) + chunk(b'IEND', b''))

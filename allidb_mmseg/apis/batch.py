@@ -23,25 +23,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
 
-import numpy as np
-
 from ..evaluation.counting import AllRule
-from ..utils import AllidbError, WriteError, atomic_imwrite
-from ..products.report import (SCALED_MIN_AREA, ImageRow, analyse, draw_overlay,
-                               write_reports)
-from ..io.image_io import LARGE_IMAGE_PIXELS, read_image
-from ..inference.model import BLAST_CLASS, segment_bands, working_scale
-from ..products.sinks import ImageSink, Segmented, wants_outlines
-from ..products.stain_check import StainCheck
-from .large_images import scaled_min_area, segment_large_image, segment_slide
 from ..io.slides import is_slide
-from ..inference.tiling import ArraySource, collect_bands
+from ..products.report import SCALED_MIN_AREA, ImageRow, write_reports
+from ..products.sinks import ImageSink
+from ..products.stain_check import StainCheck
+from ..utils import WriteError
+from .pipeline import output_paths, process_image
 
 __all__ = ['InputItem', 'collect_inputs', 'plan_names', 'existing_outputs',
            'process_image', 'run_batch']
 
 _GLOB_CHARS = set('*?[')
-
 
 
 @dataclass
@@ -105,13 +98,6 @@ def plan_names(files: list[str]) -> list[str]:
     return names
 
 
-def output_paths(out_dir: Path, name: str, slide: bool = False
-                 ) -> tuple[Path, Path]:
-    """(mask, overlay) of one input; a slide's mask is a pyramidal OME-TIFF."""
-    mask = f'{name}.ome.tif' if slide else f'{name}.png'
-    return out_dir / 'masks' / mask, out_dir / 'overlays' / f'{name}.png'
-
-
 def existing_outputs(out_dir: Path, names: list[str],
                      files: list[str] | None = None) -> list[Path]:
     """Files this run would write that already exist (``files``, the
@@ -120,85 +106,6 @@ def existing_outputs(out_dir: Path, names: list[str],
     for k, n in enumerate(names):
         paths.extend(output_paths(out_dir, n, files is not None and is_slide(files[k])))
     return [p for p in paths if p.exists()]
-
-
-def process_image(model: Any, file: str, name: str, out_dir: Path,
-                  min_area: int | None = None,
-                  rule: AllRule = AllRule(), mpp: float | None = None,
-                  progress: bool = False, sinks: Sequence[ImageSink] = (),
-                  stain: StainCheck | None = None) -> ImageRow:
-    """Segment one file and write its mask and overlay (and hand it to the
-    ``sinks``); never raises for a bad file (the row says what went wrong).
-
-    ``min_area`` None: the minimum blast area follows the image's red-cell
-    size (:func:`.large_images.scaled_min_area`: the config's
-    ``source_rbc_px``, else the one the working scale implies, else measured).
-    Slides, and images above ``LARGE_IMAGE_PIXELS``, are streamed
-    (:mod:`.large_images`); ``mpp`` (microns per pixel) sets the working
-    scale of native-scale configs, ``progress`` shows a bar over tiles.
-    ``stain`` adds the OOD score and may normalize the image before it is
-    segmented (not for slides, which are never whole in memory).
-    """
-    row = ImageRow(file=file, name=name)
-    slide = is_slide(file)
-    mask_path, overlay_path = output_paths(out_dir, name, slide)
-    try:
-        if slide:
-            seg = segment_slide(model, file, row, mask_path, overlay_path,
-                                min_area, rule, mpp, progress,
-                                wants_outlines(sinks))
-        else:
-            img = read_image(file)
-            row.height, row.width = img.shape[:2]
-            if stain is not None:
-                img = stain.prepare(img, row)
-            if img.shape[0] * img.shape[1] > LARGE_IMAGE_PIXELS:
-                seg = segment_large_image(
-                    model, img, row, mask_path, overlay_path, min_area, rule,
-                    mpp, progress, wants_outlines(sinks))
-            else:
-                seg = _process_field(model, img, row, mask_path, overlay_path,
-                                     min_area, rule, mpp, progress)
-        row.mask = str(mask_path.relative_to(out_dir))
-        row.overlay = str(overlay_path.relative_to(out_dir))
-        for sink in sinks:
-            sink.add(seg)
-    except WriteError:
-        raise  # the output side failed (disk full): stop, not the next image
-    except AllidbError as e:  # ImageReadError says only the problem
-        row.status, row.error = 'failed', str(e)
-    except MemoryError:
-        row.status, row.error = 'failed', 'out of memory while processing this image'
-    except Exception as e:  # one bad file must not end a batch
-        msg = str(e).strip().splitlines()
-        row.status = 'failed'
-        row.error = f'{type(e).__name__}: {msg[0] if msg else ""}'.rstrip(': ')
-    if row.status == 'failed':
-        row.fill(dict(blasts=[], all_rule='', **dict.fromkeys((
-            'blast_count', 'blast_area_fraction', 'mean_blast_prob',
-            'all_suspected', 'ood_score', 'ood_flag'))))
-    return row
-
-
-def _process_field(model: Any, img: np.ndarray, row: ImageRow,
-                   mask_path: Path, overlay_path: Path, min_area: int | None,
-                   rule: AllRule, mpp: float | None, progress: bool
-                   ) -> Segmented:
-    """An ordinary image: whole mask and labels in memory, full-size overlay.
-    The red cells are measured once, for the working scale and the minimum
-    blast area alike."""
-    scale = working_scale(model, img, mpp)
-    min_area = scaled_min_area(model, min_area, scale, img)
-    mask, prob = collect_bands(segment_bands(model, ArraySource(img), scale,
-                                             progress), *img.shape[:2])
-    count, numbers = analyse(mask, prob, min_area, rule)
-    del prob
-    row.fill(numbers)
-    atomic_imwrite(mask_path, mask)
-    del mask
-    overlay = draw_overlay(img, count, row.all_suspected)
-    atomic_imwrite(overlay_path, overlay)
-    return Segmented(row, img, count, overlay)  # outlines traced once
 
 
 def run_batch(model: Any, items: list[InputItem], out_dir: str | os.PathLike,

@@ -20,12 +20,11 @@ import cv2
 import numpy as np
 from scipy import ndimage as ndi
 
+from ..smear.cell_scale import DEFAULT_MIN_BLAST_AREA
+
 __all__ = ['Blast', 'BlastCount', 'AllRule', 'count_blasts',
            'component_blasts', 'DEFAULT_MIN_BLAST_AREA', 'SADDLE_RATIO']
 
-# Pixels; about a disc of radius 7. Smaller specks are debris or noise at
-# any resolution our models run at. Scale it with the image resolution.
-DEFAULT_MIN_BLAST_AREA = 150
 # Two distance-map maxima are separate blasts when the lowest point between
 # them drops below this fraction of the smaller maximum (touching discs of
 # radius r with centres d apart have a neck of sqrt(1 - (d/2r)^2) r: this

@@ -11,19 +11,18 @@ predicted blast (or a second centre in the same one) a miss.
 
 Both sides count only blasts of at least the minimum blast area, which
 follows the image's red-cell size
-(:func:`~allidb_mmseg.smear.cell_scale.default_min_blast_area`).
+(:func:`~allidb_mmseg.smear.cell_scale.min_blast_area`).
 """
 from __future__ import annotations
 
-import warnings
 from typing import Iterable, Optional
 
 import numpy as np
 from scipy import ndimage as ndi
 
-from ..smear.cell_scale import default_min_blast_area, source_rbc_diameter
+from ..smear.cell_scale import min_blast_area
 from ..utils import BLAST_CLASS
-from .counting import DEFAULT_MIN_BLAST_AREA, AllRule, count_blasts
+from .counting import AllRule, count_blasts
 from .matching import CountScore, match_centres
 
 __all__ = ['DETECTION_KEYS', 'image_min_blast_area', 'label_blast_centres',
@@ -40,15 +39,10 @@ def image_min_blast_area(img_bgr: Optional[np.ndarray],
 
     ``source_rbc_px`` (a dataset's stated red-cell diameter) when given,
     else the size measured in ``img_bgr``; when neither tells, a warning and
-    the fixed :data:`~.counting.DEFAULT_MIN_BLAST_AREA`.
+    the fixed :data:`~.counting.DEFAULT_MIN_BLAST_AREA`
+    (:func:`~allidb_mmseg.smear.cell_scale.min_blast_area`).
     """
-    try:
-        rbc = source_rbc_diameter(dict(source_rbc_px=source_rbc_px), img_bgr)
-    except ValueError as e:  # red cells not measurable
-        warnings.warn(f'{e}; minimum blast area {DEFAULT_MIN_BLAST_AREA} px',
-                      stacklevel=2)
-        return DEFAULT_MIN_BLAST_AREA
-    return default_min_blast_area(rbc)
+    return min_blast_area(img_bgr, source_rbc_px=source_rbc_px)
 
 
 def label_blast_centres(label: np.ndarray, min_area: int) -> np.ndarray:

@@ -11,15 +11,17 @@ very large fields stay within memory.
 from __future__ import annotations
 
 import os
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 import cv2
 import numpy as np
 
 from ..utils import AllidbError
 
-__all__ = ['ImageReadError', 'read_image', 'to_bgr8', 'PIL_CHECK_MAX_PIXELS',
-           'LARGE_IMAGE_PIXELS']
+__all__ = ['ImageReadError', 'read_image', 'to_bgr8', 'header_size',
+           'PIL_CHECK_MAX_PIXELS', 'LARGE_IMAGE_PIXELS', 'MAX_IMAGE_PIXELS']
 
 # Above this many pixels, the full PIL decode used to catch corrupt JPEG data
 # is skipped (it would hold a second full copy); the cheap trailer check for
@@ -29,6 +31,12 @@ PIL_CHECK_MAX_PIXELS = 80_000_000
 # imagecodecs straight into one array (OpenCV's decoders peak at twice the
 # decoded size), and inference streams (docs/slides_and_large_images.md).
 LARGE_IMAGE_PIXELS = 36_000_000
+# The largest image decoded whole into memory: 1000 MP is 3 GB as BGR (4 GB
+# while an RGBA decode is converted), far above a whole field (ALL-IDB1:
+# 5 MP) or an ordinary large scan (a 20000 x 20000 stitched field is 400 MP).
+# Larger files are refused from their header, before any pixel is decoded:
+# they belong in a tiled pyramidal TIFF, read region by region as a slide.
+MAX_IMAGE_PIXELS = 1_000_000_000
 _ROWS_PER_BAND = 1024
 
 
@@ -161,18 +169,36 @@ def _composite_on_white(color: np.ndarray, alpha: np.ndarray) -> np.ndarray:
     return out
 
 
-def _header_pixels(path: Path) -> int | None:
-    """Pixels of an image from its header (PIL reads no pixel data), None if
-    PIL cannot tell."""
+@contextmanager
+def _no_bomb_limit() -> Iterator[None]:
+    """PIL's decompression-bomb limit lifted: it refuses (or warns about)
+    the very headers whose size this module wants to read."""
+    from PIL import Image
+
+    limit, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, None
+    try:
+        yield
+    finally:
+        Image.MAX_IMAGE_PIXELS = limit
+
+
+def header_size(path: str | os.PathLike) -> tuple[int, int] | None:
+    """(width, height) as an image's header states them, before any rotation
+    by its EXIF orientation (asking PIL for that would decode a PNG); None when
+    PIL cannot read the header. No pixel data is read."""
     try:
         from PIL import Image
-        try:
-            with Image.open(path) as im:
-                return im.width * im.height
-        except Image.DecompressionBombError:
-            return 2 * Image.MAX_IMAGE_PIXELS + 1  # its limit says how large
+        with _no_bomb_limit(), Image.open(path) as im:
+            return im.size
     except Exception:
         return None
+
+
+def _too_large(size: tuple[int, int]) -> str:
+    w, h = size
+    return (f'header says {w}x{h} pixels ({w * h / 1e6:.0f} MP), above the '
+            f'{MAX_IMAGE_PIXELS / 1e6:.0f} MP this reader decodes in memory; '
+            'convert it to a tiled pyramidal TIFF to read it as a slide')
 
 
 def _decode_large(path: Path, kind: str) -> np.ndarray:
@@ -202,8 +228,10 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
     up to :data:`PIL_CHECK_MAX_PIXELS`), then converts it with
     :func:`to_bgr8`. A file whose first bytes say JPEG or PNG but that cannot
     be decoded is reported as truncated or corrupt, not as "not an image".
-    JPEGs and PNGs above :data:`LARGE_IMAGE_PIXELS` are decoded by imagecodecs
-    (one full-size array instead of OpenCV's two).
+    The header decides before any pixel is decoded: an image above
+    :data:`MAX_IMAGE_PIXELS` is refused, JPEGs and PNGs above
+    :data:`LARGE_IMAGE_PIXELS` are decoded by imagecodecs (one full-size
+    array instead of OpenCV's two).
     """
     path = Path(path)
     if not path.exists():
@@ -215,9 +243,13 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
     problem = _truncation_problem(path)
     if problem:
         raise ImageReadError(problem)
+    size = header_size(path)
+    pixels = size[0] * size[1] if size else 0
+    if pixels > MAX_IMAGE_PIXELS:
+        raise ImageReadError(_too_large(size))
     with open(path, 'rb') as f:
         kind = _format_from_magic(f.read(8))
-    if kind and (_header_pixels(path) or 0) > LARGE_IMAGE_PIXELS:
+    if kind and pixels > LARGE_IMAGE_PIXELS:
         return to_bgr8(_decode_large(path, kind))
     img = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
     if img is None:

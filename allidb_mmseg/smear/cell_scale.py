@@ -22,6 +22,10 @@ The contract (kept stable for ``allidb_mmseg.apis``):
   per input pixel, ``working_rbc_px / source_rbc_diameter(...)``.
 * :func:`default_min_blast_area` ``(rbc_px) -> int``: the smallest blast
   counted, in pixels of an image whose red cells are ``rbc_px`` across.
+* :func:`min_blast_area` ``(img_bgr=None, source_rbc_px=None,
+  working_rbc_px=None, scale=1.0) -> int``: the one minimum-blast-area rule
+  of inference and evaluation: the red-cell size from the working scale, the
+  dataset's stated size or a measurement, else :data:`DEFAULT_MIN_BLAST_AREA`.
 
 ``cfg_or_settings`` is an mmengine ``Config`` or any mapping holding the
 config's top-level scale settings: ``working_rbc_px`` (the working scale) and
@@ -31,6 +35,7 @@ measures each image).
 from __future__ import annotations
 
 import math
+import warnings
 from typing import Any, Mapping, MutableMapping, Optional
 
 import cv2
@@ -40,7 +45,8 @@ from scipy import ndimage as ndi
 __all__ = ['RBC_DIAMETER_UM', 'BLAST_RBC_RATIO', 'MIN_BLAST_AREA_FRACTION',
            'ScaleUnknownError', 'estimate_rbc_diameter', 'source_rbc_diameter',
            'working_scale_factor', 'expected_blast_area',
-           'default_min_blast_area', 'set_scale_settings']
+           'default_min_blast_area', 'DEFAULT_MIN_BLAST_AREA', 'min_blast_area',
+           'set_scale_settings']
 
 # A human red blood cell is about 7.5 microns across.
 RBC_DIAMETER_UM = 7.5
@@ -51,6 +57,10 @@ BLAST_RBC_RATIO = 2.0
 # blast cut by the image border still counts, a platelet clump or a speck
 # of false positive pixels does not.
 MIN_BLAST_AREA_FRACTION = 0.2
+# Pixels; about a disc of radius 7: the minimum blast area when the red-cell
+# size is unknown (smaller specks are debris or noise at any resolution our
+# models run at).
+DEFAULT_MIN_BLAST_AREA = 150
 
 # The measurement runs on a copy with at most this many pixels (speed),
 # unless red cells would then be smaller than _MIN_MEASURED_PX across.
@@ -287,6 +297,34 @@ def default_min_blast_area(rbc_px: float,
     expected blast area is right at all of them.
     """
     return max(1, int(round(fraction * expected_blast_area(rbc_px))))
+
+
+def min_blast_area(img_bgr: Optional[np.ndarray] = None,
+                   source_rbc_px: Optional[float] = None,
+                   working_rbc_px: Optional[float] = None,
+                   scale: float = 1.0) -> int:
+    """The smallest blast counted in an image, in its own pixels.
+
+    The red-cell size it follows comes from, first known wins:
+
+    1. ``working_rbc_px / scale``: a native-scale model brings red cells to
+       ``working_rbc_px`` with the working ``scale`` (working pixels per
+       image pixel), whether the microns per pixel, the config or a
+       measurement set that scale;
+    2. ``source_rbc_px``, a dataset's stated red-cell diameter;
+    3. the size measured in ``img_bgr``.
+
+    When none tells, a warning and :data:`DEFAULT_MIN_BLAST_AREA`.
+    """
+    if working_rbc_px is not None:
+        return default_min_blast_area(working_rbc_px / scale)
+    try:
+        rbc = source_rbc_diameter(dict(source_rbc_px=source_rbc_px), img_bgr)
+    except ValueError as e:  # red cells not measurable
+        warnings.warn(f'{e}; minimum blast area {DEFAULT_MIN_BLAST_AREA} px',
+                      stacklevel=2)
+        return DEFAULT_MIN_BLAST_AREA
+    return default_min_blast_area(rbc)
 
 
 # Config dicts that take scale settings, by type, and which of them.

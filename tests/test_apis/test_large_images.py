@@ -8,10 +8,10 @@ import cv2
 import numpy as np
 import pytest
 
-from allidb_mmseg.apis import batch, large_images
-from allidb_mmseg.apis.batch import process_image
+from allidb_mmseg.apis import overview, pipeline
+from allidb_mmseg.apis.pipeline import process_image
 from allidb_mmseg.evaluation import AllRule
-from helpers import (TINY_CONFIG, TINY_MIT, blob_image, run_tool,
+from helpers import (TINY_CONFIG, TINY_MIT, blob_image, png_claiming, run_tool,
                      write_pyramid_tiff)
 
 # The tiny model with a native scale: red cells brought to 12 px, tiles of
@@ -121,8 +121,8 @@ def test_large_plain_image_is_streamed_with_the_same_result(native, tmp_path,
     img = field()
     cv2.imwrite(str(tmp_path / 'big.png'), img)
     ordinary = run(model, tmp_path / 'big.png', tmp_path / 'a', mpp=0.5)
-    monkeypatch.setattr(batch, 'LARGE_IMAGE_PIXELS', 10_000)
-    monkeypatch.setattr(large_images, 'OVERLAY_MAX_SIDE', 100)
+    monkeypatch.setattr(pipeline, 'LARGE_IMAGE_PIXELS', 10_000)
+    monkeypatch.setattr(overview, 'OVERLAY_MAX_SIDE', 100)
     streamed = run(model, tmp_path / 'big.png', tmp_path / 'b', mpp=0.5)
     assert streamed.inference['overlay_downsample'] == 4
     a = cv2.imread(str(tmp_path / 'a' / ordinary.mask), cv2.IMREAD_UNCHANGED)
@@ -142,6 +142,15 @@ def test_whole_image_config_refuses_a_slide(tmp_path):
     row = process_image(model, str(tmp_path / 's.tif'), 's', tmp_path / 'out',
                         MIN_AREA, AllRule())
     assert row.status == 'failed' and "mode 'slide'" in row.error
+
+
+def test_the_header_decides_before_any_pixel_is_decoded(tmp_path):
+    """A PNG whose header claims 100000 x 100000 pixels fails in its row,
+    in one line, fast: no model is needed to refuse it."""
+    (tmp_path / 'huge.png').write_bytes(png_claiming(100_000, 100_000))
+    row = process_image(None, str(tmp_path / 'huge.png'), 'huge', tmp_path / 'out')
+    assert row.status == 'failed' and row.error.startswith(
+        'header says 100000x100000 pixels (10000 MP), above the 1000 MP')
 
 
 def test_infer_tool_on_slides(native, tmp_path):
@@ -218,7 +227,7 @@ def test_slides_and_large_images_reach_geojson_with_their_outlines(
         assert s.bounds == tuple(2 * v for v in h.bounds)
     _, ordinary, coco_a, _ = features(tmp_path / 'a', tmp_path / 'big.png',
                                       MIN_AREA, mpp=0.5)
-    monkeypatch.setattr(batch, 'LARGE_IMAGE_PIXELS', 10_000)
+    monkeypatch.setattr(pipeline, 'LARGE_IMAGE_PIXELS', 10_000)
     streamed, on_streamed, coco_b, _ = features(tmp_path / 'b', tmp_path / 'big.png',
                                                 MIN_AREA, mpp=0.5)
     assert streamed.inference['overlay_downsample'] >= 1  # it was streamed

@@ -74,7 +74,7 @@ def test_minimum_blast_area_follows_the_red_cells_the_scale_came_from():
     from types import SimpleNamespace
 
     from allidb_mmseg.inference.model import working_scale
-    from allidb_mmseg.apis.large_images import scaled_min_area
+    from allidb_mmseg.apis.pipeline import scaled_min_area
     from allidb_mmseg.smear.cell_scale import RBC_DIAMETER_UM, default_min_blast_area
 
     model = SimpleNamespace(scale_settings=dict(working_rbc_px=32.0,

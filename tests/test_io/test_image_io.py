@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from allidb_mmseg.apis import ImageReadError, read_image, to_bgr8
-from helpers import blob_image
+from helpers import blob_image, png_claiming
 
 
 def test_read_image_converts_gray_rgba_16bit(tmp_path):
@@ -107,3 +107,28 @@ def test_large_images_decoded_once_by_imagecodecs(tmp_path, monkeypatch):
     with pytest.raises(ImageReadError, match='corrupt PNG') as e:
         read_image(tmp_path / 'bad.png')
     assert '\n' not in str(e.value)
+
+
+def test_a_header_above_the_limit_is_refused_before_decoding(tmp_path, monkeypatch):
+    """An 18 KB PNG may claim 100000 x 100000 pixels: refused from its header
+    in one honest line, never decoded (nor called truncated)."""
+    from allidb_mmseg.io import image_io
+
+    def decoder(*args):
+        raise ImageReadError('decoded')
+
+    monkeypatch.setattr(image_io, '_decode_large', decoder)
+    monkeypatch.setattr(cv2, 'imread', decoder)
+    path = tmp_path / 'huge.png'
+    path.write_bytes(png_claiming(100_000, 100_000))
+    assert image_io.header_size(path) == (100_000, 100_000)
+    with pytest.raises(ImageReadError) as e:
+        read_image(path)
+    assert str(e.value) == (
+        'header says 100000x100000 pixels (10000 MP), above the 1000 MP this '
+        'reader decodes in memory; convert it to a tiled pyramidal TIFF to '
+        'read it as a slide')
+    # Below the limit, the header sends a large PNG to the one-array decoder.
+    path.write_bytes(png_claiming(8000, 6000))
+    with pytest.raises(ImageReadError, match='decoded'):
+        read_image(path)

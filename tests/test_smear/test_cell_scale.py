@@ -82,6 +82,20 @@ def test_min_blast_area_follows_the_red_cell_size():
     assert default_min_blast_area(0.01) == 1
 
 
+def test_one_minimum_blast_area_rule_first_known_size_wins():
+    from allidb_mmseg.smear.cell_scale import DEFAULT_MIN_BLAST_AREA, min_blast_area
+
+    blank = np.full((64, 64, 3), 230, np.uint8)
+    # the working scale: red cells at 12 working px, 0.5 working px per pixel
+    assert min_blast_area(blank, source_rbc_px=40, working_rbc_px=12, scale=0.5) == \
+        default_min_blast_area(24)
+    assert min_blast_area(blank, source_rbc_px=40) == default_min_blast_area(40)
+    with pytest.warns(UserWarning, match='minimum blast area 150 px'):
+        assert min_blast_area(blank) == DEFAULT_MIN_BLAST_AREA == 150
+    with pytest.warns(UserWarning):
+        assert min_blast_area(None) == DEFAULT_MIN_BLAST_AREA
+
+
 def test_set_scale_settings_reaches_every_pipeline():
     step = dict(type='RescaleToWorkingScale', working_rbc_px=24,
                 source_rbc_px=None)

@@ -1,0 +1,340 @@
+"""One path for every input: a field, a large image, a whole-slide image.
+
+Each input is opened as an :class:`Opened`: its pixels as a row source (an
+:class:`~allidb_mmseg.io.rows.ArraySource` over a decoded image, a
+:class:`~allidb_mmseg.io.slides.LevelSource` for the slide level nearest the
+working scale) and the few things that differ, as data. :func:`segment_input`
+then takes any of them through the working scale, the minimum blast area,
+segmentation, counting and writing.
+
+The differences:
+
+* a field (up to :data:`LARGE_IMAGE_PIXELS`, from its header) is held whole:
+  PNG mask, blasts counted at once, overlay at full size;
+* a large image and a slide stream: results arrive in row bands and go, band
+  by band, to the mask file, a band counter (blasts counted across band and
+  tile borders, once each) and a small copy of the mask for an overview
+  (:mod:`.overview`);
+* a slide's mask is a tiled pyramidal OME-TIFF at the resolution of the level
+  read, and its blasts (centroids, boxes, areas) are in level-0 pixels.
+"""
+from __future__ import annotations
+
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Iterator, NamedTuple, Sequence
+
+import numpy as np
+
+from ..evaluation.band_counting import BandCounter
+from ..evaluation.counting import AllRule, Blast
+from ..inference.model import (SCALE_SAMPLE_SIDE, scale_sample, scale_settings,
+                               segment_bands, source_rbc_px, working_scale)
+from ..inference.tiling import BLAST_CLASS, collect_bands
+from ..io.image_io import LARGE_IMAGE_PIXELS, header_size, read_image
+from ..io.mask_writers import write_mask_png, write_mask_pyramid
+from ..io.rows import ArraySource, Band, RowSource
+from ..io.slides import LevelSource, Slide, choose_level, is_slide, open_slide
+from ..products.blast_shapes import BlastShape, outline_of, streamed_shapes
+from ..products.report import ImageRow, analyse, blast_numbers, draw_overlay
+from ..products.sinks import ImageSink, Segmented, wants_outlines
+from ..products.stain_check import StainCheck
+from ..smear.cell_scale import min_blast_area
+from ..utils import AllidbError, WriteError, atomic_imwrite
+from .overview import draw_overview, overlay_step, shrink
+
+__all__ = ['Opened', 'OutputPaths', 'output_paths', 'open_input',
+           'scaled_min_area', 'segment_input', 'process_image']
+
+
+class OutputPaths(NamedTuple):
+    """Where one input's mask and overlay go."""
+
+    mask: Path
+    overlay: Path
+
+
+def output_paths(out_dir: Path, name: str, slide: bool = False) -> OutputPaths:
+    """(mask, overlay) of one input; a slide's mask is a pyramidal OME-TIFF."""
+    mask = f'{name}.ome.tif' if slide else f'{name}.png'
+    return OutputPaths(out_dir / 'masks' / mask, out_dir / 'overlays' / f'{name}.png')
+
+
+@dataclass
+class Opened:
+    """An input ready for :func:`segment_input`.
+
+    Attributes:
+        sample: the pixels whose red cells set the working scale and the
+            minimum blast area when nothing else does (None: not read).
+        mpp: microns per level-0 pixel, if known.
+        source_at: the source segmented at a working scale (level-0 working
+            pixels per level-0 pixel); a slide picks its level.
+        view_at: the source an overview ``downsample`` level-0 pixels per
+            pixel is shrunk from.
+        image: the decoded image (a plain image), else None.
+        streamed: count band by band and draw a downsampled overview (else
+            the mask is held whole and the overlay drawn at full size).
+        write_mask: writes the bands of a streamed input to the mask file
+            (``write_mask(path, bands, source)``).
+        describe: how it was read, for the row's ``inference``, from the
+            working scale and the source.
+        slide: a whole-slide image.
+    """
+
+    sample: np.ndarray | None
+    mpp: float | None
+    source_at: Callable[[float], RowSource]
+    view_at: Callable[[float], RowSource]
+    image: np.ndarray | None = None
+    streamed: bool = False
+    write_mask: Callable[[Path, Iterator[Band], RowSource], None] = \
+        lambda path, bands, source: write_mask_png(path, bands, source.height,
+                                                   source.width)
+    describe: Callable[[float, RowSource], dict] = \
+        lambda scale, source: dict(working_scale=scale)
+    slide: bool = False
+
+
+def _image_input(file: str, row: ImageRow, mpp: float | None,
+                 stain: StainCheck | None) -> Opened:
+    """A plain image: its header decides whether it streams, then it is
+    decoded (and may be stain-normalized) whole."""
+    size = header_size(file)
+    img = read_image(file)
+    row.height, row.width = img.shape[:2]
+    if stain is not None:
+        img = stain.prepare(img, row)
+    w, h = size or (row.width, row.height)
+    whole = ArraySource(img)
+    return Opened(sample=img, mpp=mpp, source_at=lambda scale: whole,
+                  view_at=lambda ds: whole, image=img,
+                  streamed=w * h > LARGE_IMAGE_PIXELS)
+
+
+def _slide_input(model: Any, slide: Slide, row: ImageRow,
+                 mpp: float | None) -> Opened:
+    """A whole-slide image: red cells measured in its centre only when a
+    native-scale model has no microns per pixel."""
+    w0, h0 = slide.dimensions
+    row.width, row.height = w0, h0
+    mpp0 = mpp or slide.mpp
+    sample = None
+    if mpp0 is None and scale_settings(model).get('working_rbc_px') is not None:
+        side_x, side_y = min(w0, SCALE_SAMPLE_SIDE), min(h0, SCALE_SAMPLE_SIDE)
+        sample = slide.read_region(0, (w0 - side_x) // 2, (h0 - side_y) // 2,
+                                   side_x, side_y)
+    levels = slide.level_downsamples
+
+    def write_mask(path: Path, bands: Iterator[Band], source: LevelSource) -> None:
+        write_mask_pyramid(path, bands, source.height, source.width,
+                           mpp=None if mpp0 is None else mpp0 * source.downsample)
+
+    def describe(scale: float, source: LevelSource) -> dict:
+        return dict(reader=slide.reader, level=source.level,
+                    level_downsample=source.downsample, mpp=mpp0,
+                    mpp_from='--mpp' if mpp else ('file' if mpp0 else None),
+                    working_scale=scale, mask_size=[source.width, source.height])
+
+    return Opened(
+        sample=sample, mpp=mpp0, streamed=True, slide=True, describe=describe,
+        source_at=lambda scale: LevelSource(slide, choose_level(levels, 1.0 / scale)),
+        view_at=lambda ds: LevelSource(slide, choose_level(levels, ds, tolerance=0.0)),
+        write_mask=write_mask)
+
+
+@contextmanager
+def open_input(model: Any, file: str, row: ImageRow, slide: bool,
+               mpp: float | None = None, stain: StainCheck | None = None
+               ) -> Iterator[Opened]:
+    """Open ``file`` (a slide when ``slide``) for :func:`segment_input`;
+    fills the row's size. ``stain`` may normalize a plain image (a slide is
+    never whole in memory)."""
+    if slide:
+        with open_slide(file) as handle:
+            yield _slide_input(model, handle, row, mpp)
+    else:
+        yield _image_input(file, row, mpp, stain)
+
+
+def scaled_min_area(model: Any, min_area: int | None, scale: float,
+                    sample: np.ndarray | None = None) -> int:
+    """``min_area``, or (None) the minimum blast area of a source whose
+    working scale is ``scale``
+    (:func:`~allidb_mmseg.smear.cell_scale.min_blast_area`: from the
+    red-cell size that scale came from, else the config's ``source_rbc_px``,
+    else measured in ``sample``)."""
+    if min_area is not None:
+        return min_area
+    return min_blast_area(scale_sample(sample), source_rbc_px=source_rbc_px(model),
+                          working_rbc_px=scale_settings(model).get('working_rbc_px'),
+                          scale=scale)
+
+
+def segment_input(model: Any, opened: Opened, row: ImageRow, paths: OutputPaths,
+                  min_area: int | None, rule: AllRule, progress: bool = False,
+                  outlines: bool = False) -> Segmented:
+    """Segment an opened input, count its blasts, write its mask and overlay.
+
+    Args:
+        model: from :func:`~allidb_mmseg.inference.model.load_model`, or a
+            runtime backend.
+        opened: from :func:`open_input`.
+        row: its report row, filled here (blasts in level-0 pixels).
+        paths: where the mask and overlay go.
+        min_area: the smallest blast, in level-0 pixels (None:
+            :func:`scaled_min_area`).
+        rule: the ALL-suspected rule.
+        progress: a progress bar over the tiles.
+        outlines: keep the outlines of a streamed input's blasts.
+
+    Returns:
+        What the sinks take.
+    """
+    scale = working_scale(model, opened.sample, opened.mpp)
+    min_area = scaled_min_area(model, min_area, scale, opened.sample)
+    opened.sample = None  # measured: a slide's sample is not held any longer
+    source = opened.source_at(scale)
+    ds = getattr(source, 'downsample', 1)
+    tally = (_Streamed if opened.streamed else _Whole)(
+        source, max(1, int(round(min_area / ds ** 2))), outlines)
+    bands = segment_bands(model, source, scale * ds, progress,
+                          desc=row.name[-20:] if opened.streamed else 'tiles')
+    blasts, numbers = tally.run(bands, paths.mask, opened.write_mask, rule,
+                                min_area)
+    numbers['blasts'] = [_to_level0(b, ds) for b in numbers['blasts']]
+    row.fill(numbers)
+    overlay = tally.overlay(opened, blasts, ds, row.all_suspected)
+    atomic_imwrite(paths.overlay, overlay)
+    return tally.segmented(opened, row, overlay, scale, blasts, ds)
+
+
+class _Whole:
+    """A field in memory: the whole mask and probability, blasts counted at
+    once (their label image goes to the sinks), a full-size overlay."""
+
+    def __init__(self, source: RowSource, min_area: int, outlines: bool) -> None:
+        self.source, self.min_area = source, min_area
+
+    def run(self, bands: Iterator[Band], mask_path: Path, write_mask: Any,
+            rule: AllRule, rule_area: int) -> tuple[list[Blast], dict]:
+        mask, prob = collect_bands(bands, self.source.height, self.source.width)
+        self.count, numbers = analyse(mask, prob, self.min_area, rule)
+        del prob
+        atomic_imwrite(mask_path, mask)
+        return self.count.blasts, numbers
+
+    def overlay(self, opened: Opened, blasts: list[Blast], ds: float,
+                flagged: bool | None) -> np.ndarray:
+        return draw_overlay(opened.image, self.count, flagged)
+
+    def segmented(self, opened: Opened, row: ImageRow, overlay: np.ndarray,
+                  scale: float, blasts: list[Blast], ds: float) -> Segmented:
+        return Segmented(row, opened.image, self.count, overlay)  # outlines traced once
+
+
+class _Streamed:
+    """Counts, totals and a small mask copy from bands passing through to
+    the mask file; a downsampled overview."""
+
+    def __init__(self, source: RowSource, min_area: int, outlines: bool) -> None:
+        self.source, self.outlines = source, outlines
+        height, width = source.height, source.width
+        self.step = overlay_step(height, width)
+        self.counter = BandCounter(width, min_area,
+                                   outline=outline_of if outlines else None)
+        self.thumb = np.zeros((-(-height // self.step), -(-width // self.step)),
+                              np.uint8)
+        self.blast_pixels, self.prob_sum = 0, 0.0
+
+    def _watch(self, bands: Iterator[Band]) -> Iterator[Band]:
+        for band in bands:
+            blast = band.mask == BLAST_CLASS
+            self.blast_pixels += int(np.count_nonzero(blast))
+            self.prob_sum += float(band.prob[blast].sum(dtype=np.float64))
+            self.counter.add(blast, band.prob)
+            sub = blast[(-band.y0) % self.step::self.step, ::self.step]
+            t0 = -(-band.y0 // self.step)
+            self.thumb[t0:t0 + len(sub)] = sub
+            yield band
+
+    def run(self, bands: Iterator[Band], mask_path: Path, write_mask: Any,
+            rule: AllRule, rule_area: int) -> tuple[list[Blast], dict]:
+        write_mask(mask_path, self._watch(bands), self.source)
+        blasts = self.counter.finish()
+        return blasts, blast_numbers(blasts, self.blast_pixels,
+                                     self.source.height * self.source.width,
+                                     self.prob_sum,
+                                     rule, rule_area)
+
+    def overlay(self, opened: Opened, blasts: list[Blast], ds: float,
+                flagged: bool | None) -> np.ndarray:
+        view = opened.view_at(self.step * ds)
+        return draw_overview(shrink(view, *self.thumb.shape), self.thumb,
+                             blasts, self.step, flagged)
+
+    def segmented(self, opened: Opened, row: ImageRow, overlay: np.ndarray,
+                  scale: float, blasts: list[Blast], ds: float) -> Segmented:
+        row.inference = dict(opened.describe(scale, self.source),
+                             overlay_downsample=self.step * ds,
+                             cut_components=self.counter.cut_components)
+        shapes: list[BlastShape] | None = None
+        if self.outlines:
+            shapes = streamed_shapes(blasts, self.counter.outlines, ds)
+        return Segmented(row, overlay, None, overlay, shapes, slide=opened.slide)
+
+
+def _to_level0(b: dict[str, Any], ds: float) -> dict[str, Any]:
+    """A blast's stats from mask pixels (a level ``ds`` times smaller) to
+    level-0 pixels."""
+    if ds == 1:
+        return b
+    x, y, w, h = b['bbox']
+    cx, cy = b['centroid']
+    return dict(b, area=int(round(b['area'] * ds * ds)),
+                centroid=((cx + 0.5) * ds - 0.5, (cy + 0.5) * ds - 0.5),
+                bbox=(int(round(x * ds)), int(round(y * ds)),
+                      int(round(w * ds)), int(round(h * ds))))
+
+
+def process_image(model: Any, file: str, name: str, out_dir: Path,
+                  min_area: int | None = None,
+                  rule: AllRule = AllRule(), mpp: float | None = None,
+                  progress: bool = False, sinks: Sequence[ImageSink] = (),
+                  stain: StainCheck | None = None) -> ImageRow:
+    """Segment one file and write its mask and overlay (and hand it to the
+    ``sinks``); never raises for a bad file (the row says what went wrong).
+
+    ``min_area`` None: the minimum blast area follows the image's red-cell
+    size (:func:`scaled_min_area`). ``mpp`` (microns per pixel) sets the
+    working scale of native-scale configs, ``progress`` shows a bar over
+    tiles. ``stain`` adds the OOD score and may normalize the image before it
+    is segmented (not for slides, which are never whole in memory).
+    """
+    row = ImageRow(file=file, name=name)
+    slide = is_slide(file)
+    paths = output_paths(out_dir, name, slide)
+    try:
+        with open_input(model, file, row, slide, mpp, stain) as opened:
+            seg = segment_input(model, opened, row, paths, min_area, rule,
+                                progress, wants_outlines(sinks))
+        row.mask = str(paths.mask.relative_to(out_dir))
+        row.overlay = str(paths.overlay.relative_to(out_dir))
+        for sink in sinks:
+            sink.add(seg)
+    except WriteError:
+        raise  # the output side failed (disk full): stop, not the next image
+    except AllidbError as e:  # ImageReadError says only the problem
+        row.status, row.error = 'failed', str(e)
+    except MemoryError:
+        row.status, row.error = 'failed', 'out of memory while processing this image'
+    except Exception as e:  # one bad file must not end a batch
+        msg = str(e).strip().splitlines()
+        row.status = 'failed'
+        row.error = f'{type(e).__name__}: {msg[0] if msg else ""}'.rstrip(': ')
+    if row.status == 'failed':
+        row.fill(dict(blasts=[], all_rule='', **dict.fromkeys((
+            'blast_count', 'blast_area_fraction', 'mean_blast_prob',
+            'all_suspected', 'ood_score', 'ood_flag'))))
+    return row
