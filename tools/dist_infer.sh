@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Folder inference in several processes with torchrun: one per GPU, or per
-# CPU slot on a machine without CUDA. The inputs are shared out; rank 0 merges
-# the reports, so OUT holds exactly what a single tools/infer.py run writes.
+# CPU slot on a machine without CUDA. Each process runs tools/infer.py with
+# --launcher pytorch, i.e. BlastInferencer(..., launcher='pytorch'): the inputs
+# are shared out; rank 0 merges the reports, so OUT holds exactly what a single
+# tools/infer.py run writes.
 #   bash tools/dist_infer.sh CONFIG CHECKPOINT INPUTS... NUM_PROCS --out-dir OUT [infer.py options...]
 #   bash tools/dist_infer.sh MODEL.onnx INPUTS... NUM_PROCS --out-dir OUT [infer.py options...]
 # NUM_PROCS is the last argument before the first option. Several nodes: as in

@@ -11,9 +11,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Optional
 
+from ..deployment.runtime import OnnxSegmentor
+from ..inference.model import load_model
+from ..inference.tta import enable_tta
 from ..utils import AllidbError, first_line
 
-__all__ = ['BACKENDS', 'ModelArgs', 'split_model_args', 'open_model']
+__all__ = ['BACKENDS', 'ModelArgs', 'model_backend', 'split_model_args',
+           'open_model']
 
 BACKENDS = ('torch', 'onnxruntime')
 
@@ -33,12 +37,28 @@ class ModelArgs:
         return dict(model=self.files[0])
 
 
+def model_backend(model: str, backend: Optional[str] = None) -> str:
+    """The backend of ``model`` (a config or an exported ``.onnx``):
+    ``backend`` when given, else onnxruntime for a ``.onnx``, torch otherwise.
+
+    Raises:
+        AllidbError: ``backend`` cannot run ``model``.
+    """
+    is_onnx = model.lower().endswith('.onnx')
+    backend = backend or ('onnxruntime' if is_onnx else 'torch')
+    if backend == 'torch' and is_onnx:
+        raise AllidbError(model, 'an ONNX model runs with --backend '
+                          'onnxruntime, not torch')
+    if backend == 'onnxruntime' and model.lower().endswith('.py'):
+        raise AllidbError(model, '--backend onnxruntime needs an exported '
+                          'model (tools/deployment/export_onnx.py), not a config')
+    return backend
+
+
 def split_model_args(positionals: list[str], backend: Optional[str] = None
                      ) -> ModelArgs:
-    """Read ``CONFIG CHECKPOINT INPUTS...`` or ``MODEL.onnx INPUTS...``.
-
-    The backend is onnxruntime when the first argument ends in ``.onnx`` or
-    ``backend`` says so, torch otherwise.
+    """Read ``CONFIG CHECKPOINT INPUTS...`` or ``MODEL.onnx INPUTS...``
+    (the backend: :func:`model_backend` of the first).
 
     Raises:
         AllidbError: the arguments do not fit the backend, or no input is given.
@@ -46,15 +66,7 @@ def split_model_args(positionals: list[str], backend: Optional[str] = None
     if not positionals:
         raise AllidbError('arguments', 'give CONFIG CHECKPOINT INPUTS... or '
                           'MODEL.onnx INPUTS...')
-    is_onnx = positionals[0].lower().endswith('.onnx')
-    backend = backend or ('onnxruntime' if is_onnx else 'torch')
-    if backend == 'torch' and is_onnx:
-        raise AllidbError(positionals[0], 'an ONNX model runs with --backend '
-                          'onnxruntime, not torch')
-    if backend == 'onnxruntime' and positionals[0].lower().endswith('.py'):
-        raise AllidbError(positionals[0], '--backend onnxruntime needs an '
-                          'exported model (tools/deployment/export_onnx.py), '
-                          'not a config')
+    backend = model_backend(positionals[0], backend)
     n = 1 if backend == 'onnxruntime' else 2
     files, inputs = positionals[:n], positionals[n:]
     if len(files) < n or not inputs:
@@ -94,17 +106,12 @@ def open_model(args: ModelArgs, device: Optional[str] = None,
         AllidbError: the model cannot be loaded.
     """
     if args.backend == 'onnxruntime':
-        from ..deployment.runtime import OnnxSegmentor
-
         device = device or 'cpu'
         if device == 'cuda' and local_rank is not None:
             device = f'cuda:{local_rank}'
         return OnnxSegmentor(args.files[0], device=device, threads=threads,
                              tta=tta, spinning=local_rank is None), device
     import torch
-
-    from ..inference.model import load_model
-    from ..inference.tta import enable_tta
 
     if threads:
         torch.set_num_threads(threads)

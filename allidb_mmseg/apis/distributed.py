@@ -32,7 +32,7 @@ from ..products.report import ImageRow, write_reports
 from ..products.sinks import CocoSink, ImageSink, Segmented
 
 __all__ = ['RANK_DIR', 'shard', 'rank_report_paths', 'merge_rank_reports',
-           'default_threads', 'run_distributed']
+           'default_threads', 'is_rank_zero', 'run_distributed']
 
 RANK_DIR = '.dist_infer'
 # A rank that finishes early waits this long at the last barrier for the
@@ -107,6 +107,12 @@ def default_threads() -> int:
     """CPU threads per process: the cores shared by this node's processes."""
     local = int(os.environ.get('LOCAL_WORLD_SIZE', '1') or 1)
     return max(1, (os.cpu_count() or 1) // max(1, local))
+
+
+def is_rank_zero() -> bool:
+    """True in the process that speaks for a torchrun launch (and outside
+    one)."""
+    return os.environ.get('RANK', '0') == '0'
 
 
 def run_distributed(model: Any, items: list[InputItem], out_dir: str | os.PathLike,
