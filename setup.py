@@ -7,6 +7,21 @@ HERE = Path(__file__).parent
 RUNTIME = HERE / 'requirements' / 'runtime.txt'
 
 
+# `allidb-<name>` runs what `python tools/<path>.py` runs (allidb_mmseg/cli/).
+CONSOLE_SCRIPTS = {
+    'allidb-train': 'train',
+    'allidb-test': 'test',
+    'allidb-infer': 'infer',
+    'allidb-convert': 'coco_to_masks',
+    'allidb-synthetic': 'make_synthetic',
+    'allidb-xyc-to-coco': 'xyc_to_coco',
+    'allidb-export': 'export_onnx',
+    'allidb-mit-weights': 'hf_mit2mmseg',
+    'allidb-eval-counts': 'eval_counts',
+    'allidb-fit-stain': 'fit_stain_reference',
+}
+
+
 def read_requirements(path: Path = HERE / 'requirements.txt') -> list[str]:
     lines = (line.split('#', 1)[0].strip() for line in path.read_text().splitlines())
     return [line for line in lines if line]
@@ -30,5 +45,7 @@ setup(
     extras_require={'runtime': read_requirements(RUNTIME),
                     'train': read_requirements(),
                     'test': read_requirements(HERE / 'requirements-test.txt')},
+    entry_points={'console_scripts': [f'{name} = allidb_mmseg.cli.{module}:main'
+                                      for name, module in CONSOLE_SCRIPTS.items()]},
     license='Apache-2.0',
 )

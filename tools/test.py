@@ -7,63 +7,12 @@
 
 Metrics are printed and saved as JSON (default WORK_DIR/test_metrics.json);
 --show-dir writes a review page of every prediction against its label.
-"""
-from __future__ import annotations
 
-import argparse
-import os
+Installed as ``allidb-test`` (the same program).
+"""
 import sys
 
-try:
-    from allidb_mmseg.utils import tool_main
-except ImportError as exc:  # run outside the project's venv
-    sys.exit(f'error: {exc.name}: not installed for {sys.executable}; run '
-             '`make install`, then `. .venv/bin/activate`')
-
-
-def parse_args(argv=None) -> argparse.Namespace:
-    from allidb_mmseg.engine.cli import add_runner_args, parse_runner_args
-
-    p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    p.add_argument('config', help='config file')
-    p.add_argument('checkpoint', help='checkpoint file (trusted: it is '
-                   'unpickled)')
-    p.add_argument('--show-dir', help='write a review page here: index.html, '
-                   'each prediction against its label (true/false positives, '
-                   'false negatives) with its IoU')
-    p.add_argument('--out', help='metrics JSON path '
-                   '(default: WORK_DIR/test_metrics.json)')
-    p.add_argument('--force', action='store_true',
-                   help='overwrite an existing metrics JSON')
-    p.add_argument('--tta', action='store_const', const='d4',
-                   help='test-time augmentation: average the predictions of '
-                   'the 8 flips and 90-degree rotations (8x the network time)')
-    add_runner_args(p, work_dir_holds='logs and the metrics JSON')
-    return parse_runner_args(p, argv)
-
-
-@tool_main
-def main(argv=None) -> int:
-    args = parse_args(argv)
-    from allidb_mmseg.engine.config import load_config
-    from allidb_mmseg.engine.runner import test
-    from allidb_mmseg.evaluation.summary import format_metrics
-
-    cfg = load_config(args.config, cfg_options=args.cfg_options,
-                      data_root=args.data_root, work_dir=args.work_dir,
-                      launcher=args.launcher)
-    report = test(cfg, args.checkpoint, show_dir=args.show_dir, out=args.out,
-                  force=args.force, tta=args.tta,
-                  check_data_pairs=not args.skip_data_check)
-    if report['main_process']:
-        print(f'\n{report["num_images"]} test images, '
-              f'checkpoint {args.checkpoint}')
-        print(format_metrics(report))
-        print(f'metrics saved: {report["path"]}')
-        if args.show_dir:
-            print(f'review page: {os.path.join(args.show_dir, "index.html")}')
-    return 0
-
+from allidb_mmseg.cli.test import main, parse_args  # noqa: F401
 
 if __name__ == '__main__':
     sys.exit(main())

@@ -4,63 +4,12 @@
     python tools/train.py configs/segformer_allidb_128_aug.py \
         [--data-root DIR] [--pretrained MIT.pth] [--work-dir DIR] \
         [--resume [CKPT]] [--amp] [--cfg-options k=v ...] [--launcher L]
-"""
-from __future__ import annotations
 
-import argparse
-import os
+Installed as ``allidb-train`` (the same program).
+"""
 import sys
 
-try:
-    from allidb_mmseg.utils import tool_main
-except ImportError as exc:  # run outside the project's venv
-    sys.exit(f'error: {exc.name}: not installed for {sys.executable}; run '
-             '`make install`, then `. .venv/bin/activate`')
-
-
-def parse_args(argv=None) -> argparse.Namespace:
-    from allidb_mmseg.engine.cli import add_runner_args, parse_runner_args
-
-    p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    p.add_argument('config', help='config file')
-    p.add_argument('--pretrained', default=os.environ.get('ALLIDB_PRETRAINED'),
-                   help='MiT weights: a local file in mmseg layout, mmseg\'s '
-                   'URL or a short name mit_b0..mit_b5 (downloaded once) '
-                   '(default: $ALLIDB_PRETRAINED; none = from scratch)')
-    p.add_argument('--resume', nargs='?', const='auto', default=None,
-                   metavar='CKPT', help='resume from CKPT, or without a value '
-                   'from the latest checkpoint in the work dir')
-    p.add_argument('--force', action='store_true',
-                   help='train into a work dir that holds checkpoints of an '
-                   'earlier run (they are overwritten)')
-    p.add_argument('--amp', action='store_true',
-                   help='automatic mixed precision (CUDA only)')
-    add_runner_args(p, work_dir_holds='logs and checkpoints')
-    return parse_runner_args(p, argv)
-
-
-@tool_main
-def main(argv=None) -> int:
-    args = parse_args(argv)
-    from allidb_mmseg.engine.config import prepare_train_config
-    from allidb_mmseg.engine.runner import train
-
-    cfg = prepare_train_config(
-        args.config, cfg_options=args.cfg_options,
-        data_root=args.data_root, work_dir=args.work_dir,
-        pretrained=args.pretrained, resume=args.resume, amp=args.amp,
-        launcher=args.launcher, force=args.force,
-        check_data_pairs=not args.skip_data_check)
-    result = train(cfg)
-    if result['main_process']:
-        print(f'\ntrained {result["last_iter"]} iterations; '
-              f'work dir: {result["work_dir"]}')
-        if result['best_checkpoint']:
-            print(f'best checkpoint (val mIoU {result["best_mIoU"]}): '
-                  f'{result["best_checkpoint"]}')
-        print(f'curves: {result["curves"]}')
-    return 0
-
+from allidb_mmseg.cli.train import main, parse_args  # noqa: F401
 
 if __name__ == '__main__':
     sys.exit(main())

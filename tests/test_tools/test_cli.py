@@ -126,9 +126,9 @@ def test_help_as_a_user_types_it():
     assert r.returncode == 0 and r.stdout.startswith('usage:'), r.stderr
 
 
-def test_a_missing_install_is_one_line_that_says_what_to_do():
-    """The interpreter the venv was made from has not got the package: as
-    when a user forgets to activate .venv."""
+def test_outside_the_venv_a_tool_fails_as_mmsegs_own_tools_do():
+    """The interpreter the venv was made from has not got the package (as when
+    a user forgets to activate .venv): Python's own ImportError, naming it."""
     if sys.prefix == sys.base_prefix:
         pytest.skip('not running inside a virtual environment')
     base = os.path.join(sys.base_prefix, 'bin',
@@ -141,7 +141,5 @@ def test_a_missing_install_is_one_line_that_says_what_to_do():
     r = subprocess.run([base, 'tools/train.py', '--help'], cwd=REPO, env=env,
                        capture_output=True, text=True, timeout=60)
     assert r.returncode == 1
-    lines = r.stderr.strip().splitlines()
-    assert len(lines) == 1, r.stderr
-    assert lines[0].startswith('error: ') and 'make install' in lines[0]
-    assert '.venv/bin/activate' in lines[0]
+    assert r.stderr.strip().splitlines()[-1] == \
+        "ModuleNotFoundError: No module named 'allidb_mmseg'", r.stderr

@@ -15,12 +15,8 @@ import os.path as osp
 import sys
 import warnings
 
-try:
-    from allidb_mmseg.utils import (AllidbError, atomic_write_json, first_line,
-                                    refuse_existing, tool_main)
-except ImportError as exc:  # run outside the project's venv
-    sys.exit(f'error: {exc.name}: not installed for {sys.executable}; run '
-             '`make install`, then `. .venv/bin/activate`')
+from allidb_mmseg.cli import command
+from allidb_mmseg.utils import AllidbError, atomic_write_json, first_line, refuse_existing
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -97,7 +93,7 @@ def deployment_mode(args: argparse.Namespace) -> int:
     return 0
 
 
-@tool_main
+@command
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.deployment:

@@ -18,12 +18,8 @@ import os.path as osp
 import sys
 from pathlib import Path
 
-try:
-    from allidb_mmseg.utils import (AllidbError, atomic_write_json, first_line,
-                                    refuse_existing, tool_main)
-except ImportError as exc:  # run outside the project's venv
-    sys.exit(f'error: {exc.name}: not installed for {sys.executable}; run '
-             '`make install`, then `. .venv/bin/activate`')
+from allidb_mmseg.cli import command
+from allidb_mmseg.utils import AllidbError, atomic_write_json, first_line, refuse_existing
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -56,7 +52,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
-@tool_main
+@command
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     from mmengine import Config

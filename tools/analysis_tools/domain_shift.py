@@ -17,17 +17,14 @@ from __future__ import annotations
 import argparse
 import sys
 
-try:
-    from allidb_mmseg.utils import AllidbError, tool_main
-except ImportError as exc:  # run outside the project's venv
-    sys.exit(f'error: {exc.name}: not installed for {sys.executable}; run '
-             '`make install`, then `. .venv/bin/activate`')
+from allidb_mmseg.cli import command
+from allidb_mmseg.utils import AllidbError
 
 DEFAULT_VARIANTS = ['plain=configs/segformer_allidb_256.py',
                     'stain_aug=configs/segformer_allidb_256_stain_aug.py']
 
 
-@tool_main
+@command
 def main(argv: list[str] | None = None) -> int:
     from allidb_mmseg.synthetic import STAIN_PROFILES
 

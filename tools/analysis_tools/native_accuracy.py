@@ -22,11 +22,8 @@ import dataclasses
 import os.path as osp
 import sys
 
-try:
-    from allidb_mmseg.utils import AllidbError, tool_main
-except ImportError as exc:  # run outside the project's venv
-    sys.exit(f'error: {exc.name}: not installed for {sys.executable}; run '
-             '`make install`, then `. .venv/bin/activate`')
+from allidb_mmseg.cli import command
+from allidb_mmseg.utils import AllidbError
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 
@@ -61,7 +58,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
-@tool_main
+@command
 def main(argv=None) -> int:
     args = parse_args(argv)
     from benchmarks import native_accuracy as na

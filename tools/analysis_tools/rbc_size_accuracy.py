@@ -12,15 +12,11 @@ from __future__ import annotations
 import argparse
 import sys
 
-try:
-    from allidb_mmseg.utils import (AllidbError, atomic_write_json,
-                                    refuse_existing, tool_main)
-except ImportError as exc:  # run outside the project's venv
-    sys.exit(f'error: {exc.name}: not installed for {sys.executable}; run '
-             '`make install`, then `. .venv/bin/activate`')
+from allidb_mmseg.cli import command
+from allidb_mmseg.utils import AllidbError, atomic_write_json, refuse_existing
 
 
-@tool_main
+@command
 def main(argv=None) -> int:
     from benchmarks import rbc_size
 

@@ -18,16 +18,12 @@ import os
 import os.path as osp
 import sys
 
-try:
-    from allidb_mmseg.utils import tool_main
-except ImportError as exc:  # run outside the project's venv
-    sys.exit(f'error: {exc.name}: not installed for {sys.executable}; run '
-             '`make install`, then `. .venv/bin/activate`')
+from allidb_mmseg.cli import command
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 
-@tool_main
+@command
 def main(argv=None) -> int:
     from benchmarks import table2
     from mmengine.config import DictAction

@@ -13,14 +13,11 @@ from __future__ import annotations
 import argparse
 import sys
 
-try:
-    from allidb_mmseg.utils import refuse_existing, tool_main
-except ImportError as exc:  # run outside the project's venv
-    sys.exit(f'error: {exc.name}: not installed for {sys.executable}; run '
-             '`make install`, then `. .venv/bin/activate`')
+from allidb_mmseg.cli import command
+from allidb_mmseg.utils import refuse_existing
 
 
-@tool_main
+@command
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     p.add_argument('page', help='the review page (OUT/index.html)')
