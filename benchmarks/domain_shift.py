@@ -21,7 +21,7 @@ import numpy as np
 
 from allidb_mmseg.converters.xyc import read_xyc
 from allidb_mmseg.synthetic import make_synthetic
-from allidb_mmseg.utils import atomic_write_json, atomic_write_text
+from allidb_mmseg.utils import AllidbError, atomic_write_json, atomic_write_text
 
 __all__ = ['Variant', 'ShiftRow', 'make_profile_sets', 'train_variant',
            'evaluate_set', 'run_domain_shift', 'markdown_table']
@@ -33,6 +33,18 @@ class Variant:
 
     name: str
     config: str
+
+    @classmethod
+    def parse(cls, spec: str) -> Variant:
+        """``NAME=CONFIG`` with an existing config file (the tool's ``--variant``).
+
+        Raises:
+            AllidbError: not of that form, or no such config.
+        """
+        name, sep, config = spec.partition('=')
+        if not sep or not name or not Path(config).is_file():
+            raise AllidbError(config or spec, 'not NAME=CONFIG with an existing config')
+        return cls(name, config)
 
 
 @dataclass

@@ -14,12 +14,9 @@ tile (test_cfg mode 'slide'); --cfg-options can switch a config to it.
 from __future__ import annotations
 
 import argparse
-import os.path as osp
 import sys
-from pathlib import Path
 
 from allidb_mmseg.cli import command
-from allidb_mmseg.utils import AllidbError, atomic_write_json, first_line, refuse_existing
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -55,52 +52,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 @command
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    from mmengine import Config
+    from benchmarks.speed.scale import scale_table
+    from benchmarks.speed.tool import scale_benchmark
 
-    from benchmarks.speed.scale import (run_scale_benchmark,
-                                                       scale_table)
-    from allidb_mmseg.inference.tiling import TileSettings
-    from allidb_mmseg.engine.config import check_checkpoint
-
-    if args.checkpoint:
-        check_checkpoint(args.checkpoint)
-    if not Path(args.config).is_file():
-        raise AllidbError(args.config, 'no such file')
-    if args.blast_fraction is not None and not 0 < args.blast_fraction < 1:
-        raise AllidbError('--blast-fraction', f'must be in (0, 1), got {args.blast_fraction}')
-    if args.threads is not None and args.threads < 1:
-        raise AllidbError('--threads', f'must be at least 1, got {args.threads}')
-    cfg = Config.fromfile(args.config)
-    cfg.merge_from_dict(args.cfg_options)
-    if TileSettings.from_config(cfg) is None:
-        raise AllidbError(args.config, "does not tile (model.test_cfg.mode is "
-                          "not 'slide'); a whole-image config cannot read a "
-                          'slide region by region')
-    if args.device.startswith('cuda'):
-        import torch
-        if not torch.cuda.is_available():
-            raise AllidbError('--device', f'{args.device}: CUDA is not available')
-    stem = osp.splitext(osp.basename(args.config))[0]
-    out = Path(args.out or f'work_dirs/benchmark_scale/{stem}'
-               f'{"_quick" if args.quick else ""}.json')
-    refuse_existing(out, args.force)
-
-    def log(msg: str) -> None:
-        print(msg, file=sys.stderr, flush=True)
-
-    try:
-        result = run_scale_benchmark(
-            args.config, args.checkpoint, Path(args.cache), out.parent / f'{stem}_outputs',
-            cfg_options=args.cfg_options, device=args.device,
-            threads=args.threads, quick=args.quick, cases=args.cases,
-            progress=not args.no_progress, blast_fraction=args.blast_fraction,
-            log=log, on_case=lambda partial: (
-                atomic_write_json(out, partial),
-                log(scale_table(partial).splitlines()[-1])))
-    except RuntimeError as e:
-        msg = first_line(e)
-        raise AllidbError(*msg.split(': ', 1)) from e
-    atomic_write_json(out, result)
+    result, out = scale_benchmark(
+        args.config, args.checkpoint, cfg_options=args.cfg_options, cache=args.cache,
+        cases=args.cases, device=args.device, threads=args.threads,
+        blast_fraction=args.blast_fraction, quick=args.quick,
+        progress=not args.no_progress, out=args.out, force=args.force,
+        log=lambda msg: print(msg, file=sys.stderr, flush=True))
     print(scale_table(result))
     print(f"\n{result['device']}, torch threads: {result['threads'] or 'default'}; "
           f"inputs at {result['mpp']:.4f} um/px; MP/s counts source pixels, "

@@ -16,8 +16,10 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from allidb_mmseg.cli import command
+from allidb_mmseg.synthetic import STAIN_PROFILES
 from allidb_mmseg.utils import AllidbError
 
 DEFAULT_VARIANTS = ['plain=configs/segformer_allidb_256.py',
@@ -26,8 +28,6 @@ DEFAULT_VARIANTS = ['plain=configs/segformer_allidb_256.py',
 
 @command
 def main(argv: list[str] | None = None) -> int:
-    from allidb_mmseg.synthetic import STAIN_PROFILES
-
     p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     p.add_argument('--out', required=True, help='output folder (sets, runs, tables)')
     p.add_argument('--train-profile', default='lab_a', choices=list(STAIN_PROFILES))
@@ -48,16 +48,9 @@ def main(argv: list[str] | None = None) -> int:
                    help='write the tables into an OUT that already holds them')
     args = p.parse_args(argv)
 
-    from pathlib import Path
-
     from benchmarks.domain_shift import Variant, run_domain_shift
 
-    variants = []
-    for spec in args.variant or DEFAULT_VARIANTS:
-        name, sep, config = spec.partition('=')
-        if not sep or not name or not Path(config).is_file():
-            raise AllidbError(config or spec, 'not NAME=CONFIG with an existing config')
-        variants.append(Variant(name, config))
+    variants = [Variant.parse(spec) for spec in args.variant or DEFAULT_VARIANTS]
     table = Path(args.out) / 'domain_shift.md'
     if table.exists() and not args.force:
         raise AllidbError(table, 'exists (use --force to overwrite)')
