@@ -25,11 +25,7 @@ the images done so far.
 """
 import sys
 
-try:
-    from allidb_mmseg.cli.infer import main, parse_args  # noqa: F401
-except ImportError as exc:  # run outside the project's venv
-    sys.exit(f'error: {exc.name}: not installed for {sys.executable}; run '
-             '`make install`, then `. .venv/bin/activate`')
+from allidb_mmseg.cli.infer import main, parse_args  # noqa: F401
 
 if __name__ == '__main__':
     sys.exit(main())

@@ -8,7 +8,8 @@ from ..apis.backends import BACKENDS, split_model_args
 from ..apis.inferencer import BlastInferencer
 from ..products.exports import OBJECT_TYPES
 from ..products.report import summary_line
-from ..utils import AllidbError, tool_main
+from ..utils import AllidbError
+from . import command
 
 SETTINGS = ('device', 'tta', 'threads', 'stain_normalize', 'stain_normalize_all', 'mpp',
             'stain_reference', 'min_blast_area', 'all_min_count', 'all_min_fraction',
@@ -58,7 +59,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return p.parse_intermixed_args(argv)  # inputs may follow options
 
 
-@tool_main
+@command
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     model = split_model_args([args.config, args.checkpoint, *args.inputs], args.backend)
