@@ -197,8 +197,9 @@ def _prepare_out_dir(out_dir: Path) -> Path:
     if out_dir.exists() and not out_dir.is_dir():
         raise AllidbError(out_dir, 'exists and is not a folder')
     check_writable_dir(out_dir, '--out-dir')
-    for folder in (out_dir, out_dir / 'masks', out_dir / 'overlays'):
-        remove_stale_temps(folder)
+    for folder in ('', 'masks', 'overlays', 'review/images', 'review/thumbs',
+                   'geojson'):  # every folder a run writes into
+        remove_stale_temps(out_dir / folder)
     return out_dir
 
 
