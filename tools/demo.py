@@ -22,6 +22,8 @@ import sys
 import time
 from pathlib import Path
 
+from allidb_mmseg.models.checkpoint import best_checkpoint
+
 REPO = Path(__file__).resolve().parents[1]
 CONFIG = 'configs/segformer_allidb_128_aug.py'
 NATIVE = 'configs/segformer_allidb_native_aug.py'
@@ -133,11 +135,6 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def best_checkpoint(work_dir: Path) -> Path:
-    """The best-validation checkpoint a training run wrote."""
-    return max(work_dir.glob('best_mIoU_iter_*.pth'), key=lambda p: p.stat().st_mtime)
-
-
 def _scores(report: dict) -> dict:
     """mIoU and lymphoblast IoU (%), per-blast detection (0-1) of a report."""
     m = report['metrics']
@@ -147,7 +144,7 @@ def _scores(report: dict) -> dict:
                    ('blast_precision', 'blast_recall', 'blast_F1', 'ALL_accuracy')})
 
 
-def summarize(out: Path, ckpt: Path, native_ckpt: Path) -> dict:
+def summarize(out: Path, ckpt: str, native_ckpt: str) -> dict:
     """The numbers a reader wants, from the JSON files the tools wrote."""
     def load(rel: str) -> dict:
         return json.loads((out / rel).read_text())

@@ -32,7 +32,7 @@ from ..evaluation.counting import AllRule, Blast
 from ..inference.model import (SCALE_SAMPLE_SIDE, scale_sample, scale_settings,
                                segment_bands, source_rbc_px, working_scale)
 from ..inference.tiling import BLAST_CLASS, collect_bands
-from ..io.image_io import LARGE_IMAGE_PIXELS, header_size, read_image
+from ..io.image_io import LARGE_IMAGE_PIXELS, read_image
 from ..io.mask_writers import write_mask_png, write_mask_pyramid
 from ..io.rows import ArraySource, Band, RowSource
 from ..io.slides import LevelSource, Slide, choose_level, is_slide, open_slide
@@ -99,18 +99,17 @@ class Opened:
 
 def _image_input(file: str, row: ImageRow, mpp: float | None,
                  stain: StainCheck | None) -> Opened:
-    """A plain image: its header decides whether it streams, then it is
-    decoded (and may be stain-normalized) whole."""
-    size = header_size(file)
+    """A plain image, decoded (and maybe stain-normalized) whole; above
+    :data:`LARGE_IMAGE_PIXELS` it streams (:func:`read_image` has refused
+    what its header says is too large before decoding)."""
     img = read_image(file)
     row.height, row.width = img.shape[:2]
     if stain is not None:
         img = stain.prepare(img, row)
-    w, h = size or (row.width, row.height)
     whole = ArraySource(img)
     return Opened(sample=img, mpp=mpp, source_at=lambda scale: whole,
                   view_at=lambda ds: whole, image=img,
-                  streamed=w * h > LARGE_IMAGE_PIXELS)
+                  streamed=row.width * row.height > LARGE_IMAGE_PIXELS)
 
 
 def _slide_input(model: Any, slide: Slide, row: ImageRow,
