@@ -160,6 +160,11 @@ def summarize(out: Path, ckpt: str, native_ckpt: str) -> dict:
     }
 
 
+def _num(v: float | None, width: int) -> str:
+    """A score, or n/a where it is undefined (e.g. precision with no blast found)."""
+    return 'n/a'.rjust(width) if v is None else f'{v:{width}.2f}'
+
+
 def print_summary(out: Path, s: dict) -> None:
     print('\n== demo finished (IoU in %, as mmseg prints it; blast detection 0-1)')
     print(f"{'synthetic test split':32s} {'mIoU':>6s} {'blast IoU':>9s} {'P':>5s} "
@@ -168,14 +173,14 @@ def print_summary(out: Path, s: dict) -> None:
                       ('segformer_128_aug', 'SegFormer 128_aug (paper)'),
                       ('otsu', 'Otsu threshold baseline')):
         m = s[key]
-        print(f"{name:32s} {m['mIoU']:6.2f} {m['IoU.lymphoblast']:9.2f} "
-              f"{m['blast_precision']:5.2f} {m['blast_recall']:5.2f} "
-              f"{m['blast_F1']:5.2f} {m['ALL_accuracy']:7.2f}")
+        print(f"{name:32s} {_num(m['mIoU'], 6)} {_num(m['IoU.lymphoblast'], 9)} "
+              f"{_num(m['blast_precision'], 5)} {_num(m['blast_recall'], 5)} "
+              f"{_num(m['blast_F1'], 5)} {_num(m['ALL_accuracy'], 7)}")
     c = s['blast_counts_native']
     print(f"tools/infer.py (native) counts vs the generator's centres ({c['images']} "
           f"test images): {c['pred_count']} predicted / {c['true_count']} true, "
-          f"precision {c['precision']:.2f}, recall {c['recall']:.2f}, ALL-vs-healthy "
-          f"accuracy {c['all_accuracy']:.2f}")
+          f"precision {_num(c['precision'], 0)}, recall {_num(c['recall'], 0)}, "
+          f"ALL-vs-healthy accuracy {_num(c['all_accuracy'], 0)}")
     print('outputs:')
     for what, rel in [('synthetic smears (CVAT COCO 1.0)', 'synthetic'),
                       ('converted dataset (img_dir/ann_dir)', 'data'),
