@@ -1,23 +1,42 @@
-"""How well the red-cell size is measured: synthetic fields of known scale.
+"""How well the red-cell size is measured: synthetic fields and real smears.
 
 Why: a native-scale model sees each image at the scale the red-cell
 estimate gives (:mod:`allidb_mmseg.smear.cell_scale`); an
 estimate off by 10 % shows the model cells 10 % too large or small. The
 synthetic smears know their true red-cell diameter, so the error can be
 measured over image sizes and red-cell densities.
+
+Real smears (:func:`real_fields`, ``../shared/real``, never copied into the
+repository) have no true diameter, only boxes drawn around red cells. A
+field's reference size is the median ``max(w, h)`` of its red-cell boxes
+that do not touch the image border: a border box is cut, and the larger
+side of a box survives a neighbour's overlap that hides part of the cell
+(``sqrt(w * h)`` shrinks with every occluded box). Sources:
+
+* BCCD (Pascal VOC boxes, 640x480);
+* TXL-PBC, split by image size, which tells its merged sources apart
+  (:data:`TXL_SOURCES`);
+* Zheng et al. 2018, Dataset 2 (300x300 CellaVision crops): only the white
+  cell is masked, so every crop gets one measured size,
+  :data:`ZHENG2_RBC_PX` (see its comment); Dataset 1 (120x120) has no
+  reference size and is reported for its unsure share only.
 """
 from __future__ import annotations
 
 import time
-from typing import Iterable, Optional
+import xml.etree.ElementTree as ET
+from pathlib import Path
+from typing import Callable, Iterable, Optional
 
 import numpy as np
 
-from allidb_mmseg.smear.cell_scale import estimate_rbc_diameter
+from allidb_mmseg.smear.cell_scale import (RBC_CONFIDENCE_MIN, RbcMeasure,
+                                           estimate_rbc_diameter, measure_rbc)
 from allidb_mmseg.synthetic import render_field
 
 __all__ = ['DEFAULT_WIDTHS', 'measure_rbc_estimates', 'summarize_estimates',
-           'format_estimates']
+           'format_estimates', 'TXL_SOURCES', 'ZHENG2_RBC_PX', 'field_truth',
+           'real_fields', 'measure_real', 'summarize_real', 'format_real']
 
 DEFAULT_WIDTHS = (320, 480, 640, 960, 1296, 1920, 2592)
 
@@ -89,4 +108,220 @@ def format_estimates(summary: dict) -> str:
         lines.append(f"| {w} | {s['fields']} | {pct(s['mean_error_pct'], True)} | "
                      f"{pct(s['std_error_pct'])} | {pct(s['max_abs_error_pct'])} | "
                      f"{s['failed']} | {s['mean_seconds']:.2f} |")
+    return '\n'.join(lines)
+
+
+# TXL-PBC's images come from four sources; their names are UUIDs, their
+# sizes tell the source (the sizes its README gives for each merged set).
+TXL_SOURCES = {(640, 480): 'TXL-PBC / BCCD 640x480',
+               (416, 416): 'TXL-PBC / BCD 416x416',
+               (360, 363): 'TXL-PBC / PBC 360x363',
+               (366, 369): 'TXL-PBC / PBC 360x363',
+               (575, 575): 'TXL-PBC / Raabin-WBC 575x575'}
+TXL_RBC_CLASS = 1  # data.yaml: names ['WBC', 'RBC', 'Platelets']
+# Zheng Dataset 2's red-cell size in its 300x300 crops, one value for all
+# (one instrument, one magnification): the median max(w, h) of the boxes
+# of 35 isolated, whole red cells in 23 crops (a colour-distance-from-glass
+# mask, the expert white-cell mask removed, convex and round components
+# only), checked by eye on a 50 px grid. The same cells: area-equivalent
+# diameter 68 px, fitted ellipse minor axis 63 px (the data's README: ~65).
+ZHENG2_RBC_PX = 72.0
+# A field needs this many whole red-cell boxes for a reference size.
+MIN_TRUTH_BOXES = 3
+# A box within this many pixels of the border is cut by it.
+_BORDER_PX = 2
+
+
+def field_truth(boxes: Iterable[tuple[float, float, float, float]],
+                width: int, height: int,
+                min_boxes: int = MIN_TRUTH_BOXES) -> Optional[float]:
+    """A field's reference red-cell diameter from its red-cell boxes.
+
+    Args:
+        boxes: ``(x0, y0, x1, y1)`` in pixels.
+        width, height: the image size.
+        min_boxes: fewer whole boxes than this give no reference.
+
+    Returns:
+        The median ``max(w, h)`` of the boxes not touching the border, or
+        None.
+    """
+    sides = [max(x1 - x0, y1 - y0) for x0, y0, x1, y1 in boxes
+             if x0 > _BORDER_PX and y0 > _BORDER_PX
+             and x1 < width - 1 - _BORDER_PX and y1 < height - 1 - _BORDER_PX]
+    return float(np.median(sides)) if len(sides) >= min_boxes else None
+
+
+def _voc_rbc_boxes(xml_path: Path) -> tuple[list[tuple], int, int]:
+    root = ET.parse(xml_path).getroot()
+    width = int(root.findtext('size/width'))
+    height = int(root.findtext('size/height'))
+    boxes = []
+    for obj in root.iter('object'):
+        if (obj.findtext('name') or '').strip() != 'RBC':
+            continue
+        b = obj.find('bndbox')
+        boxes.append(tuple(float(b.findtext(k)) for k in
+                           ('xmin', 'ymin', 'xmax', 'ymax')))
+    return boxes, width, height
+
+
+def _yolo_rbc_boxes(txt_path: Path, width: int, height: int) -> list[tuple]:
+    boxes = []
+    for line in txt_path.read_text().splitlines():
+        parts = line.split()
+        if len(parts) != 5 or int(float(parts[0])) != TXL_RBC_CLASS:
+            continue
+        cx, cy, w, h = (float(v) for v in parts[1:])
+        boxes.append(((cx - w / 2) * width, (cy - h / 2) * height,
+                      (cx + w / 2) * width, (cy + h / 2) * height))
+    return boxes
+
+
+def _spread(items: list, n: Optional[int]) -> list:
+    """At most ``n`` of ``items`` (sorted), evenly spaced; all when None."""
+    if n is None or len(items) <= n:
+        return items
+    return [items[int(i * len(items) / n)] for i in range(n)]
+
+
+def real_fields(real_root: str | Path, per_source: Optional[int] = None
+                ) -> list[dict]:
+    """The real fields with a reference red-cell size (or none: Zheng D1).
+
+    Args:
+        real_root: the folder of ``README.md`` of the shared real data
+            (``bccd/``, ``txl_pbc/``, ``zheng_wbc/``); missing sources are
+            skipped.
+        per_source: at most this many fields per source, evenly spread
+            over the sorted file names (None: all).
+
+    Returns:
+        Rows ``dict(source, file, true_px)``; ``true_px`` None where there is
+        no reference. Fields whose boxes give no reference are left out.
+    """
+    root = Path(real_root)
+    by_source: dict[str, list[dict]] = {}
+    bccd = root / 'bccd' / 'BCCD'
+    for xml_path in sorted((bccd / 'Annotations').glob('*.xml')):
+        image = bccd / 'JPEGImages' / f'{xml_path.stem}.jpg'
+        boxes, width, height = _voc_rbc_boxes(xml_path)
+        true = field_truth(boxes, width, height)
+        if image.is_file() and true is not None:
+            by_source.setdefault('BCCD 640x480', []).append(
+                dict(file=str(image), true_px=true))
+    txl = root / 'txl_pbc' / 'TXL_PBC'
+    for image in sorted((txl / 'images').glob('*/*.jpg')):
+        label = txl / 'labels' / image.parent.name / f'{image.stem}.txt'
+        size = _image_size(image)
+        if size not in TXL_SOURCES or not label.is_file():
+            continue
+        true = field_truth(_yolo_rbc_boxes(label, *size), *size)
+        if true is not None:
+            by_source.setdefault(TXL_SOURCES[size], []).append(
+                dict(file=str(image), true_px=true))
+    zheng = root / 'zheng_wbc'
+    for folder, name, true in (('Dataset 2', 'Zheng D2 300x300', ZHENG2_RBC_PX),
+                               ('Dataset 1', 'Zheng D1 120x120', None)):
+        for image in sorted((zheng / folder).glob('*.bmp')):
+            by_source.setdefault(name, []).append(dict(file=str(image),
+                                                       true_px=true))
+    return [dict(source=source, **f) for source, files in by_source.items()
+            for f in _spread(files, per_source)]
+
+
+def _image_size(path: Path) -> tuple[int, int]:
+    from PIL import Image
+
+    with Image.open(path) as im:
+        return im.size
+
+
+def measure_real(fields: list[dict],
+                 measure: Callable[[np.ndarray], RbcMeasure] = measure_rbc,
+                 progress: bool = False) -> list[dict]:
+    """Measure each real field's red cells.
+
+    Args:
+        fields: from :func:`real_fields`.
+        measure: the ruler (``img -> RbcMeasure``).
+        progress: a progress bar.
+
+    Returns:
+        The rows, each with ``estimate_px``, ``error_pct`` (None without an
+        estimate or a reference), ``confidence``, ``n_cells`` and
+        ``seconds``.
+    """
+    import cv2
+    from tqdm import tqdm
+
+    rows = []
+    for f in tqdm(fields, desc='fields', unit='img', disable=not progress):
+        img = cv2.imread(f['file'], cv2.IMREAD_COLOR)
+        if img is None:
+            raise ValueError(f"{f['file']}: not a readable image")
+        t0 = time.perf_counter()
+        m = measure(img)
+        seconds = time.perf_counter() - t0
+        err = None if m.diameter is None or f['true_px'] is None \
+            else round(100.0 * (m.diameter / f['true_px'] - 1.0), 2)
+        rows.append(dict(f, estimate_px=None if m.diameter is None
+                         else round(m.diameter, 2), error_pct=err,
+                         confidence=round(m.confidence, 3), n_cells=m.n_cells,
+                         seconds=round(seconds, 4)))
+    return rows
+
+
+def _unsure(row: dict, threshold: float) -> bool:
+    return row['estimate_px'] is None or row['confidence'] < threshold
+
+
+def summarize_real(rows: list[dict], threshold: float = RBC_CONFIDENCE_MIN
+                   ) -> dict[str, dict]:
+    """Per source: fields, median |error| %, share within 20 %, share
+    unsure, and the share within 20 % of the fields not unsure.
+
+    A field without an estimate counts as unsure and as not within 20 %.
+    """
+    out = {}
+    for source in dict.fromkeys(r['source'] for r in rows):
+        sel = [r for r in rows if r['source'] == source]
+        unsure = [_unsure(r, threshold) for r in sel]
+        known = [r for r in sel if r['true_px'] is not None]
+        errs = np.array([abs(r['error_pct']) for r in known
+                         if r['error_pct'] is not None])
+        within = [r['error_pct'] is not None and abs(r['error_pct']) <= 20
+                  for r in known]
+        sure_within = [w for w, r in zip(within, known)
+                       if not _unsure(r, threshold)]
+        out[source] = dict(
+            fields=len(sel),
+            median_abs_error_pct=_round(np.median(errs)) if errs.size else None,
+            within_20_pct=_round(100 * np.mean(within)) if known else None,
+            unsure_pct=_round(100 * np.mean(unsure)),
+            sure_within_20_pct=_round(100 * np.mean(sure_within))
+            if sure_within else None,
+            mean_seconds=_round(np.mean([r['seconds'] for r in sel]), 3))
+    return out
+
+
+def _round(v: float, digits: int = 1) -> float:
+    return round(float(v), digits)
+
+
+def format_real(summary: dict[str, dict], threshold: Optional[float] = None
+                ) -> str:
+    """The per-source summary as a Markdown table."""
+    def pct(v: Optional[float]) -> str:
+        return '-' if v is None else f'{v:.0f} %'
+
+    head = ('| source | fields | median abs error | within 20 % | unsure '
+            '| within 20 % of the sure | s/field |')
+    lines = [head, '|---|---|---|---|---|---|---|']
+    for source, s in summary.items():
+        lines.append(f"| {source} | {s['fields']} | {pct(s['median_abs_error_pct'])} | "
+                     f"{pct(s['within_20_pct'])} | {pct(s['unsure_pct'])} | "
+                     f"{pct(s['sure_within_20_pct'])} | {s['mean_seconds']:.2f} |")
+    if threshold is not None:
+        lines.append(f'\nunsure: no estimate, or confidence below {threshold:.2f}')
     return '\n'.join(lines)

@@ -12,13 +12,16 @@ _base_ = [
     './_base_/schedules/allidb_schedule.py', './_base_/default_runtime.py'
 ]
 
-# The working scale: red cells this many pixels across (ALL-IDB1: ~104 px at
-# 2592x1944, so a field becomes ~800x600). Chosen by measurement: 16, 24 and
-# 32 px gave lymphoblast IoU 94.5, 95.1 and 96.3 on held-out synthetic fields
+# The working scale: red cells this many pixels across (ALL-IDB1's red-cell
+# size at 2592x1944 has not been measured; each field is rescaled by
+# working_rbc_px over its own measured size). Chosen by measurement: 16, 24
+# and 32 px gave lymphoblast IoU 94.5, 95.1 and 96.3 on held-out synthetic fields
 # (docs/native_scale.md#choosing-the-working-scale).
 working_rbc_px = 32
 # Per-dataset override: the red-cell diameter of this dataset's images in
-# their own pixels (e.g. 104 for ALL-IDB1); None measures every image.
+# their own pixels, when known (measured or from the microscope's microns
+# per pixel); None measures every image (docs/real_data.md: how far the
+# measurement goes on real smears, and the scale_unsure flag).
 # Change both with tools' --cfg-options working_rbc_px=... source_rbc_px=...
 source_rbc_px = None
 

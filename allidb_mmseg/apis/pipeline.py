@@ -20,6 +20,7 @@ The differences:
 """
 from __future__ import annotations
 
+import sys
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,8 +30,8 @@ import numpy as np
 
 from ..evaluation.band_counting import BandCounter
 from ..evaluation.counting import AllRule, Blast
-from ..inference.model import (SCALE_SAMPLE_SIDE, scale_sample, scale_settings,
-                               segment_bands, source_rbc_px, working_scale)
+from ..inference.model import (SCALE_SAMPLE_SIDE, checked_scale, scale_sample,
+                               scale_settings, segment_bands, source_rbc_px)
 from ..inference.tiling import BLAST_CLASS, collect_bands
 from ..io.image_io import LARGE_IMAGE_PIXELS, read_image
 from ..io.mask_writers import write_mask_png, write_mask_pyramid
@@ -191,7 +192,9 @@ def segment_input(model: Any, opened: Opened, row: ImageRow, paths: OutputPaths,
     Returns:
         What the sinks take.
     """
-    scale = working_scale(model, opened.sample, opened.mpp)
+    scale, unsure = checked_scale(model, opened.sample, opened.mpp)
+    if unsure:
+        _warn_scale_unsure(row)
     min_area = scaled_min_area(model, min_area, scale, opened.sample)
     opened.sample = None  # measured: a slide's sample is not held any longer
     source = opened.source_at(scale)
@@ -207,6 +210,15 @@ def segment_input(model: Any, opened: Opened, row: ImageRow, paths: OutputPaths,
     overlay = tally.overlay(opened, blasts, ds, row.all_suspected)
     atomic_imwrite(paths.overlay, overlay)
     return tally.segmented(opened, row, overlay, scale, blasts, ds)
+
+
+def _warn_scale_unsure(row: ImageRow) -> None:
+    """Flag a row whose working scale rests on an unsure red-cell
+    measurement, with one line on stderr naming the file."""
+    row.scale_unsure = True
+    print(f'{row.file}: warning: red-cell size measured with low confidence; '
+          'the working scale may be wrong (give --mpp, or source_rbc_px in '
+          'the config)', file=sys.stderr)
 
 
 class _Whole:

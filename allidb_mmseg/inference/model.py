@@ -31,13 +31,13 @@ import numpy as np
 
 from .. import register_all_modules
 from ..io.image_io import read_image, to_bgr8
-from ..smear.cell_scale import working_scale_factor
+from ..smear.cell_scale import WorkingScale, checked_working_scale
 from ..utils import AllidbError
 from .tiling import (BLAST_CLASS, ArraySource, Band, Predict, Preprocessing,
                      RowSource, TileSettings, collect_bands, tiled_bands,
                      upsampled_bands, working_size)
 
-__all__ = ['load_model', 'segment', 'segment_bands', 'working_scale',
+__all__ = ['load_model', 'segment', 'segment_bands', 'working_scale', 'checked_scale',
            'torch_predictor', 'tile_settings', 'TorchBackend', 'BLAST_CLASS']
 
 # The working scale is measured on at most this central square of an image
@@ -190,10 +190,20 @@ def working_scale(model: Any, img: np.ndarray | None = None,
     Without ``mpp``, the red cells of the central
     :data:`SCALE_SAMPLE_SIDE`-pixel square of ``img`` are measured.
     """
+    return checked_scale(model, img, mpp).factor
+
+
+def checked_scale(model: Any, img: np.ndarray | None = None,
+                  mpp: float | None = None) -> WorkingScale:
+    """:func:`working_scale`, and whether it rests on a red-cell measurement
+    the ruler does not trust (``unsure``: the config's ``source_rbc_px`` and
+    ``mpp`` never are; see
+    :func:`~allidb_mmseg.smear.cell_scale.checked_working_scale`)."""
     cfg = scale_settings(model)
     if cfg.get('working_rbc_px') is None:
-        return 1.0
-    return float(working_scale_factor(cfg, img_bgr=scale_sample(img), mpp=mpp))
+        return WorkingScale(1.0, False)
+    checked = checked_working_scale(cfg, img_bgr=scale_sample(img), mpp=mpp)
+    return WorkingScale(float(checked.factor), checked.unsure)
 
 
 def scale_sample(img: np.ndarray | None) -> np.ndarray | None:

@@ -30,7 +30,7 @@ __all__ = ['ImageRow', 'REPORT_FIELDS', 'draw_overlay', 'write_reports',
 REPORT_FIELDS = ['file', 'name', 'status', 'error', 'width', 'height',
                  'blast_count', 'blast_area_fraction', 'mean_blast_prob',
                  'all_suspected', 'all_rule', 'mask', 'overlay',
-                 'ood_score', 'ood_flag']
+                 'ood_score', 'ood_flag', 'scale_unsure']
 
 CONTOUR_BGR = (0, 255, 255)   # yellow: visible on pink/purple stains
 TEXT_BGR = (0, 255, 0)
@@ -61,6 +61,10 @@ class ImageRow:
     # when the model has no stain reference (docs/stain_robustness.md).
     ood_score: float | None = None
     ood_flag: bool | None = None
+    # The working scale rests on a red-cell measurement the ruler does not
+    # trust (smear.cell_scale.measure_rbc; docs/real_data.md): blasts may
+    # be seen too large or too small. None otherwise.
+    scale_unsure: bool | None = None
     # JSON only: how a slide or large image was read and scaled (empty for
     # ordinary images); see docs/slides_and_large_images.md.
     inference: dict = field(default_factory=dict)
@@ -164,7 +168,8 @@ def summary(rows: list[ImageRow]) -> dict[str, int]:
     return dict(images=len(rows), ok=len(ok), failed=len(rows) - len(ok),
                 all_suspected=sum(bool(r.all_suspected) for r in ok),
                 blasts=sum(r.blast_count or 0 for r in ok),
-                ood_flagged=sum(bool(r.ood_flag) for r in ok))
+                ood_flagged=sum(bool(r.ood_flag) for r in ok),
+                scale_unsure=sum(bool(r.scale_unsure) for r in ok))
 
 
 def summary_line(rows: list[ImageRow]) -> str:

@@ -20,6 +20,11 @@ The contract (kept stable for ``allidb_mmseg.apis``):
   :class:`ScaleUnknownError` (a ``ValueError``) when none of them gives one.
 * :func:`working_scale_factor` (same arguments) ``-> float``: output pixels
   per input pixel, ``working_rbc_px / source_rbc_diameter(...)``.
+* :func:`measure_rbc` ``(img_bgr) -> RbcMeasure(diameter, confidence,
+  n_cells)``: the measurement and how far to trust it (``.sure``: confidence
+  at least :data:`RBC_CONFIDENCE_MIN`).
+* :func:`checked_working_scale` (same arguments) ``-> WorkingScale(factor,
+  unsure)``: the factor, and whether it rests on an unsure measurement.
 * :func:`default_min_blast_area` ``(rbc_px) -> int``: the smallest blast
   counted, in pixels of an image whose red cells are ``rbc_px`` across.
 * :func:`min_blast_area` ``(img_bgr=None, source_rbc_px=None,
@@ -36,7 +41,7 @@ from __future__ import annotations
 
 import math
 import warnings
-from typing import Any, Mapping, MutableMapping, Optional
+from typing import Any, Mapping, MutableMapping, NamedTuple, Optional
 
 import cv2
 import numpy as np
@@ -46,7 +51,8 @@ __all__ = ['RBC_DIAMETER_UM', 'BLAST_RBC_RATIO', 'MIN_BLAST_AREA_FRACTION',
            'ScaleUnknownError', 'estimate_rbc_diameter', 'source_rbc_diameter',
            'working_scale_factor', 'expected_blast_area',
            'default_min_blast_area', 'DEFAULT_MIN_BLAST_AREA', 'min_blast_area',
-           'set_scale_settings']
+           'set_scale_settings', 'RbcMeasure', 'measure_rbc',
+           'RBC_CONFIDENCE_MIN', 'WorkingScale', 'checked_working_scale']
 
 # A human red blood cell is about 7.5 microns across.
 RBC_DIAMETER_UM = 7.5
@@ -72,6 +78,22 @@ _MIN_CELLS = 8
 # cells into a carpet (a very dense smear, or a threshold too high); its
 # distance peaks no longer measure single cells.
 _MAX_CELL_SHARE = 0.8
+# The confidence (:func:`measure_rbc`): candidate masks whose radii differ
+# by this much in log scale agree to exp(-1); a mode of this many peaks or
+# more has its full weight.
+_AGREE_LOG = 0.15
+# The colour-distance mask cuts at this share of Otsu's threshold.
+_GLASS_CUT = 1.0
+# Candidates whose mode holds at least this share of the best support are
+# all plausible; the largest radius of them wins (fragments, rims and
+# noise make small modes, never large ones).
+_PLAUSIBLE_SUPPORT = 0.6
+_FULL_CONFIDENCE_CELLS = 30
+# Cells measured smaller than this (pixels) are never trusted.
+_MIN_SURE_PX = 8.0
+# Below this confidence a measured red-cell size is unsure: not used to
+# rescale an image silently (chosen on real smears, docs/real_data.md).
+RBC_CONFIDENCE_MIN = 0.12
 
 
 class ScaleUnknownError(ValueError):
@@ -103,21 +125,42 @@ def _otsu_thresholds(gray: np.ndarray) -> tuple[int, int]:
 
 
 def _cell_masks(img_bgr: np.ndarray) -> list[np.ndarray]:
-    """Two candidate masks of the cells against the glass, holes filled.
+    """Three candidate masks of the cells against the glass, holes filled.
 
     Red cells and stained nuclei absorb green light, so the (lightly
     smoothed) green channel separates them from the bright glass. Otsu's
     single threshold usually splits glass from cells; with pale red cells it
     may split single cells from overlaps and nuclei instead, which the upper
     threshold of a three-class Otsu (glass | red cells | nuclei) does not.
-    Pale red-cell centres are filled in.
+    Real smears add a third: the colour distance from the glass (in Lab,
+    the glass being the brightest tenth of the image), cut halfway to
+    Otsu's threshold. It separates cells where green does not (a yellowish
+    or pinkish background) and keeps the pale, blurred rim of a real red
+    cell, which Otsu's threshold shaves off. Pale red-cell centres are
+    filled in.
     """
     green = img_bgr[..., 1] if img_bgr.ndim == 3 else img_bgr
     green = cv2.GaussianBlur(np.ascontiguousarray(green), (0, 0), 1.0)
     _, two = cv2.threshold(green, 0, 1, cv2.THRESH_BINARY_INV + cv2.THRESH_OTSU)
     _, upper = _otsu_thresholds(green)
-    three = (green < upper).astype(np.uint8)
-    return [ndi.binary_fill_holes(m).astype(np.uint8) for m in (two, three)]
+    masks = [two, (green < upper).astype(np.uint8)]
+    if img_bgr.ndim == 3:
+        masks.append(_glass_distance_mask(img_bgr))
+    return [ndi.binary_fill_holes(m).astype(np.uint8) for m in masks]
+
+
+def _glass_distance_mask(img_bgr: np.ndarray) -> np.ndarray:
+    """Pixels whose colour is away from the glass's (see :func:`_cell_masks`)."""
+    lab = cv2.GaussianBlur(cv2.cvtColor(np.ascontiguousarray(img_bgr),
+                                        cv2.COLOR_BGR2LAB).astype(np.float32),
+                           (0, 0), 1.0)
+    light = lab[..., 0]
+    glass = np.median(lab[light >= np.percentile(light, 90)], axis=0)
+    dist = np.linalg.norm(lab - glass, axis=2)
+    top = max(1e-6, float(np.percentile(dist, 99.5)))
+    dist8 = np.clip(dist * (255.0 / top), 0, 255).astype(np.uint8)
+    otsu, _ = cv2.threshold(dist8, 0, 1, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
+    return (dist8 > _GLASS_CUT * otsu).astype(np.uint8)
 
 
 def _peak_heights(cells: np.ndarray) -> np.ndarray:
@@ -155,25 +198,83 @@ def _typical_radius(heights: np.ndarray) -> tuple[float, float]:
     return math.exp(mode), float(np.mean(np.abs(logs - mode) < 0.15))
 
 
-def _median_cell_diameter(img_bgr: np.ndarray) -> Optional[float]:
-    """Twice the typical inscribed radius of the cells; None if unclear.
+class RbcMeasure(NamedTuple):
+    """A red-cell measurement (:func:`measure_rbc`).
 
-    Of the two candidate cell masks, the one whose peak heights agree best
-    (most peaks near the mode) is taken.
+    Attributes:
+        diameter: the typical red-cell diameter in pixels of the image
+            measured, or None when it shows too few separable cells.
+        confidence: 0-1, how well the ruler's own estimates agree (see
+            :func:`measure_rbc`); below :data:`RBC_CONFIDENCE_MIN` the
+            diameter is not to be trusted.
+        n_cells: the cells (distance-map peaks) the diameter came from.
     """
-    best: Optional[tuple[float, float]] = None
+
+    diameter: Optional[float]
+    confidence: float
+    n_cells: int
+
+    @property
+    def sure(self) -> bool:
+        """A diameter the ruler trusts (confidence at the threshold or above)."""
+        return self.diameter is not None and self.confidence >= RBC_CONFIDENCE_MIN
+
+
+class _Candidate(NamedTuple):
+    radius: float   # the mode of the peak heights
+    support: float  # share of peaks within 15 % of it
+    n: int          # peaks
+
+
+def _candidates(img_bgr: np.ndarray) -> list[_Candidate]:
+    """The typical radius of each candidate cell mask with enough cells."""
+    out = []
     for cells in _cell_masks(img_bgr):
         heights = _peak_heights(cells)
-        if heights.size < _MIN_CELLS:
-            continue
-        radius, support = _typical_radius(heights)
-        if best is None or support > best[1]:
-            best = (radius, support)
-    return None if best is None else 2.0 * best[0]
+        if heights.size >= _MIN_CELLS:
+            out.append(_Candidate(*_typical_radius(heights), int(heights.size)))
+    return out
 
 
-def estimate_rbc_diameter(img_bgr: np.ndarray) -> Optional[float]:
-    """Median red-cell diameter of a smear image, in pixels; None if unclear.
+def _measure(img_bgr: np.ndarray) -> RbcMeasure:
+    """Twice the typical inscribed radius of the cells, and its confidence.
+
+    Of the candidate cell masks whose peak heights agree well (most peaks
+    near the mode: at least :data:`_PLAUSIBLE_SUPPORT` of the best such
+    share), the one with the largest radius is taken: on real smears the
+    wrong candidates are cell fragments, pale-centre rims and stain grain,
+    all smaller than a red cell.
+    """
+    cands = _candidates(img_bgr)
+    if not cands:
+        return RbcMeasure(None, 0.0, 0)
+    top = max(c.support for c in cands)
+    best = max((c for c in cands if c.support >= _PLAUSIBLE_SUPPORT * top),
+               key=lambda c: c.radius)
+    return RbcMeasure(2.0 * best.radius, _confidence(best, cands), best.n)
+
+
+def _confidence(best: _Candidate, cands: list[_Candidate]) -> float:
+    """How far the ruler trusts ``best``: the product of three shares in
+    0-1. The share of its peaks near their mode (one size of cell, not a
+    spread of fragments); the agreement of another candidate mask with it
+    (the nearest one: two masks made differently see the same size; a lone
+    candidate counts half); the number of cells (a mode of
+    :data:`_MIN_CELLS` peaks is a guess, of :data:`_FULL_CONFIDENCE_CELLS`
+    a measurement). Cells below :data:`_MIN_SURE_PX` across get none:
+    that is stain grain or noise (a field of random pixels agrees with
+    itself perfectly well)."""
+    if 2.0 * best.radius < _MIN_SURE_PX:
+        return 0.0
+    others = [abs(math.log(c.radius / best.radius)) for c in cands if c is not best]
+    agree = math.exp(-min(others) / _AGREE_LOG) if others else 0.5
+    count = min(1.0, (best.n - _MIN_CELLS + 1) /
+                (_FULL_CONFIDENCE_CELLS - _MIN_CELLS + 1))
+    return float(best.support * agree * count)
+
+
+def measure_rbc(img_bgr: np.ndarray) -> RbcMeasure:
+    """Measure the red cells of a smear image: diameter and confidence.
 
     Red cells outnumber every other cell of a blood smear by far, so the
     typical size of all cells is theirs. Each cell is measured as twice the
@@ -183,21 +284,25 @@ def estimate_rbc_diameter(img_bgr: np.ndarray) -> Optional[float]:
     Large images are measured on a reduced copy (about one megapixel, but
     never with red cells below 16 px), then scaled back.
 
-    Measured on 42 synthetic fields 320-2592 px wide
-    (``tools/analysis_tools/rbc_size_accuracy.py``, docs/native_scale.md):
-    mean error +0.2 %, standard deviation 3.1 %, at most 6.9 %; 0.2-0.5 s
-    per field on one CPU core.
+    The confidence comes from the agreement of the ruler's own estimates:
+    the share of cells near the typical size, the agreement of its candidate
+    cell masks and the number of cells. Checked on real smears of five labs
+    (``docs/real_data.md``): below :data:`RBC_CONFIDENCE_MIN` are most of
+    the fields misread by more than 20 %.
 
     Args:
         img_bgr: uint8 (H, W, 3) BGR image (or (H, W) gray).
 
     Returns:
-        The diameter in pixels of ``img_bgr``, or None when the image shows
+        The measurement; diameter None (confidence 0) when the image shows
         too few separable cells (blank, out of focus, cells everywhere).
+
+    Raises:
+        TypeError: the image is not uint8.
     """
     img = np.asarray(img_bgr)
     if img.ndim not in (2, 3) or min(img.shape[:2]) < 16:
-        return None
+        return RbcMeasure(None, 0.0, 0)
     if img.dtype != np.uint8:
         raise TypeError(f'expected a uint8 image, got {img.dtype}')
     h, w = img.shape[:2]
@@ -206,10 +311,31 @@ def estimate_rbc_diameter(img_bgr: np.ndarray) -> Optional[float]:
         small = cv2.resize(img, (max(16, round(w * shrink)),
                                  max(16, round(h * shrink))),
                            interpolation=cv2.INTER_AREA)
-        coarse = _median_cell_diameter(small)
-        if coarse is not None and coarse >= _MIN_MEASURED_PX:
-            return coarse / shrink
-    return _median_cell_diameter(img)
+        coarse = _measure(small)
+        if coarse.diameter is not None and coarse.diameter >= _MIN_MEASURED_PX:
+            return coarse._replace(diameter=coarse.diameter / shrink)
+    return _measure(img)
+
+
+def estimate_rbc_diameter(img_bgr: np.ndarray) -> Optional[float]:
+    """Median red-cell diameter of a smear image, in pixels; None if unclear.
+
+    The diameter of :func:`measure_rbc`, whatever its confidence (use
+    :func:`measure_rbc` to know whether to trust it).
+
+    Measured on 42 synthetic fields 320-2592 px wide
+    (``tools/analysis_tools/rbc_size_accuracy.py``, docs/native_scale.md):
+    mean error +0.2 %, standard deviation 3.1 %, at most 6.9 %; 0.2-0.5 s
+    per field on one CPU core. Real smears: ``docs/real_data.md``.
+
+    Args:
+        img_bgr: uint8 (H, W, 3) BGR image (or (H, W) gray).
+
+    Returns:
+        The diameter in pixels of ``img_bgr``, or None when the image shows
+        too few separable cells (blank, out of focus, cells everywhere).
+    """
+    return measure_rbc(img_bgr).diameter
 
 
 def _setting(cfg_or_settings: Mapping[str, Any], key: str) -> Any:
@@ -237,24 +363,31 @@ def source_rbc_diameter(cfg_or_settings: Mapping[str, Any] | None = None,
     Raises:
         ScaleUnknownError: none given and the image cannot be measured.
     """
+    return _source_rbc(cfg_or_settings, img_bgr, mpp, source_rbc_px)[0]
+
+
+def _source_rbc(cfg_or_settings: Mapping[str, Any] | None,
+                img_bgr: Optional[np.ndarray], mpp: Optional[float],
+                source_rbc_px: Optional[float]) -> tuple[float, bool]:
+    """:func:`source_rbc_diameter`, and whether it is an unsure measurement."""
     if source_rbc_px:
-        return _positive(source_rbc_px, 'source_rbc_px')
+        return _positive(source_rbc_px, 'source_rbc_px'), False
     if mpp:
-        return RBC_DIAMETER_UM / _positive(mpp, 'mpp')
+        return RBC_DIAMETER_UM / _positive(mpp, 'mpp'), False
     configured = _setting(cfg_or_settings or {}, 'source_rbc_px')
     if configured:
-        return _positive(configured, 'source_rbc_px')
+        return _positive(configured, 'source_rbc_px'), False
     if img_bgr is None:
         raise ScaleUnknownError(
             'the red-cell size of the input is unknown: give mpp (microns per '
             'pixel), source_rbc_px or an image to measure')
-    measured = estimate_rbc_diameter(img_bgr)
-    if measured is None:
+    measured = measure_rbc(img_bgr)
+    if measured.diameter is None:
         raise ScaleUnknownError(
             'cannot measure the red-cell size in this image (too few separate '
             'cells); give the microns per pixel (--mpp) or set source_rbc_px '
             'in the config')
-    return measured
+    return measured.diameter, not measured.sure
 
 
 def working_scale_factor(cfg_or_settings: Mapping[str, Any],
@@ -276,11 +409,43 @@ def working_scale_factor(cfg_or_settings: Mapping[str, Any],
             config).
         ScaleUnknownError: the input's red-cell size is unknown.
     """
+    return checked_working_scale(cfg_or_settings, img_bgr, mpp,
+                                 source_rbc_px).factor
+
+
+class WorkingScale(NamedTuple):
+    """A working scale and whether it rests on an unsure measurement.
+
+    Attributes:
+        factor: output pixels per input pixel.
+        unsure: the red-cell size was measured and the ruler does not trust
+            it (:attr:`RbcMeasure.sure` false): the factor is that
+            measurement all the same (nothing better is known), and the
+            input is to be flagged, never rescaled silently.
+    """
+
+    factor: float
+    unsure: bool
+
+
+def checked_working_scale(cfg_or_settings: Mapping[str, Any],
+                          img_bgr: Optional[np.ndarray] = None,
+                          mpp: Optional[float] = None,
+                          source_rbc_px: Optional[float] = None) -> WorkingScale:
+    """:func:`working_scale_factor`, and whether it is unsure.
+
+    An explicit ``source_rbc_px``, ``mpp`` or the config's ``source_rbc_px``
+    are never unsure; a measurement below :data:`RBC_CONFIDENCE_MIN` is.
+
+    Raises:
+        KeyError: the config has no ``working_rbc_px``.
+        ScaleUnknownError: the input's red-cell size is unknown.
+    """
     working = _setting(cfg_or_settings, 'working_rbc_px')
     if working is None:
         raise KeyError('working_rbc_px: not a native-scale config')
-    rbc = source_rbc_diameter(cfg_or_settings, img_bgr, mpp, source_rbc_px)
-    return _positive(working, 'working_rbc_px') / rbc
+    rbc, unsure = _source_rbc(cfg_or_settings, img_bgr, mpp, source_rbc_px)
+    return WorkingScale(_positive(working, 'working_rbc_px') / rbc, unsure)
 
 
 def expected_blast_area(rbc_px: float) -> float:

@@ -111,7 +111,8 @@ def test_infer_end_to_end(tiny_ckpt, tmp_path):
                                                     for r in rows.values()),
                                   blasts=sum(int(r['blast_count'] or 0)
                                              for r in rows.values()),
-                                  ood_flagged=0)  # no stain reference here
+                                  ood_flagged=0,  # no stain reference here
+                                  scale_unsure=0)  # a whole-image config
     by_name = {x['name']: x for x in doc['images']}
     assert len(by_name['field']['blasts']) == by_name['field']['blast_count']
 

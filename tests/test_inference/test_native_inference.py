@@ -86,3 +86,30 @@ def test_minimum_blast_area_follows_the_red_cells_the_scale_came_from():
     assert scaled_min_area(model, None, working_scale(model)) == \
         default_min_blast_area(100.0)
     assert scaled_min_area(model, 77, scale) == 77
+
+
+def test_an_unsure_red_cell_size_is_flagged_and_warned(native, tmp_path, capsys):
+    """The ruler does not trust the size: the row says scale_unsure, stderr
+    names the file; with --mpp the size is given, nothing is flagged."""
+    from allidb_mmseg.apis import load_model
+    from allidb_mmseg.apis.pipeline import process_image
+
+    cfg, ckpt, field, _ = native
+    rng = np.random.default_rng(0)
+    img = np.full((400, 400, 3), (200, 190, 235), np.uint8)
+    for _ in range(40):  # "cells" of every size, 8-80 px across
+        r = int(rng.integers(4, 40))
+        cv2.circle(img, (int(rng.integers(0, 400)), int(rng.integers(0, 400))),
+                   r, (150, 110, 190), -1)
+    odd = tmp_path / 'odd.png'
+    cv2.imwrite(str(odd), img)
+    model = load_model(str(cfg), str(ckpt))
+    row = process_image(model, str(odd), 'odd', tmp_path / 'out')
+    assert row.status == 'ok' and row.scale_unsure is True
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(f'{odd}: warning: red-cell size')
+    row = process_image(model, str(odd), 'odd2', tmp_path / 'out', mpp=0.5)
+    assert row.scale_unsure is None
+    row = process_image(model, str(field), 'field', tmp_path / 'out')
+    assert row.status == 'ok' and row.scale_unsure is None
+    assert 'warning' not in capsys.readouterr().err

@@ -1,0 +1,83 @@
+"""The red-cell ruler's confidence: sure on a clear field, unsure otherwise."""
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+from allidb_mmseg.smear.cell_scale import (RBC_CONFIDENCE_MIN, RbcMeasure,
+                                           checked_working_scale,
+                                           estimate_rbc_diameter, measure_rbc)
+from allidb_mmseg.synthetic import render_field
+
+GLASS, CELL = (200, 190, 235), (150, 110, 190)  # BGR
+
+
+def _field(width: int = 640, seed: int = 2) -> tuple[np.ndarray, float]:
+    info: dict = {}
+    img, _, _ = render_field(np.random.default_rng(seed), (width, width * 3 // 4),
+                             2, info=info)
+    return img, info['rbc_diameter']
+
+
+def _discs(centres, radius: int, side: int = 400) -> np.ndarray:
+    img = np.full((side, side, 3), GLASS, np.uint8)
+    for c in centres:
+        cv2.circle(img, c, radius, CELL, -1)
+    return img
+
+
+def _varied(seed: int = 0, side: int = 400) -> np.ndarray:
+    """40 discs of radius 4-40 px at random places."""
+    rng = np.random.default_rng(seed)
+    img = np.full((side, side, 3), GLASS, np.uint8)
+    for _ in range(40):
+        r = int(rng.integers(4, 40))
+        centre = (int(rng.integers(0, side)), int(rng.integers(0, side)))
+        cv2.circle(img, centre, r, CELL, -1)
+    return img
+
+
+@pytest.mark.parametrize('width,seed', [(480, 1), (960, 2)])
+def test_a_synthetic_field_is_measured_and_sure(width, seed):
+    img, true = _field(width, seed)
+    m = measure_rbc(img)
+    assert isinstance(m, RbcMeasure) and m.sure
+    assert m.confidence >= RBC_CONFIDENCE_MIN and m.n_cells >= 8
+    assert m.diameter == pytest.approx(true, rel=0.1)
+    assert estimate_rbc_diameter(img) == m.diameter  # the old contract
+
+
+def test_blank_and_tiny_images_are_not_measured():
+    for img in (np.full((300, 400, 3), 220, np.uint8), np.zeros((8, 8, 3), np.uint8)):
+        m = measure_rbc(img)
+        assert m == RbcMeasure(None, 0.0, 0) and not m.sure
+
+
+def test_noise_is_not_sure():
+    rng = np.random.default_rng(1)
+    m = measure_rbc(rng.integers(0, 256, (300, 300, 3), dtype=np.uint8))
+    assert not m.sure and m.confidence < RBC_CONFIDENCE_MIN
+
+
+def test_too_few_cells_give_no_size():
+    m = measure_rbc(_discs([(100, 100), (300, 120), (200, 300)], 30))
+    assert m.diameter is None and not m.sure
+
+
+def test_cells_of_every_size_are_measured_but_unsure():
+    m = measure_rbc(_varied())
+    assert m.diameter is not None and m.n_cells >= 8
+    assert not m.sure and m.confidence < RBC_CONFIDENCE_MIN
+
+
+def test_only_a_measurement_can_make_the_scale_unsure():
+    unsure_img = _varied()
+    cfg = dict(working_rbc_px=24)
+    measured = checked_working_scale(cfg, unsure_img)
+    assert measured.unsure
+    assert measured.factor == pytest.approx(24 / estimate_rbc_diameter(unsure_img))
+    assert not checked_working_scale(cfg, unsure_img, mpp=0.25).unsure
+    assert not checked_working_scale(dict(cfg, source_rbc_px=48), unsure_img).unsure
+    img, _ = _field()
+    assert not checked_working_scale(cfg, img).unsure
