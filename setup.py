@@ -19,6 +19,7 @@ CONSOLE_SCRIPTS = {
     'allidb-mit-weights': 'hf_mit2mmseg',
     'allidb-eval-counts': 'eval_counts',
     'allidb-fit-stain': 'fit_stain_reference',
+    'allidb-fit-smear-call': 'fit_smear_call',
 }
 
 

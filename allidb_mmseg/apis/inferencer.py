@@ -26,6 +26,7 @@ from typing import Any, Sequence
 from tqdm import tqdm
 
 from ..evaluation.counting import AllRule
+from ..evaluation.smear_call import find_smear_call
 from ..products.exports import OBJECT_TYPES
 from ..products.report import ImageRow
 from ..products.sinks import ImageSink, output_sinks, skipped_line
@@ -61,7 +62,9 @@ class BlastInferencer:
         min_blast_area: the smallest blast counted, in pixels of the input
             (default: the exported model's, else from each input's red-cell
             size).
-        all_min_count: flag ALL-suspected at this many blasts or more.
+        all_min_count: flag ALL-suspected at this many blasts or more
+            (default: the model's fitted smear call, ``smear_call.json``
+            beside the checkpoint or ONNX file, when it has one, else 1).
         all_min_fraction: and at least this blast area fraction.
         mpp: microns per pixel of every input (level 0 for slides).
         launcher: ``'pytorch'`` in each process of a torchrun launch
@@ -78,7 +81,7 @@ class BlastInferencer:
                  stain_normalize: str | None = None,
                  stain_normalize_all: bool = False,
                  stain_reference: PathLike | None = None,
-                 min_blast_area: int | None = None, all_min_count: int = 1,
+                 min_blast_area: int | None = None, all_min_count: int | None = None,
                  all_min_fraction: float = 0.0, mpp: float | None = None,
                  launcher: str = 'none') -> None:
         self.model_args = _model_args(str(model), checkpoint, backend)
@@ -97,7 +100,11 @@ class BlastInferencer:
         self.stain_normalize_all = stain_normalize_all
         self.stain_reference = stain_reference
         self.min_blast_area = min_blast_area
-        self.rule = AllRule(min_count=all_min_count, min_fraction=all_min_fraction)
+        call = find_smear_call(self.model_args.files[-1]) \
+            if all_min_count is None and not all_min_fraction else None
+        self.rule = AllRule(min_count=1 if all_min_count is None else all_min_count,
+                            min_fraction=all_min_fraction,
+                            call=call)
         self.distributed = launcher == 'pytorch'
         # Loaded at the first call, once the outputs are known to be free.
         self._loaded: tuple[Any, str, StainCheck | None] | None = None

@@ -347,5 +347,5 @@ def process_image(model: Any, file: str, name: str, out_dir: Path,
     if row.status == 'failed':
         row.fill(dict(blasts=[], all_rule='', **dict.fromkeys((
             'blast_count', 'blast_area_fraction', 'mean_blast_prob',
-            'all_suspected', 'ood_score', 'ood_flag'))))
+            'all_suspected', 'smear_score', 'ood_score', 'ood_flag'))))
     return row

@@ -28,8 +28,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     add('--min-blast-area', type=int, metavar='PX', help='smallest blast counted, in pixels of the '
         "original image (default: a fifth of the expected blast area, from each image's red-cell "
         "size, measured or the config's source_rbc_px)")
-    add('--all-min-count', type=int, default=1, metavar='N',
-        help='flag ALL-suspected at N or more blasts (default 1)')
+    add('--all-min-count', type=int, metavar='N',
+        help="flag ALL-suspected at N or more blasts (default: the model's smear call, "
+        'smear_call.json beside the checkpoint, when it has one, else 1)')
     add('--all-min-fraction', type=float, default=0.0, metavar='F',
         help='also require this blast area fraction (default 0)')
     add('--mpp', type=float, metavar='MICRONS', help='microns per pixel of the inputs (level 0 of '

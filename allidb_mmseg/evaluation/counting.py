@@ -21,6 +21,7 @@ import numpy as np
 from scipy import ndimage as ndi
 
 from ..smear.cell_scale import DEFAULT_MIN_BLAST_AREA
+from .smear_call import SmearCall, smear_score
 
 __all__ = ['Blast', 'BlastCount', 'AllRule', 'count_blasts',
            'component_blasts', 'DEFAULT_MIN_BLAST_AREA', 'SADDLE_RATIO']
@@ -75,16 +76,29 @@ class AllRule:
     """When to flag an image as ALL-suspected; its text goes into reports.
 
     Only blasts that were counted (area >= the minimum blast area) take part.
-    ``min_fraction`` > 0 additionally requires that share of blast pixels.
+    With a ``call`` (the model's fitted :class:`~.smear_call.SmearCall`), the
+    smear score of the blasts decides; else the count: at least ``min_count``
+    blasts, and with ``min_fraction`` > 0 that share of blast pixels.
     """
 
     min_count: int = 1
     min_fraction: float = 0.0
+    call: SmearCall | None = None
+
+    def decide(self, blasts: list[Blast], area_fraction: float, min_area: int
+               ) -> tuple[bool, float]:
+        """(ALL-suspected, the smear score) of an image's counted blasts."""
+        score = smear_score(blasts, min_area)
+        if self.call is not None:
+            return self.call.applies(score), score
+        return self.applies(len(blasts), area_fraction), score
 
     def applies(self, count: int, area_fraction: float) -> bool:
         return count >= self.min_count and area_fraction >= self.min_fraction
 
     def text(self, min_area: int) -> str:
+        if self.call is not None:
+            return f'{self.call.text()}; blasts of area >= {min_area} px'
         s = f'blast_count >= {self.min_count} (blasts of area >= {min_area} px)'
         if self.min_fraction > 0:
             s += f' and blast_area_fraction >= {self.min_fraction:g}'

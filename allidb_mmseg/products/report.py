@@ -29,7 +29,7 @@ __all__ = ['ImageRow', 'REPORT_FIELDS', 'draw_overlay', 'write_reports',
 
 REPORT_FIELDS = ['file', 'name', 'status', 'error', 'width', 'height',
                  'blast_count', 'blast_area_fraction', 'mean_blast_prob',
-                 'all_suspected', 'all_rule', 'mask', 'overlay',
+                 'all_suspected', 'smear_score', 'all_rule', 'mask', 'overlay',
                  'ood_score', 'ood_flag', 'scale_unsure']
 
 CONTOUR_BGR = (0, 255, 255)   # yellow: visible on pink/purple stains
@@ -53,6 +53,8 @@ class ImageRow:
     blast_area_fraction: float | None = None
     mean_blast_prob: float | None = None   # over predicted blast pixels
     all_suspected: bool | None = None
+    # The evidence for the ALL flag (evaluation.smear_call.smear_score).
+    smear_score: float | None = None
     all_rule: str = ''
     mask: str = ''
     overlay: str = ''
@@ -78,7 +80,7 @@ class ImageRow:
         d = asdict(self)
         d.pop('blasts')
         d.pop('inference')
-        for k in ('blast_area_fraction', 'mean_blast_prob', 'ood_score'):
+        for k in ('blast_area_fraction', 'mean_blast_prob', 'smear_score', 'ood_score'):
             if d[k] is not None:
                 d[k] = f'{d[k]:.6f}'
         return {k: '' if v is None else v for k, v in d.items()}
@@ -100,9 +102,9 @@ def blast_numbers(blasts: list[Blast], blast_pixels: int, total_pixels: int,
     fraction = blast_pixels / total_pixels
     mean_prob = prob_sum / blast_pixels \
         if prob_sum is not None and blast_pixels else None
+    flagged, score = rule.decide(blasts, fraction, min_area)
     return dict(blast_count=len(blasts), blast_area_fraction=fraction,
-                mean_blast_prob=mean_prob,
-                all_suspected=rule.applies(len(blasts), fraction),
+                mean_blast_prob=mean_prob, all_suspected=flagged, smear_score=score,
                 all_rule=rule.text(min_area), blasts=[asdict(b) for b in blasts])
 
 

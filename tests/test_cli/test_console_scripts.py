@@ -32,7 +32,8 @@ SCRIPTS = declared_scripts()
 def test_the_user_tools_are_console_scripts():
     assert {'allidb-train', 'allidb-test', 'allidb-infer', 'allidb-convert',
             'allidb-synthetic', 'allidb-xyc-to-coco', 'allidb-export',
-            'allidb-mit-weights', 'allidb-eval-counts', 'allidb-fit-stain'} <= set(SCRIPTS)
+            'allidb-mit-weights', 'allidb-eval-counts', 'allidb-fit-stain',
+            'allidb-fit-smear-call'} <= set(SCRIPTS)
 
 
 def test_the_readme_table_lists_every_console_script():

@@ -1,0 +1,291 @@
+"""The real-data benchmark: train on real fields of one lab, test in-domain and cross-lab.
+
+The fields come from :mod:`benchmarks.real_fields` (Zheng et al. 2018 crops; lymphocytes
+are the target class). Per method (a config and a training budget) and seed it trains
+from scratch, then scores the model on the in-domain test split and on the cross-lab
+split, each as given (``none``) and with the model's stain measures
+(``reinhard:flagged`` is ``--stain-normalize``, ``reinhard:all`` is
+``--stain-normalize-all``). Scores, pooled over a split as mmseg's IoUMetric pools:
+
+* target IoU (pixels);
+* per-cell precision, recall and F1 (a true centre inside a counted blast is a hit,
+  :func:`~allidb_mmseg.evaluation.score_counts`);
+* count MAE per field;
+* smear-level accuracy of the call (a field is "ALL" when it holds a target), both
+  with the one-blast rule and with the evidence-based call whose threshold is chosen
+  on the validation split (:mod:`allidb_mmseg.evaluation.smear_call`).
+
+Tables show mean ± sample std over seeds.
+"""
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Callable, Optional, Sequence
+
+import cv2
+import numpy as np
+
+from allidb_mmseg.converters.xyc import read_xyc
+from allidb_mmseg.evaluation.smear_call import SmearCall, fit_smear_call, smear_score
+from allidb_mmseg.smear.cell_scale import min_blast_area
+from allidb_mmseg.utils import AllidbError, atomic_write_json, atomic_write_text
+
+from .real_fields import SOURCE_RBC_PX, FieldSpec, make_real_fields
+from .table2 import mean_std
+
+__all__ = ['Method', 'METHODS', 'DEFAULT_METHODS', 'NORMALIZATIONS', 'train_method',
+           'field_records', 'split_scores', 'run_real_benchmark', 'to_markdown']
+
+NORMALIZATIONS = ('none', 'reinhard:flagged', 'reinhard:all')
+SCORES = ('target_IoU', 'precision', 'recall', 'F1', 'count_MAE', 'smear_acc_1blast',
+          'smear_acc')
+# From-scratch CPU training needs a larger step than the paper's 6e-5 (which
+# assumes ImageNet weights); the demo and the synthetic study use the same.
+DEFAULT_LR = 6e-4
+# Configs of ablation rows, relative to the configs folder.
+ABLATIONS = '../benchmarks/configs/'
+
+
+@dataclass(frozen=True)
+class Method:
+    """One trained model of the benchmark: a config, its budget and overrides."""
+
+    name: str
+    config: str              # config stem under configs/
+    iters: int
+    batch_size: int
+    options: tuple = ()      # extra (key, value) cfg-options
+
+    def cfg_options(self, seed: int, lr: float = DEFAULT_LR) -> dict:
+        """The run's cfg-options: budget, seed, the fields' red-cell size, one process."""
+        every = max(self.iters // 2, 1)
+        opts = {
+            'train_cfg.max_iters': self.iters, 'train_cfg.val_interval': every,
+            'default_hooks.checkpoint.interval': every,
+            'default_hooks.logger.interval': 25,
+            'train_dataloader.batch_size': self.batch_size,
+            'train_dataloader.num_workers': 0, 'train_dataloader.persistent_workers': False,
+            'val_dataloader.num_workers': 0, 'val_dataloader.persistent_workers': False,
+            'test_dataloader.num_workers': 0, 'test_dataloader.persistent_workers': False,
+            'optim_wrapper.optimizer.lr': lr, 'randomness.seed': seed,
+        }
+        if 'native' in self.config:
+            opts['source_rbc_px'] = SOURCE_RBC_PX
+        opts.update(dict(self.options))
+        return opts
+
+
+METHODS = {m.name: m for m in (
+    # The paper's best config, with the demo's from-scratch CPU recipe
+    # (blasts weighted x10 in the cross-entropy).
+    Method('128_aug', 'segformer_allidb_128_aug', iters=2000, batch_size=8,
+           options=(('model.decode_head.loss_decode.class_weight', [1.0, 10.0]),)),
+    Method('native', 'segformer_allidb_native_aug', iters=1000, batch_size=4),
+    Method('native_real', 'segformer_allidb_native_real', iters=1000, batch_size=4),
+    # Ablation rows (research configs under benchmarks/configs/).
+    Method('native_cmr', ABLATIONS + 'native_cmr', iters=1000, batch_size=4),
+    Method('native_cmr_weight', ABLATIONS + 'native_cmr_weight', iters=1000, batch_size=4),
+)}
+DEFAULT_METHODS = tuple(METHODS[m] for m in ('128_aug', 'native', 'native_real'))
+
+
+def train_method(method: Method, run_dir: Path, data_root: Path, configs_dir: Path,
+                 seed: int, lr: float = DEFAULT_LR, force: bool = False) -> tuple[str, dict]:
+    """Train one run (with the stain-reference hook); its best checkpoint and timing.
+
+    A finished run (``train_time.json`` present) is reused unless ``force``.
+    """
+    from allidb_mmseg.engine.config import prepare_train_config
+    from allidb_mmseg.engine.runner import train
+    from allidb_mmseg.models.checkpoint import best_checkpoint
+
+    timing = run_dir / 'train_time.json'
+    if timing.is_file() and not force:
+        return best_checkpoint(str(run_dir)), json.loads(timing.read_text())
+    cfg = prepare_train_config(str(configs_dir / f'{method.config}.py'),
+                               cfg_options=method.cfg_options(seed, lr),
+                               data_root=str(data_root), work_dir=str(run_dir), force=True)
+    if not any(h.get('type') == 'StainReferenceHook' for h in cfg.custom_hooks):
+        cfg.custom_hooks.append(dict(type='StainReferenceHook'))
+    t0, c0 = time.perf_counter(), time.process_time()
+    trained = train(cfg)
+    spent = dict(iters=method.iters, wall_s=time.perf_counter() - t0,
+                 cpu_s=time.process_time() - c0)
+    atomic_write_json(timing, spent)
+    return trained['best_checkpoint'] or best_checkpoint(str(run_dir)), spent
+
+
+def field_records(model, check, data_root: Path, split: str, min_area: int,
+                  plain: Optional[dict[str, dict]] = None) -> list[dict]:
+    """Per field of ``split``: pixel overlap, the count score and the counted blasts.
+
+    ``plain`` (records without normalization, by name) is reused for the fields
+    that ``check`` leaves as they are.
+    """
+    from allidb_mmseg.apis import segment
+    from allidb_mmseg.evaluation import score_counts
+    from allidb_mmseg.evaluation.counting import count_blasts
+    from allidb_mmseg.products.report import ImageRow
+
+    records = []
+    for path in sorted((data_root / 'img_dir' / split).glob('*.jpg')):
+        img = cv2.imread(str(path))
+        truth = cv2.imread(str(data_root / 'ann_dir' / split / f'{path.stem}.png'),
+                           cv2.IMREAD_UNCHANGED) == 1
+        row = ImageRow(file=str(path), name=path.stem)
+        if check is not None:
+            given, img = img, check.prepare(img, row)
+            if plain and img is given and path.stem in plain:
+                records.append(dict(plain[path.stem], ood_flag=bool(row.ood_flag)))
+                continue
+        mask, prob = segment(model, img, return_prob=True)
+        pred = mask == 1
+        centres = read_xyc(data_root / 'xyc' / split / f'{path.stem}.xyc')
+        s = score_counts(mask, centres, min_area)
+        blasts = count_blasts(pred, min_area=min_area, prob=prob).blasts
+        records.append(dict(
+            name=path.stem, inter=int(np.count_nonzero(pred & truth)),
+            union=int(np.count_nonzero(pred | truth)), true_count=s['true_count'],
+            pred_count=s['pred_count'], hits=s['hits'], false_positives=s['false_positives'],
+            misses=s['misses'], ood_flag=bool(row.ood_flag),
+            blasts=[dict(area=b.area, mean_prob=b.mean_prob) for b in blasts]))
+    return records
+
+
+def split_scores(records: Sequence[dict], call: SmearCall, min_area: int) -> dict:
+    """The pooled scores of one split (see the module docstring)."""
+    if not records:
+        raise AllidbError('split', 'holds no fields')
+    tot = {k: sum(r[k] for r in records) for k in ('inter', 'union', 'hits',
+                                                   'false_positives', 'misses')}
+    p = tot['hits'] / (tot['hits'] + tot['false_positives']) \
+        if tot['hits'] + tot['false_positives'] else 1.0
+    r = tot['hits'] / (tot['hits'] + tot['misses']) if tot['hits'] + tot['misses'] else 1.0
+    truth = [x['true_count'] > 0 for x in records]
+    one = [x['pred_count'] > 0 for x in records]
+    evid = [call.applies(smear_score(x['blasts'], min_area)) for x in records]
+    return dict(
+        target_IoU=100.0 * tot['inter'] / tot['union'] if tot['union'] else 100.0,
+        precision=p, recall=r, F1=2 * p * r / (p + r) if p + r else 0.0,
+        count_MAE=float(np.mean([abs(x['pred_count'] - x['true_count']) for x in records])),
+        smear_acc_1blast=float(np.mean([a == b for a, b in zip(one, truth)])),
+        smear_acc=float(np.mean([a == b for a, b in zip(evid, truth)])),
+        fields=len(records), ood_flagged=sum(x['ood_flag'] for x in records))
+
+
+def _evaluate_run(method: Method, ckpt: str, run_dir: Path, data_root: Path,
+                  configs_dir: Path, seed: int, normalizations: Sequence[str],
+                  force: bool) -> dict:
+    """Test one trained run on val (to fit the smear call), test and crosslab."""
+    out = run_dir / 'real_scores.json'
+    if out.is_file() and not force:
+        return json.loads(out.read_text())
+    from allidb_mmseg.apis import load_model
+    from allidb_mmseg.engine.config import load_config
+    from allidb_mmseg.products.stain_check import load_stain_check
+
+    cfg = load_config(str(configs_dir / f'{method.config}.py'),
+                      cfg_options=method.cfg_options(seed), data_root=str(data_root))
+    model = load_model(cfg, ckpt)
+    min_area = min_blast_area(source_rbc_px=SOURCE_RBC_PX)
+    val = field_records(model, None, data_root, 'val', min_area)
+    call = fit_smear_call([smear_score(r['blasts'], min_area) for r in val],
+                          [r['true_count'] > 0 for r in val])
+    call.save(Path(ckpt).with_name('smear_call.json'))
+    result: dict = dict(checkpoint=ckpt, min_area=min_area, smear_call=asdict(call),
+                        scores={})
+    plain: dict[str, dict] = {}
+    for norm in normalizations:
+        how, _, which = norm.partition(':')
+        check = load_stain_check(ckpt, normalize=None if how == 'none' else how,
+                                 all_images=which == 'all')
+        for split in ('test', 'crosslab'):
+            recs = field_records(model, check, data_root, split, min_area,
+                                 None if how == 'none' else plain)
+            if how == 'none':
+                plain.update((r['name'], r) for r in recs)
+            result['scores'][f'{split}|{norm}'] = split_scores(recs, call, min_area)
+    atomic_write_json(out, result)
+    return result
+
+
+def run_real_benchmark(real_root: str | Path, work_dir: str | Path, configs_dir: str | Path,
+                       methods: Sequence[Method] = DEFAULT_METHODS,
+                       seeds: Sequence[int] = (0, 1), spec: FieldSpec = FieldSpec(),
+                       normalizations: Sequence[str] = NORMALIZATIONS,
+                       force: bool = False,
+                       step: Optional[Callable[[str], None]] = None) -> dict:
+    """Build the fields, train and score every method per seed, write the tables.
+
+    Runs live in ``work_dir/<method>/seed_<s>`` and are reused when done.
+    Writes ``work_dir/real_data.json`` and ``work_dir/real_data.md``.
+    """
+    step = step or (lambda msg: None)
+    work_dir, configs_dir = Path(work_dir), Path(configs_dir)
+    if not seeds:
+        raise AllidbError('--seeds', 'give at least one seed')
+    data_root = work_dir / 'data'
+    step(f'fields: {data_root}')
+    dataset = make_real_fields(real_root, data_root, spec, step=step)
+    runs: dict[str, list[dict]] = {}
+    for m in methods:
+        for seed in seeds:
+            run_dir = work_dir / m.name / f'seed_{seed}'
+            step(f'{m.name}/seed_{seed}: training {m.iters} iterations')
+            ckpt, spent = train_method(m, run_dir, data_root, configs_dir, seed, force=force)
+            step(f'{m.name}/seed_{seed}: scoring {Path(ckpt).name}')
+            res = _evaluate_run(m, ckpt, run_dir, data_root, configs_dir, seed,
+                                normalizations, force)
+            runs.setdefault(m.name, []).append(dict(res, train=spent, seed=seed))
+    rows = {}
+    for name, rs in runs.items():
+        for key in rs[0]['scores']:
+            rows[(name, key)] = dict(
+                mean_std([r['scores'][key] for r in rs], SCORES), runs=len(rs),
+                train_cpu_min=float(np.mean([r['train']['cpu_s'] for r in rs])) / 60,
+                iters=rs[0]['train']['iters'])
+    result = dict(dataset={k: v for k, v in dataset.items() if k != 'pools'},
+                  methods=[asdict(m) for m in methods], seeds=list(seeds),
+                  rows=[dict(method=k[0], split=k[1].split('|')[0],
+                             normalize=k[1].split('|')[1], **v) for k, v in rows.items()],
+                  runs=runs)
+    atomic_write_json(work_dir / 'real_data.json', result)
+    atomic_write_text(work_dir / 'real_data.md', to_markdown(result))
+    return result
+
+
+def _cell(row: dict, key: str) -> str:
+    v, s = row.get(key), row.get(f'{key}_std')
+    if v is None:
+        return '-'
+    digits = 1 if key == 'target_IoU' else 2 if key == 'count_MAE' else 3
+    return f'{v:.{digits}f}' + (f' ± {s:.{digits}f}' if s is not None else '')
+
+
+def to_markdown(result: dict) -> str:
+    """In-domain and cross-lab tables (one row per method and normalization)."""
+    d = result['dataset']
+    sp = d['splits']
+    lines = [f"Fields {d['spec']['cols']}x{d['spec']['rows']} tiles of real crops; train "
+             f"{sp['train']['fields']} fields from {sp['train']['crops']} crops "
+             f"({sp['train']['target_crops']} lymphocytes); test {sp['test']['fields']} "
+             f"fields ({sp['test']['targets']} targets, {sp['test']['healthy']} without); "
+             f"cross-lab {sp['crosslab']['fields']} fields ({sp['crosslab']['targets']} "
+             f"targets) scaled x{d['crosslab_scale']:.2f}. Seeds "
+             f"{', '.join(map(str, result['seeds']))} (mean ± sample std).", '']
+    head = ['method', 'normalize', 'target IoU', 'P', 'R', 'F1', 'count MAE',
+            'smear acc (1 blast)', 'smear acc (evidence)', 'iters', 'train CPU min']
+    for split, title in (('test', 'In-domain (Zheng Dataset 2 lab)'),
+                         ('crosslab', 'Cross-lab (Zheng Dataset 1 lab)')):
+        lines += [f'**{title}**', '', '| ' + ' | '.join(head) + ' |',
+                  '|' + '---|' * len(head)]
+        for r in result['rows']:
+            if r['split'] == split:
+                lines.append('| ' + ' | '.join(
+                    [r['method'], r['normalize']] + [_cell(r, k) for k in SCORES]
+                    + [str(r['iters']), f"{r['train_cpu_min']:.1f}"]) + ' |')
+        lines.append('')
+    return '\n'.join(lines)
