@@ -29,8 +29,11 @@ browser:
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
 	  else echo "note: install the Debian package chromium for the browser test (it is skipped without it)"; fi; }
 
+# tools/demo.py prints each step's time and its total; make adds the recipe's
+# wall time (the install above excluded).
 demo: install
-	$(PY) tools/demo.py $(DEMO_ARGS)
+	@echo '$(PY) tools/demo.py $(DEMO_ARGS)'; start=$$(date +%s); $(PY) tools/demo.py $(DEMO_ARGS) && \
+	echo "make demo: $$(( $$(date +%s) - start )) s after install"
 
 test: install
 	$(PY) -m pytest -q $(PYTEST_ARGS) tests

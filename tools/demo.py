@@ -59,15 +59,33 @@ def _show(path: Path) -> str:
         return str(path)
 
 
+TIMES: list[tuple[str, float]] = []  # (step title, seconds), in order
+
+
 def step(title: str, args: list[str]) -> None:
-    """Run one project tool, echoing the command, and stop the demo if it fails."""
+    """Run one project tool, echoing the command, and stop the demo if it fails.
+
+    Its wall time is printed and kept in :data:`TIMES` for the closing table.
+    """
     cmd = [sys.executable, *args]
     shown = [_show(Path(a)) if a.startswith(str(REPO)) else a for a in args]
     print(f'\n== {title}\n$ python {shlex.join(shown)}', flush=True)
     t0 = time.perf_counter()
     if subprocess.run(cmd, cwd=REPO).returncode != 0:
+        TIMES.append((f'{title} (failed)', time.perf_counter() - t0))
+        print_times(sum(t for _, t in TIMES))
         sys.exit(f'error: demo step "{title}" failed (command above)')
-    print(f'   ({time.perf_counter() - t0:.0f} s)', flush=True)
+    took = time.perf_counter() - t0
+    TIMES.append((title, took))
+    print(f'   ({took:.0f} s)', flush=True)
+
+
+def print_times(total: float) -> None:
+    """Seconds per step (:data:`TIMES`) and ``total``, the demo's wall time."""
+    print('\n== time per step (wall, this machine)')
+    for title, took in TIMES:
+        print(f'  {took:6.1f} s  {title}')
+    print(f'  {total:6.1f} s  total', flush=True)
 
 
 def prepare_out(out: Path) -> None:
@@ -83,6 +101,8 @@ def prepare_out(out: Path) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     a = parse_args(argv)
+    start = time.perf_counter()
+    TIMES.clear()
     out = (REPO / a.out).resolve() if not Path(a.out).is_absolute() else Path(a.out)
     prepare_out(out)
     syn, data, train, test = out / 'synthetic', out / 'data', out / 'train', out / 'test'
@@ -132,6 +152,7 @@ def main(argv: list[str] | None = None) -> int:
     summary = summarize(out, ckpt, native_ckpt)
     (out / 'demo_summary.json').write_text(json.dumps(summary, indent=2) + '\n')
     print_summary(out, summary)
+    print_times(time.perf_counter() - start)
     return 0
 
 

@@ -10,7 +10,10 @@ by the runtime (:mod:`.runtime`).
 
 MiT attention is exported in its fused form (``scaled_dot_product_attention``,
 the same weights and outputs as mmseg's), which the TorchScript-based
-exporter writes as plain MatMul/Softmax nodes at opset 17.
+exporter writes as plain MatMul/Softmax nodes at opset 17. The decode head
+is exported as ``FusedSegformerHead`` (fusing conv before the upsampling),
+also when the config or an older checkpoint names mmseg's ``SegformerHead``:
+same weights, same outputs.
 """
 from __future__ import annotations
 
@@ -22,6 +25,7 @@ from typing import Any, Optional, Sequence
 import numpy as np
 
 from ..inference.model import load_model
+from ..models.fused_head import set_fused_head
 from ..models.fused_mit import set_fused_attention
 from ..smear.stain import find_stain_reference
 from ..utils import AllidbError, atomic_write, first_line, refuse_existing
@@ -240,6 +244,7 @@ def export_onnx(config: str | os.PathLike, checkpoint: str | os.PathLike,
                           f'{first_line(e)}') from e
     model = revert_sync_batchnorm(model).eval()
     set_fused_attention(model, True)
+    set_fused_head(model, True)  # also for a config naming mmseg's SegformerHead
     # load_model gave it the checkpoint's dataset_meta, when it holds one.
     spec = spec_from_model(model, str(config), getattr(model, 'dataset_meta', None))
     net = encode_decode_module(model)

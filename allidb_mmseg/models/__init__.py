@@ -1,8 +1,8 @@
 """Model parts registered in mmseg.registry.MODELS."""
 from .. import compat  # noqa: F401,I001  (before mmseg is imported)
-from .fused_head import FusedSegformerHead
+from .fused_head import FusedSegformerHead, set_fused_head
 from .fused_mit import (FusedEfficientMultiheadAttention,
                         FusedMixVisionTransformer, set_fused_attention)
 
 __all__ = ['FusedSegformerHead', 'FusedEfficientMultiheadAttention', 'FusedMixVisionTransformer',
-           'set_fused_attention']
+           'set_fused_attention', 'set_fused_head']

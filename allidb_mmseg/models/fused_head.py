@@ -21,7 +21,7 @@ from mmseg.models.decode_heads import SegformerHead
 from mmseg.models.utils import resize
 from mmseg.registry import MODELS
 
-__all__ = ['FusedSegformerHead']
+__all__ = ['FusedSegformerHead', 'set_fused_head']
 
 
 @MODELS.register_module()
@@ -50,3 +50,29 @@ class FusedSegformerHead(SegformerHead):
         if fusion.with_activation:
             out = fusion.activate(out)
         return self.cls_seg(out)
+
+
+def set_fused_head(model: torch.nn.Module, enabled: bool = True) -> int:
+    """Switch every SegFormer head in ``model`` to the fused (or stock) forward.
+
+    The counterpart of :func:`~allidb_mmseg.models.fused_mit.set_fused_attention`
+    for the decode head: in place, on any built model (a head or a whole
+    segmentor), keeping parameters and state-dict keys, so a model built with
+    ``type='SegformerHead'`` (an older config or checkpoint) runs the fused
+    head, and the benchmark's stock twin runs mmseg's.
+
+    Args:
+        model: a built module.
+        enabled: True for :class:`FusedSegformerHead`, False for mmseg's
+            ``SegformerHead``.
+
+    Returns:
+        How many heads it set (0: the model has no SegFormer head).
+    """
+    target = FusedSegformerHead if enabled else SegformerHead
+    count = 0
+    for module in model.modules():
+        if type(module) in (SegformerHead, FusedSegformerHead):
+            module.__class__ = target
+            count += 1
+    return count

@@ -16,6 +16,10 @@ Every ratio is measured in this one run, on this machine:
      0.5-point rule offers it;
 (d4) test-time augmentation (8 flips and rotations): mIoU, lymphoblast IoU
      and blast F1 with and without, and the time factor, for both backends.
+
+``forward_only`` stops after (d1) (no int8, no labelled data read);
+``session_variants`` adds onnxruntime fp32 sessions with other settings
+(:data:`SESSION_VARIANTS`) to (d1), each with its ratio over torch.
 """
 from __future__ import annotations
 
@@ -33,11 +37,36 @@ import numpy as np
 from allidb_mmseg.evaluation.counting import DEFAULT_MIN_BLAST_AREA
 from benchmarks.speed.timing import median, ratio, time_calls
 
-__all__ = ['FORWARD_SIZES', 'FIELD_SIZE', 'run_deployment', 'deployment_table']
+__all__ = ['FORWARD_SIZES', 'FIELD_SIZE', 'SESSION_VARIANTS', 'session_variant',
+           'run_deployment', 'deployment_table']
 
 FORWARD_SIZES = ((512, 512), (972, 1296))  # (h, w): a tile, half a field
 FIELD_SIZE = (2592, 1944)                  # (w, h) of an ALL-IDB1 field
 REPO = Path(__file__).resolve().parents[2]
+# onnxruntime fp32 settings tried against the runtime's own (OnnxSegmentor:
+# ORT_ENABLE_ALL, CPU memory arena on, sequential; spinning off here).
+SESSION_VARIANTS = ('spinning', 'no_arena', 'extended', 'parallel')
+
+
+def session_variant(onnx_path: Path, threads: int, variant: str) -> Any:
+    """An onnxruntime CPU session of ``onnx_path``: OnnxSegmentor's settings
+    (``spinning=False``) with one of :data:`SESSION_VARIANTS` changed."""
+    import onnxruntime as ort
+
+    if variant not in SESSION_VARIANTS:
+        raise ValueError(f'unknown session variant {variant!r}')
+    o = ort.SessionOptions()
+    o.graph_optimization_level = (ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED
+                                  if variant == 'extended'
+                                  else ort.GraphOptimizationLevel.ORT_ENABLE_ALL)
+    o.intra_op_num_threads = threads
+    if variant != 'spinning':
+        o.add_session_config_entry('session.intra_op.allow_spinning', '0')
+    o.enable_cpu_mem_arena = variant != 'no_arena'
+    if variant == 'parallel':
+        o.execution_mode = ort.ExecutionMode.ORT_PARALLEL
+        o.inter_op_num_threads = threads
+    return ort.InferenceSession(str(onnx_path), o, providers=['CPUExecutionProvider'])
 
 
 def _with_cpu_time(fns: dict[str, Callable[[], Any]], cpu: dict[str, list]
@@ -192,6 +221,7 @@ def run_deployment(config: str, checkpoint: str, pairs: list[tuple[str, str]],
                    calibration: list[str], *, iters: int = 5, warmup: int = 1,
                    threads: Optional[int] = None, sizes: Sequence = FORWARD_SIZES,
                    num_fields: int = 4, field_size: Sequence[int] = FIELD_SIZE,
+                   forward_only: bool = False, session_variants: bool = False,
                    bar: Any = None) -> dict:
     """Run (d1)-(d4) for a config and checkpoint; return one JSON-ready dict.
 
@@ -206,6 +236,10 @@ def run_deployment(config: str, checkpoint: str, pairs: list[tuple[str, str]],
         sizes: (h, w) of the forward-pass inputs.
         num_fields: synthetic full-size fields for (d2).
         field_size: (w, h) of those fields.
+        forward_only: export and (d1) only, fp32 only (``pairs`` and
+            ``calibration`` are not read).
+        session_variants: add the onnxruntime settings of
+            :data:`SESSION_VARIANTS` to (d1), as ``fp32_<variant>``.
         bar: optional tqdm-like progress bar.
     """
     import os
@@ -217,6 +251,7 @@ def run_deployment(config: str, checkpoint: str, pairs: list[tuple[str, str]],
     from allidb_mmseg.deployment.export import encode_decode_module, export_onnx
     from allidb_mmseg.deployment.quantize import MAX_MIOU_LOSS, int8_verdict, quantize_model
     from allidb_mmseg.deployment.runtime import OnnxSegmentor
+    from allidb_mmseg.models.fused_head import set_fused_head
     from allidb_mmseg.models.fused_mit import set_fused_attention
     from allidb_mmseg.synthetic import make_synthetic
 
@@ -234,9 +269,16 @@ def run_deployment(config: str, checkpoint: str, pairs: list[tuple[str, str]],
         fp32_path = work / 'model.onnx'
         export = export_onnx(config, checkpoint, fp32_path)
         fp32 = OnnxSegmentor(fp32_path, threads=threads, spinning=False)
-        int8 = quantize_model(fp32, calibration, work / 'model.int8.onnx')
+        sessions = {'fp32': fp32.session}
+        if not forward_only:
+            int8 = quantize_model(fp32, calibration, work / 'model.int8.onnx')
+            sessions['int8'] = int8.session
+        if session_variants:
+            for v in SESSION_VARIANTS:
+                sessions[f'fp32_{v}'] = session_variant(fp32_path, threads, v)
         model = load_model(config, checkpoint)
         set_fused_attention(model, True)
+        set_fused_head(model, True)  # as the export, whatever the config names
         result: dict[str, Any] = {
             'config': str(config), 'checkpoint': str(checkpoint),
             'device': f'cpu ({platform.processor() or platform.machine()}, '
@@ -247,8 +289,9 @@ def run_deployment(config: str, checkpoint: str, pairs: list[tuple[str, str]],
 
         stage('(d1) forward pass')
         result['forward'] = bench_forward(
-            encode_decode_module(model),
-            {'fp32': fp32.session, 'int8': int8.session}, sizes, iters, warmup, tick)
+            encode_decode_module(model), sessions, sizes, iters, warmup, tick)
+        if forward_only:
+            return result
 
         stage('(d2) end to end')
         fields_dir = work / 'fields'
@@ -294,7 +337,7 @@ def deployment_table(r: dict) -> str:
             '|---|---|---|---|']
     for f in r['forward']:
         h, w = f['input_hw']
-        for q in ('fp32', 'int8'):
+        for q in [k[len('ratio_'):] for k in f if k.startswith('ratio_')]:
             rows.append(
                 f'| forward pass {w}x{h}, onnxruntime {q}, ms (max abs diff '
                 f'{f[f"max_abs_diff_{q}"]:.1e}) | {_fmt(f["torch_fp32_ms"])} | '
@@ -303,6 +346,8 @@ def deployment_table(r: dict) -> str:
                 f'| same, CPU ms (all threads) | {_fmt(f["torch_fp32_cpu_ms"])} | '
                 f'{_fmt(f[f"ort_{q}_cpu_ms"])} | '
                 f'{_fmt(f[f"cpu_ratio_{q}"], ".2f", "x")} |')
+    if 'end_to_end' not in r:  # forward_only
+        return '\n'.join(rows)
     e = r['end_to_end']
     w, h = e['field_size']
     rows.append(f'| tools/infer.py per {w}x{h} field, in process, s | '

@@ -10,6 +10,7 @@ import numpy as np
 import torch
 from mmengine.config import Config
 
+from allidb_mmseg.models.fused_head import set_fused_head
 from allidb_mmseg.models.fused_mit import set_fused_attention
 from benchmarks.speed.timing import median, ratio, sync_for, time_calls
 
@@ -22,12 +23,15 @@ __all__ = ['FULL_FIELD_HW', 'build_model_pair', 'inference_input',
 def build_model_pair(cfg: Config, checkpoint: str | None,
                      device: torch.device) -> tuple[torch.nn.Module,
                                                     torch.nn.Module, int]:
-    """The config's model twice, same weights: stock attention and fused.
+    """The config's model twice, same weights: mmseg's stock one and ours.
 
     The model is built once from the config (so a backbone with
-    ``fused_attention=False`` or a plain MixVisionTransformer works too),
-    optionally loaded from ``checkpoint``, copied, and each copy's attention
-    set explicitly. Returns (stock, fused, number of attention modules).
+    ``fused_attention=False``, a plain MixVisionTransformer or a plain
+    ``SegformerHead`` works too), optionally loaded from ``checkpoint``,
+    copied, and each copy set explicitly: "stock" runs mmseg's MiT attention
+    and mmseg's ``SegformerHead``, "fused" the fused attention and
+    :class:`~allidb_mmseg.models.FusedSegformerHead`. Returns (stock, fused,
+    number of attention modules).
     """
     from mmengine.model import revert_sync_batchnorm
     from mmseg.registry import MODELS
@@ -42,6 +46,8 @@ def build_model_pair(cfg: Config, checkpoint: str | None,
     fused = copy.deepcopy(model)
     n_attn = set_fused_attention(fused, True)
     set_fused_attention(stock, False)
+    set_fused_head(fused, True)
+    set_fused_head(stock, False)
     fused.load_state_dict(stock.state_dict(), strict=True)
     return stock.to(device), fused.to(device), n_attn
 

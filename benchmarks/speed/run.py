@@ -2,10 +2,13 @@
 
 Three comparisons, each timed in the same process on the same machine:
 
-(a) whole-field inference, mmseg's stock MiT attention against the fused one
-    (same weights; fp32, and bf16 autocast when CUDA is used);
+(a) whole-field inference, mmseg's stock model (MiT attention and
+    ``SegformerHead``) against ours (fused attention, ``FusedSegformerHead``),
+    same weights; fp32, and bf16 autocast when CUDA is used;
 (b) training throughput in img/s (real optimizer steps on crop x crop batches),
-    stock against fused attention;
+    stock against ours; on request, CPU options (channels_last, one thread,
+    bf16 autocast, torch.compile) each against ours as it is, and training
+    img/s with the config's DataLoader at several worker counts;
 (c) data-pipeline samples/s in one process (= one DataLoader worker): the
     config's training datasets as they are, against the naive variant that
     decodes every full-size file (``LoadImageFromFile``, no cache).
@@ -18,7 +21,7 @@ from __future__ import annotations
 
 import platform
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import torch
 from mmengine.config import Config
@@ -27,7 +30,9 @@ from allidb_mmseg.utils import pair_by_stem
 from benchmarks.speed.inference import bench_inference, build_model_pair, inference_input
 from benchmarks.speed.pipeline import bench_pipeline
 from benchmarks.speed.timing import finite_or_none
-from benchmarks.speed.training import bench_training
+from benchmarks.speed.pipeline import train_dataset_cfg
+from benchmarks.speed.training import (bench_loader_workers, bench_training,
+                                       bench_training_options)
 
 SPLITS = ('test', 'val', 'train')
 
@@ -50,8 +55,14 @@ def run_benchmark(cfg: Config, *, checkpoint: str | None, data_root: str,
                   iters: int | None = None, warmup: int = 1,
                   infer_scale: float | None = None, batch_size: int | None = None,
                   pipeline_samples: int | None = None, quick: bool = False,
+                  train_options: Sequence[str] = (), loader_workers: Sequence[int] = (),
                   bar: Any = None) -> dict:
     """Run (a), (b) and (c) for ``cfg`` and return one JSON-ready dict.
+
+    ``train_options`` (names of :data:`~benchmarks.speed.training.TRAIN_OPTIONS`)
+    adds ``training_options``, each option against ours; ``loader_workers``
+    (worker counts) adds ``loader_workers``, training img/s with the
+    config's DataLoader over the split at each count.
 
     Defaults keep a CPU run to about 1-2 minutes: inference at half the
     field's size on CPU (``infer_scale=1`` for full size; the stock path then
@@ -81,7 +92,8 @@ def run_benchmark(cfg: Config, *, checkpoint: str | None, data_root: str,
     if bar is not None:
         per_model = max(1, iters) + max(0, warmup)
         bar.total = (4 * len(dtypes) * per_model + 2 * n_pipeline
-                     + views * len(pairs))
+                     + views * len(pairs) + 2 * len(train_options) * per_model
+                     + 2 * len(loader_workers))
     tick = (lambda: bar.update(1)) if bar is not None else (lambda: None)
 
     def stage(text: str) -> None:
@@ -107,7 +119,17 @@ def run_benchmark(cfg: Config, *, checkpoint: str | None, data_root: str,
     stage('(b) training')
     result['training'] = bench_training(cfg, stock, fused, batch_size, iters,
                                         warmup, dtypes, tick)
-    del stock, fused
+    del stock
+    if train_options:
+        stage('(b) training options')
+        result['training_options'] = bench_training_options(
+            cfg, fused, batch_size, iters, warmup, train_options, tick)
+    if loader_workers:
+        stage('(b) DataLoader workers')
+        result['loader_workers'] = bench_loader_workers(
+            cfg, fused, train_dataset_cfg(cfg, data_root, split), loader_workers,
+            batch_size, steps=max(2, iters), tick=tick)
+    del fused
     stage('(c) data pipeline')
     result['pipeline'] = bench_pipeline(cfg, data_root, split,
                                         pipeline_samples, epochs, tick)
@@ -122,8 +144,9 @@ def markdown_table(result: dict) -> str:
     """The docs/performance.md table: one row per comparison, the ratio last."""
     inf, tr, pl = result['inference'], result['training'], result['pipeline']
     h, w = inf['input_hw']
-    rows = ['| measurement | stock attention / naive loading | fused / config\'s '
-            'pipeline | ratio |', '|---|---|---|---|']
+    rows = ['| measurement | mmseg stock (attention, head) / naive loading / '
+            'as configured | ours (fused) / config\'s pipeline / option | ratio |',
+            '|---|---|---|---|']
     for name in ('fp32', 'bf16'):
         if name in inf:
             e = inf[name]
@@ -139,6 +162,25 @@ def markdown_table(result: dict) -> str:
                         f'{tr["input_hw"][1]}x{tr["input_hw"][0]}, {name}, img/s | '
                         f'{_fmt(e["stock_img_per_s"])} | {_fmt(e["fused_img_per_s"])} | '
                         f'{_fmt(e["speedup"], ".2f", "x")} |')
+    opts = result.get('training_options') or {}
+    for name, e in opts.items():
+        if isinstance(e, dict):
+            diff = e.get('first_loss_diff')
+            note = '' if diff is None else f', first-step loss diff {diff:.1e}'
+            if name == 'compile':
+                note += f', first step {e["first_step_s"]:.0f} s'
+            rows.append(f'| training, ours + {name}, img/s{note} | '
+                        f'{_fmt(e["base_img_per_s"])} | {_fmt(e["option_img_per_s"])} | '
+                        f'{_fmt(e["ratio"], ".2f", "x")} |')
+    lw = result.get('loader_workers')
+    if lw:
+        base_n = lw['configured_workers']
+        base = (lw['workers'].get(str(base_n)) or {}).get('img_per_s')
+        for n, e in lw['workers'].items():
+            rows.append(f'| training with the DataLoader, {n} workers vs the '
+                        f'config\'s {base_n}, img/s | {_fmt(base)} | '
+                        f'{_fmt(e["img_per_s"])} | '
+                        f'{_fmt(lw["ratio_vs_configured"].get(n), ".2f", "x")} |')
     for kind, label in (('warm', 'later epochs'), ('cold', 'first epoch')):
         rows.append(f'| data pipeline, {label}, samples/s per worker | '
                     f'{_fmt(pl["naive"]["samples_per_s"])} | '

@@ -29,10 +29,11 @@ def speed_benchmark(config: str, checkpoint: Optional[str] = None, *,
                     device: Optional[str] = None, iters: Optional[int] = None, warmup: int = 1,
                     infer_scale: Optional[float] = None, batch_size: Optional[int] = None,
                     pipeline_samples: Optional[int] = None, threads: Optional[int] = None,
-                    quick: bool = False, out: Optional[str] = None, force: bool = False
+                    quick: bool = False, out: Optional[str] = None, force: bool = False,
+                    train_options: Sequence[str] = (), loader_workers: Sequence[int] = ()
                     ) -> tuple[dict, str]:
     """Sections (a)-(c) of a config (:func:`~benchmarks.speed.run.run_benchmark`),
-    written as JSON.
+    written as JSON; ``train_options`` and ``loader_workers`` as there.
 
     Returns:
         The result and the JSON's path (default ``<work_dir>/benchmark.json``).
@@ -46,6 +47,13 @@ def speed_benchmark(config: str, checkpoint: Optional[str] = None, *,
         raise AllidbError(config, '--iters must be >= 1')
     if threads is not None and threads < 1:
         raise AllidbError(config, '--threads must be >= 1')
+    from benchmarks.speed.training import TRAIN_OPTIONS
+    unknown = [o for o in train_options if o not in TRAIN_OPTIONS]
+    if unknown:
+        raise AllidbError('--train-options', f'unknown {", ".join(unknown)} '
+                          f'(choose from {", ".join(TRAIN_OPTIONS)})')
+    if any(w < 0 for w in loader_workers):
+        raise AllidbError('--loader-workers', 'worker counts must be >= 0')
     if infer_scale is not None and not 0 < infer_scale <= 4:
         raise AllidbError(config, '--infer-scale must be in (0, 4]')
     cfg = load_config(config, data_root=data_root)
@@ -68,7 +76,9 @@ def speed_benchmark(config: str, checkpoint: Optional[str] = None, *,
             result = run_benchmark(
                 cfg, checkpoint=checkpoint, data_root=data_root, split=split, device=device,
                 iters=iters, warmup=warmup, infer_scale=infer_scale, batch_size=batch_size,
-                pipeline_samples=pipeline_samples, quick=quick, bar=bar)
+                pipeline_samples=pipeline_samples, quick=quick,
+                train_options=tuple(train_options), loader_workers=tuple(loader_workers),
+                bar=bar)
         except (FileNotFoundError, ValueError) as e:
             bar.close()
             msg = first_line(e)
@@ -81,9 +91,12 @@ def deployment_benchmark(config: str, checkpoint: Optional[str], *,
                          data_root: Optional[str] = None, split: Optional[str] = None,
                          iters: Optional[int] = None, warmup: int = 1,
                          threads: Optional[int] = None, fields: int = 4, quick: bool = False,
-                         out: Optional[str] = None, force: bool = False) -> tuple[dict, str]:
+                         out: Optional[str] = None, force: bool = False,
+                         forward_only: bool = False, session_variants: bool = False
+                         ) -> tuple[dict, str]:
     """Section (d), ``--deployment`` (:func:`~benchmarks.speed.deployment.run_deployment`)
-    on a labelled split, written as JSON.
+    on a labelled split, written as JSON; ``forward_only`` and
+    ``session_variants`` as there.
 
     Returns:
         The result (with ``split`` and ``num_images``) and the JSON's path
@@ -110,7 +123,8 @@ def deployment_benchmark(config: str, checkpoint: Optional[str], *,
         result = run_deployment(
             config, checkpoint, pairs, [i for i, _ in calib[:16]],
             iters=iters or (1 if quick else 5), warmup=warmup, threads=threads,
-            num_fields=1 if quick else fields, bar=bar, **sizes)
+            num_fields=1 if quick else fields, forward_only=forward_only,
+            session_variants=session_variants, bar=bar, **sizes)
     result.update(split=chosen, num_images=len(pairs))
     atomic_write_json(out, result)
     return result, out

@@ -175,3 +175,71 @@ def test_cli_bad_input_is_one_line_error(tiny_setup, tmp_path, capsys):
     code, err = _main(capsys, str(cfg), '--data-root', str(data), '--out', str(out))
     assert code == 2 and err == f'error: {out}: exists (use --force to overwrite)\n'
     assert out.read_text() == '{}'
+
+
+def _tiny_cfg_and_pair(cfg_path: Path):
+    from mmengine.config import Config
+    from mmengine.registry import init_default_scope
+
+    import allidb_mmseg.models  # noqa: F401  (registers the fused modules)
+    init_default_scope('mmseg')
+    cfg = Config.fromfile(str(cfg_path))
+    stock, fused, _ = bm_inference.build_model_pair(cfg, None, torch.device('cpu'))
+    return cfg, stock, fused
+
+
+def test_model_pair_is_mmseg_stock_against_ours(tiny_setup):
+    from allidb_mmseg.models import FusedSegformerHead
+    from allidb_mmseg.models.fused_mit import FusedEfficientMultiheadAttention
+    from mmseg.models.backbones.mit import EfficientMultiheadAttention
+    from mmseg.models.decode_heads import SegformerHead
+
+    _, stock, fused = _tiny_cfg_and_pair(tiny_setup[0])  # the config names SegformerHead
+    assert type(stock.decode_head) is SegformerHead
+    assert type(fused.decode_head) is FusedSegformerHead
+    kinds = {type(m) for m in stock.modules() if isinstance(m, EfficientMultiheadAttention)}
+    assert kinds == {EfficientMultiheadAttention}
+    kinds = {type(m) for m in fused.modules() if isinstance(m, EfficientMultiheadAttention)}
+    assert kinds == {FusedEfficientMultiheadAttention}
+    a, b = stock.state_dict(), fused.state_dict()
+    assert list(a) == list(b) and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_training_options_keep_the_first_step(tiny_setup):
+    from benchmarks.speed import training as bm_training
+
+    cfg, _, fused = _tiny_cfg_and_pair(tiny_setup[0])
+    n = torch.get_num_threads()
+    res = bm_training.bench_training_options(cfg, fused, 2, 1, 1,
+                                             ['channels_last', 'one_thread'])
+    assert torch.get_num_threads() == n  # restored after every step
+    for name in ('channels_last', 'one_thread'):
+        e = res[name]
+        assert e['ratio'] is not None and math.isfinite(e['ratio']) and e['ratio'] > 0
+        assert e['first_loss_diff'] is not None and e['first_loss_diff'] < 1e-5, name
+    with pytest.raises(ValueError, match='unknown training option'):
+        bm_training.bench_training_options(cfg, fused, 2, 1, 1, ['fast'])
+
+
+def test_loader_workers_times_each_count(tiny_setup):
+    from benchmarks.speed import training as bm_training
+
+    cfg_path, data = tiny_setup
+    cfg, _, fused = _tiny_cfg_and_pair(cfg_path)
+    ds = bm_pipeline.train_dataset_cfg(cfg, str(data), 'test')
+    res = bm_training.bench_loader_workers(cfg, fused, ds, [0, 1], batch=2, steps=1,
+                                           warm_steps=1, rounds=1)
+    assert res['configured_workers'] == 0 and res['dataset_len'] == 6
+    assert set(res['workers']) == {'0', '1'}
+    assert res['ratio_vs_configured']['0'] == 1.0
+    r1 = res['ratio_vs_configured']['1']
+    assert r1 is not None and math.isfinite(r1) and r1 > 0
+    assert all(len(e['block_img_per_s']) == 1 for e in res['workers'].values())
+
+
+def test_cli_unknown_training_option_is_one_line_error(tiny_setup, tmp_path, capsys):
+    cfg, data = tiny_setup
+    code, err = _main(capsys, str(cfg), '--data-root', str(data), '--train-options',
+                      'channels_last,turbo', '--out', str(tmp_path / 'o.json'))
+    assert code == 2 and err == ('error: --train-options: unknown turbo (choose from '
+                                 'channels_last, one_thread, bf16, compile)\n'), err

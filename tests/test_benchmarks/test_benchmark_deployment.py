@@ -40,3 +40,24 @@ def test_deployment_mode_measures_every_figure(tiny_export, tmp_path):
                       tiny_export.checkpoint, '--deployment', '--quick',
                       '--data-root', root, '--out', out)
     assert again.returncode == 2 and 'use --force' in again.stderr
+
+
+def test_forward_only_with_session_variants(tiny_export, tmp_path):
+    from benchmarks.speed.deployment import SESSION_VARIANTS
+
+    root = write_random_seg_root(tmp_path / 'data', {'test': 1}, size=64)
+    out = tmp_path / 'fwd.json'
+    r = call_tool('analysis_tools/benchmark', tiny_export.config, tiny_export.checkpoint,
+                  '--deployment', '--quick', '--forward-only', '--session-variants',
+                  '--data-root', root, '--out', out, '--threads', 1)
+    assert r.returncode == 0, r.stderr[-3000:]
+    res = json.loads(out.read_text())
+    assert 'int8' not in res and 'end_to_end' not in res and 'tta' not in res
+    names = ['fp32'] + [f'fp32_{v}' for v in SESSION_VARIANTS]
+    for f in res['forward']:
+        assert 'ratio_int8' not in f
+        for name in names:
+            assert math.isfinite(f[f'ratio_{name}']) and f[f'ratio_{name}'] > 0
+            assert f[f'max_abs_diff_{name}'] <= 1e-4, name
+    assert '| forward pass 64x64, onnxruntime fp32_spinning' in r.stdout
+    assert 'forward pass only' in r.stdout

@@ -190,3 +190,36 @@ def test_the_models_stain_reference_travels_in_the_sidecar(tiny_export, tmp_path
     assert got.to_dict() == ref.to_dict() and where.endswith('(stain_reference)')
     bare, _ = find_stain_reference(tiny_export.onnx)   # exported without one
     assert bare is None
+
+
+def test_stock_head_checkpoint_exports_through_the_fused_head(blobby_model, tmp_path,
+                                                             monkeypatch):
+    """The tiny config names mmseg's SegformerHead and its checkpoint was
+    saved from it: the export still runs FusedSegformerHead (same weights),
+    and its logits match the stock head's torch output."""
+    import onnxruntime as ort
+    import torch
+
+    from allidb_mmseg.apis import load_model
+    from allidb_mmseg.deployment import export_onnx
+    from allidb_mmseg.deployment.export import encode_decode_module
+    from allidb_mmseg.models import FusedSegformerHead
+    from mmseg.models.decode_heads import SegformerHead
+
+    config, checkpoint, _ = blobby_model
+    assert Config.fromfile(str(config)).model.decode_head.type == 'SegformerHead'
+    calls = []
+    forward = FusedSegformerHead.forward
+    monkeypatch.setattr(FusedSegformerHead, 'forward',
+                        lambda self, x: calls.append(1) or forward(self, x))
+    out = tmp_path / 'm.onnx'
+    export_onnx(config, checkpoint, out)
+    assert calls  # traced and checked through the fused head
+    stock = load_model(config, checkpoint)
+    assert type(stock.decode_head) is SegformerHead
+    net = encode_decode_module(stock)
+    x = np.random.default_rng(5).standard_normal((1, 3, 72, 96)).astype(np.float32)
+    got = ort.InferenceSession(str(out), providers=['CPUExecutionProvider']).run(
+        None, {'input': x})[0]
+    with torch.no_grad():
+        assert np.abs(got - net(torch.from_numpy(x)).numpy()).max() <= 1e-4

@@ -66,3 +66,21 @@ def test_registered_and_loads_mmseg_head_checkpoints() -> None:
     assert isinstance(built, FusedSegformerHead)
     missing = built.load_state_dict(stock.state_dict(), strict=True)
     assert not missing.missing_keys and not missing.unexpected_keys
+
+
+def test_set_fused_head_switches_both_ways_and_keeps_weights() -> None:
+    from allidb_mmseg.models import set_fused_head
+
+    stock, fused = _pair(seed=5)
+    stock.eval(), fused.eval()
+    x = _inputs(seed=6)
+    with torch.no_grad():
+        ref = stock(x)
+    keys = list(stock.state_dict())
+    wrapper = torch.nn.Sequential(stock)  # found inside a larger model too
+    assert set_fused_head(wrapper, True) == 1
+    assert type(stock) is FusedSegformerHead and list(stock.state_dict()) == keys
+    with torch.no_grad():
+        assert (stock(x) - ref).abs().max().item() < TOL
+    assert set_fused_head(fused, False) == 1 and type(fused) is SegformerHead
+    assert set_fused_head(torch.nn.Linear(2, 2), True) == 0

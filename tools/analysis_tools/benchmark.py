@@ -3,8 +3,9 @@
     python tools/analysis_tools/benchmark.py CONFIG [CHECKPOINT] [--data-root DIR] [--quick]
 
 Reports, each as a ratio measured in this one run: (a) whole-field inference
-latency, stock against fused attention, fp32 (and bf16 on CUDA); (b) training
-img/s; (c) data-pipeline samples/s per worker, naive full decode against the
+latency, mmseg's stock model (attention and head) against ours (fused), fp32
+(and bf16 on CUDA); (b) training img/s, and with --train-options /
+--loader-workers CPU options and DataLoader worker counts against ours; (c) data-pipeline samples/s per worker, naive full decode against the
 config's pipeline. Writes JSON (default work_dirs/<config>/benchmark.json)
 and prints a Markdown table for docs/performance.md.
 """
@@ -14,6 +15,17 @@ import argparse
 import sys
 
 from allidb_mmseg.cli import command
+
+
+def _names(text: str) -> tuple[str, ...]:
+    return tuple(n.strip() for n in text.split(',') if n.strip())
+
+
+def _counts(text: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(n) for n in _names(text))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f'{text!r}: not comma-separated integers')
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -37,6 +49,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    '(default: 2 passes over the training views, 1 with --quick)')
     p.add_argument('--threads', type=int,
                    help='torch CPU threads (default: torch\'s choice)')
+    p.add_argument('--train-options', type=_names, default=(),
+                   help='comma-separated CPU training options to time against ours '
+                   'as configured: channels_last, one_thread, bf16, compile')
+    p.add_argument('--loader-workers', type=_counts, default=(),
+                   help='comma-separated DataLoader worker counts: training img/s '
+                   'with the config\'s loader at each (e.g. 1,2,4)')
     p.add_argument('--quick', action='store_true',
                    help='tiny sizes and few iterations (tests, smoke checks)')
     p.add_argument('--out', help='JSON output (default work_dirs/<config>/benchmark.json)')
@@ -47,6 +65,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    'pass, end-to-end infer per 2592x1944 field, int8 and TTA '
                    '(needs CHECKPOINT; JSON default '
                    'work_dirs/<config>/benchmark_deployment.json)')
+    p.add_argument('--forward-only', action='store_true',
+                   help='--deployment: export and the forward pass (fp32) only')
+    p.add_argument('--session-variants', action='store_true',
+                   help='--deployment: also time onnxruntime fp32 with other session '
+                   'settings (spinning, no memory arena, ENABLE_EXTENDED, parallel)')
     p.add_argument('--fields', type=int, default=4,
                    help='synthetic 2592x1944 fields for the end-to-end time '
                    '(--deployment; default 4)')
@@ -78,18 +101,23 @@ def main(argv: list[str] | None = None) -> int:
         from benchmarks.speed.deployment import deployment_table
         from benchmarks.speed.tool import deployment_benchmark
 
-        result, out = deployment_benchmark(args.config, args.checkpoint,
-                                           fields=args.fields, **common)
+        result, out = deployment_benchmark(
+            args.config, args.checkpoint, fields=args.fields, forward_only=args.forward_only,
+            session_variants=args.session_variants, **common)
         print(deployment_table(result))
-        print(f'\n{result["device"]}; accuracy on {result["num_images"]} images of split '
-              f'{result["split"]!r}; int8 offered: {result["int8"]["offered"]}')
+        if 'int8' in result:
+            print(f'\n{result["device"]}; accuracy on {result["num_images"]} images of '
+                  f'split {result["split"]!r}; int8 offered: {result["int8"]["offered"]}')
+        else:
+            print(f'\n{result["device"]}; forward pass only')
         print(f'wrote {out}')
         return 0
     from benchmarks.speed.tool import speed_benchmark
 
     result, out = speed_benchmark(
         args.config, args.checkpoint, device=args.device, infer_scale=args.infer_scale,
-        batch_size=args.batch_size, pipeline_samples=args.pipeline_samples, **common)
+        batch_size=args.batch_size, pipeline_samples=args.pipeline_samples,
+        train_options=args.train_options, loader_workers=args.loader_workers, **common)
     print_speed(result, out)
     return 0
 
