@@ -145,13 +145,17 @@ def field_records(model, check, data_root: Path, split: str, min_area: int,
         pred = mask == 1
         centres = read_xyc(data_root / 'xyc' / split / f'{path.stem}.xyc')
         s = score_counts(mask, centres, min_area)
-        blasts = count_blasts(pred, min_area=min_area, prob=prob).blasts
+        counted = count_blasts(pred, min_area=min_area, prob=prob)
+        hit_ids = {int(counted.labels[int(y), int(x)]) for x, y in centres
+                   if 0 <= int(y) < pred.shape[0] and 0 <= int(x) < pred.shape[1]}
+        blasts = counted.blasts
         records.append(dict(
             name=path.stem, inter=int(np.count_nonzero(pred & truth)),
             union=int(np.count_nonzero(pred | truth)), true_count=s['true_count'],
             pred_count=s['pred_count'], hits=s['hits'], false_positives=s['false_positives'],
             misses=s['misses'], ood_flag=bool(row.ood_flag),
-            blasts=[dict(area=b.area, mean_prob=b.mean_prob) for b in blasts]))
+            blasts=[dict(area=b.area, mean_prob=b.mean_prob, hit=b.label in hit_ids)
+                    for b in blasts]))
     return records
 
 
@@ -196,7 +200,7 @@ def _evaluate_run(method: Method, ckpt: str, run_dir: Path, data_root: Path,
                           [r['true_count'] > 0 for r in val])
     call.save(Path(ckpt).with_name('smear_call.json'))
     result: dict = dict(checkpoint=ckpt, min_area=min_area, smear_call=asdict(call),
-                        scores={})
+                        scores={}, records={'val': val})
     plain: dict[str, dict] = {}
     for norm in normalizations:
         how, _, which = norm.partition(':')
@@ -208,6 +212,7 @@ def _evaluate_run(method: Method, ckpt: str, run_dir: Path, data_root: Path,
             if how == 'none':
                 plain.update((r['name'], r) for r in recs)
             result['scores'][f'{split}|{norm}'] = split_scores(recs, call, min_area)
+            result['records'][f'{split}|{norm}'] = recs
     atomic_write_json(out, result)
     return result
 
