@@ -17,11 +17,12 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable, Optional
 
-from allidb_mmseg.utils import AllidbError, atomic_write_json, swap_in_dir, temp_dir_beside
+from allidb_mmseg.utils import AllidbError, atomic_write_json
+
+from .recorded import DATASET_FILE, recorded_dataset
 
 __all__ = ['DatasetSpec', 'make_dataset']
 
-DATASET_FILE = 'dataset.json'
 SPLITS = ('train', 'val', 'test')
 
 
@@ -53,20 +54,9 @@ def make_dataset(root: str | os.PathLike, spec: DatasetSpec = DatasetSpec(),
     """
     from allidb_mmseg.synthetic import make_synthetic
 
-    root = Path(root)
-    record = root / DATASET_FILE
     wanted = dict(asdict(spec), size=list(spec.size))
-    if record.is_file():
-        have = json.loads(record.read_text())
-        if have.get('spec') != wanted:
-            raise AllidbError(root, f'holds another synthetic set ({have.get("spec")}); '
-                              'use another folder')
-        return have
-    if root.exists() and any(root.iterdir()):
-        raise AllidbError(root, 'exists, is not empty and holds no dataset.json')
-    root.parent.mkdir(parents=True, exist_ok=True)
-    tmp = temp_dir_beside(root)
-    try:
+
+    def build(tmp: Path) -> dict:
         splits = {}
         for k, (split, n) in enumerate(spec.counts().items()):
             raw = tmp / f'raw_{split}'
@@ -79,13 +69,9 @@ def make_dataset(root: str | os.PathLike, spec: DatasetSpec = DatasetSpec(),
             shutil.rmtree(raw)
             splits[split] = dict(images=n, healthy=info['num_healthy'],
                                  blasts=info['num_blasts'])
-        out = dict(spec=wanted, splits=splits)
-        atomic_write_json(tmp / DATASET_FILE, out)
-        swap_in_dir(tmp, root)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return out
+        return dict(splits=splits)
+
+    return recorded_dataset(Path(root), wanted, 'synthetic set', build)
 
 
 @dataclass(frozen=True)

@@ -126,7 +126,7 @@ def field_records(model, check, data_root: Path, split: str, min_area: int,
     that ``check`` leaves as they are.
     """
     from allidb_mmseg.apis import segment
-    from allidb_mmseg.evaluation import score_counts
+    from allidb_mmseg.evaluation import match_centres
     from allidb_mmseg.evaluation.counting import count_blasts
     from allidb_mmseg.products.report import ImageRow
 
@@ -144,8 +144,8 @@ def field_records(model, check, data_root: Path, split: str, min_area: int,
         mask, prob = segment(model, img, return_prob=True)
         pred = mask == 1
         centres = read_xyc(data_root / 'xyc' / split / f'{path.stem}.xyc')
-        s = score_counts(mask, centres, min_area)
         counted = count_blasts(pred, min_area=min_area, prob=prob)
+        s = match_centres(counted.labels, centres).as_dict()
         hit_ids = {int(counted.labels[int(y), int(x)]) for x, y in centres
                    if 0 <= int(y) < pred.shape[0] and 0 <= int(x) < pred.shape[1]}
         blasts = counted.blasts

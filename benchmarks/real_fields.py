@@ -25,9 +25,7 @@ written under the benchmark's work folder.
 from __future__ import annotations
 
 import csv
-import json
 import math
-import shutil
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable, Optional, Sequence
@@ -36,8 +34,9 @@ import cv2
 import numpy as np
 
 from allidb_mmseg.converters.xyc import write_xyc
-from allidb_mmseg.utils import (AllidbError, atomic_write_json, swap_in_dir,
-                                temp_dir_beside)
+from allidb_mmseg.utils import AllidbError
+
+from .recorded import recorded_dataset
 
 __all__ = ['CELL_TYPES', 'TARGET_TYPE', 'Crop', 'FieldSpec', 'load_zheng',
            'cell_scale_ratio', 'split_pools', 'compose_field', 'make_real_fields',
@@ -50,7 +49,6 @@ TARGET_TYPE = 2
 # README: "about 65 px"); every field, the cross-lab one included, is at this scale.
 SOURCE_RBC_PX = 65.0
 SPLITS = ('train', 'val', 'test', 'crosslab')
-DATASET_FILE = 'dataset.json'
 ZHENG = 'zheng_wbc'
 
 
@@ -227,17 +225,6 @@ def make_real_fields(real_root: str | Path, out: str | Path,
     Raises:
         AllidbError: no Zheng data under ``real_root``, or ``out`` holds other data.
     """
-    out = Path(out)
-    record = out / DATASET_FILE
-    wanted = asdict(spec)
-    if record.is_file():
-        have = json.loads(record.read_text())
-        if have.get('spec') != wanted:
-            raise AllidbError(out, f'holds another real-field set ({have.get("spec")}); '
-                              'use another folder')
-        return have
-    if out.exists() and any(out.iterdir()):
-        raise AllidbError(out, 'exists, is not empty and holds no dataset.json')
     lab1, lab2 = load_zheng(real_root, 2), load_zheng(real_root, 1)
     scale = cell_scale_ratio(lab2, lab1)
     side = max(c.image.shape[0] for c in lab1)
@@ -245,9 +232,8 @@ def make_real_fields(real_root: str | Path, out: str | Path,
                  crosslab=round(max(max(c.image.shape[:2]) for c in lab2) * scale))
     pools = dict(zip(('train', 'val', 'test'), split_pools(lab1, spec.seed)))
     pools['crosslab'] = lab2
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = temp_dir_beside(out)
-    try:
+
+    def build(tmp: Path) -> dict:
         splits = {}
         for k, split in enumerate(SPLITS):
             if step:
@@ -256,12 +242,8 @@ def make_real_fields(real_root: str | Path, out: str | Path,
             splits[split] = _write_split(tmp, split, pools[split], spec.counts()[split],
                                          spec, sides[split],
                                          scale if split == 'crosslab' else 1.0, rng)
-        result = dict(spec=wanted, splits=splits, source_rbc_px=SOURCE_RBC_PX,
-                      crosslab_scale=scale, tile_px=sides,
-                      pools={s: sorted(c.name for c in p) for s, p in pools.items()})
-        atomic_write_json(tmp / DATASET_FILE, result)
-        swap_in_dir(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return result
+        return dict(splits=splits, source_rbc_px=SOURCE_RBC_PX, crosslab_scale=scale,
+                    tile_px=sides,
+                    pools={s: sorted(c.name for c in p) for s, p in pools.items()})
+
+    return recorded_dataset(Path(out), asdict(spec), 'real-field set', build)
