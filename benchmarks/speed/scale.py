@@ -155,6 +155,8 @@ from allidb_mmseg.apis.batch import process_image
 from allidb_mmseg.evaluation import AllRule
 cfg = Config.fromfile(args['config'])
 cfg.merge_from_dict(args['cfg_options'])
+if args['blast_fraction']:
+    torch.manual_seed(0)  # untrained weights: the same ones on every run
 model = load_model(cfg, args['checkpoint'], args['device'])
 if args['blast_fraction']:
     # untrained weights: move the blast logit so that this share of a field
