@@ -184,7 +184,7 @@ def segment_input(model: Any, opened: Opened, row: ImageRow, paths: OutputPaths,
         row: its report row, filled here (blasts in level-0 pixels).
         paths: where the mask and overlay go.
         min_area: the smallest blast, in level-0 pixels (None:
-            :func:`scaled_min_area`).
+            :func:`scaled_min_area`, times the size filter of ``rule``'s call).
         rule: the ALL-suspected rule.
         progress: a progress bar over the tiles.
         outlines: keep the outlines of a streamed input's blasts.
@@ -195,7 +195,10 @@ def segment_input(model: Any, opened: Opened, row: ImageRow, paths: OutputPaths,
     scale, unsure = checked_scale(model, opened.sample, opened.mpp)
     if unsure:
         _warn_scale_unsure(row)
-    min_area = scaled_min_area(model, min_area, scale, opened.sample)
+    # A minimum area the user gave is used as given; the measured one gets the
+    # fitted call's size filter.
+    min_area = min_area if min_area is not None else rule.counted_area(
+        scaled_min_area(model, None, scale, opened.sample))
     opened.sample = None  # measured: a slide's sample is not held any longer
     source = opened.source_at(scale)
     ds = getattr(source, 'downsample', 1)

@@ -20,6 +20,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    'never the training split)')
     p.add_argument('--cfg-options', nargs='+', action=DictAction,
                    help='override config keys, e.g. source_rbc_px=65')
+    p.add_argument('--size-filter', action='store_true',
+                   help='also fit the smallest blast counted on the split (helps on smears '
+                   'like the split\'s, can lose those of other labs: docs/real_data.md)')
     p.add_argument('--force', action='store_true', help='overwrite an existing smear_call.json')
     return p.parse_args(argv)
 
@@ -35,7 +38,8 @@ def main(argv: list[str] | None = None) -> int:
     root = args.data_root or cfg.get('data_root')
     model = load_model(cfg, args.checkpoint)
     call = fit_smear_call_on_split(model, args.checkpoint, root, args.split,
-                                   force=args.force, progress=True)
+                                   force=args.force, progress=True,
+                                   size_filter=args.size_filter)
     print(f'smear call: {call.text()}; written beside {args.checkpoint} '
           '(tools/infer.py uses it unless --all-min-count is given)')
     return 0

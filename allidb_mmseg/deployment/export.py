@@ -19,11 +19,13 @@ from __future__ import annotations
 
 import os
 import warnings
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Optional, Sequence
 
 import numpy as np
 
+from ..evaluation.smear_call import find_smear_call
 from ..inference.model import load_model
 from ..models.fused_head import set_fused_head
 from ..models.fused_mit import set_fused_attention
@@ -276,6 +278,8 @@ def export_onnx(config: str | os.PathLike, checkpoint: str | os.PathLike,
     spec.onnx_sha256 = file_sha256(out)
     ref, _ = find_stain_reference(checkpoint)  # beside it, else inside it
     spec.stain_reference = None if ref is None else ref.to_dict()
+    call = find_smear_call(checkpoint)
+    spec.smear_call = None if call is None else asdict(call)
     spec.export = dict(config=str(config), checkpoint=str(checkpoint),
                        opset=opset, exporter='torch.onnx (TorchScript)',
                        torch=torch.__version__, mmseg=mmseg.__version__,

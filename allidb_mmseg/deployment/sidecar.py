@@ -64,6 +64,8 @@ class DeploySpec:
         quantization: for an int8 model, its method and measured accuracy.
         stain_reference: the model's stain reference (its OOD check and
             ``--stain-normalize``), copied from the checkpoint; or None.
+        smear_call: the model's fitted smear call (``smear_call.json`` beside
+            the checkpoint), copied at export; or None.
     """
 
     mean: list[float]
@@ -89,6 +91,7 @@ class DeploySpec:
     export: dict = field(default_factory=dict)
     quantization: Optional[dict] = None
     stain_reference: Optional[dict] = None
+    smear_call: Optional[dict] = None
 
     def problems(self) -> list[str]:
         """What makes this spec unusable (empty when it is fine)."""

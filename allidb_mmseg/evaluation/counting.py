@@ -96,6 +96,10 @@ class AllRule:
     def applies(self, count: int, area_fraction: float) -> bool:
         return count >= self.min_count and area_fraction >= self.min_fraction
 
+    def counted_area(self, min_area: int) -> int:
+        """The smallest blast counted: the call's size filter on ``min_area``."""
+        return self.call.counted_area(min_area) if self.call is not None else min_area
+
     def text(self, min_area: int) -> str:
         if self.call is not None:
             return f'{self.call.text()}; blasts of area >= {min_area} px'

@@ -15,7 +15,7 @@ from typing import Any, Iterable, Mapping
 
 import numpy as np
 
-__all__ = ['CountScore', 'match_centres']
+__all__ = ['CountScore', 'hit_labels', 'match_centres']
 
 
 @dataclass
@@ -63,21 +63,29 @@ class CountScore:
         return d
 
 
+def hit_labels(labels: np.ndarray, centres: np.ndarray) -> set[int]:
+    """The predicted blasts (labels > 0) that hold at least one centre.
+
+    A centre is looked up at its pixel ``(floor(y), floor(x))``; centres outside
+    the image hit nothing.
+    """
+    h, w = labels.shape
+    found = set()
+    for x, y in np.reshape(centres, (-1, 2)):
+        xi, yi = int(np.floor(x)), int(np.floor(y))
+        if 0 <= xi < w and 0 <= yi < h and labels[yi, xi] > 0:
+            found.add(int(labels[yi, xi]))
+    return found
+
+
 def match_centres(labels: np.ndarray, centres: np.ndarray) -> CountScore:
     """Score predicted blast ``labels`` (0 = none, k = blast k) against centres.
 
     A centre is looked up at its pixel ``(int(y), int(x))``; centres outside
     the image are misses. Precision or recall with nothing to count is 1.
     """
-    h, w = labels.shape
     n_pred = int(labels.max()) if labels.size else 0
-    hit_labels: list[int] = []
-    for x, y in np.reshape(centres, (-1, 2)):
-        xi, yi = int(np.floor(x)), int(np.floor(y))
-        if 0 <= xi < w and 0 <= yi < h and labels[yi, xi] > 0:
-            hit_labels.append(int(labels[yi, xi]))
-    found = set(hit_labels)
     n_true = int(np.reshape(centres, (-1, 2)).shape[0])
-    hits = len(found)
+    hits = len(hit_labels(labels, centres))
     return CountScore(true_count=n_true, pred_count=n_pred, hits=hits,
                       false_positives=n_pred - hits, misses=n_true - hits)

@@ -192,6 +192,33 @@ def test_the_models_stain_reference_travels_in_the_sidecar(tiny_export, tmp_path
     assert bare is None
 
 
+def test_the_models_smear_call_travels_in_the_sidecar(tiny_export, tmp_path):
+    """The fitted smear call (with its size filter) beside the checkpoint is
+    copied into the sidecar; an exported model moved without smear_call.json
+    keeps it."""
+    import shutil
+
+    from allidb_mmseg.deployment import export_onnx
+    from allidb_mmseg.evaluation.smear_call import SMEAR_CALL_FILE, SmearCall, find_smear_call
+
+    ckpt = tmp_path / 'work' / 'model.pth'
+    ckpt.parent.mkdir()
+    shutil.copy(tiny_export.checkpoint, ckpt)
+    call = SmearCall(threshold=0.75, fitted_on='8 validation smears', min_area_factor=2.5)
+    call.save(ckpt.with_name(SMEAR_CALL_FILE))
+    out = tmp_path / 'deploy' / 'm.onnx'
+    out.parent.mkdir()
+    doc = export_onnx(tiny_export.config, ckpt, out)
+    assert doc['smear_call'] == dict(threshold=0.75, fitted_on='8 validation smears',
+                                     min_area_factor=2.5)
+    assert not out.with_name(SMEAR_CALL_FILE).exists()
+    assert find_smear_call(out) == call
+    assert find_smear_call(tiny_export.onnx) is None   # exported without one
+    # a smear_call.json beside the .onnx still wins over the sidecar's copy
+    SmearCall(threshold=2.0).save(out.with_name(SMEAR_CALL_FILE))
+    assert find_smear_call(out).threshold == 2.0
+
+
 def test_stock_head_checkpoint_exports_through_the_fused_head(blobby_model, tmp_path,
                                                              monkeypatch):
     """The tiny config names mmseg's SegformerHead and its checkpoint was
