@@ -167,6 +167,14 @@ def field_records(model, check, data_root: Path, split: str, min_area: int,
     return records
 
 
+def _detection(records: Sequence[dict], factor: float) -> tuple[list, dict]:
+    """Per field the blasts a size filter keeps; pooled P/R/F1 and count MAE."""
+    kept = [kept_blasts(x, factor) for x in records]
+    p, r, f1 = detection_f1(records, factor)
+    mae = float(np.mean([abs(len(k[0]) - x['true_count']) for k, x in zip(kept, records)]))
+    return kept, dict(precision=p, recall=r, F1=f1, count_MAE=mae)
+
+
 def split_scores(records: Sequence[dict], call: SmearCall, sized: SmearCall) -> dict:
     """The pooled scores of one split (see the module docstring).
 
@@ -174,28 +182,20 @@ def split_scores(records: Sequence[dict], call: SmearCall, sized: SmearCall) -> 
     """
     if not records:
         raise AllidbError('split', 'holds no fields')
-    tot = {k: sum(r[k] for r in records) for k in ('inter', 'union', 'hits',
-                                                   'false_positives', 'misses')}
-    p = tot['hits'] / (tot['hits'] + tot['false_positives']) \
-        if tot['hits'] + tot['false_positives'] else 1.0
-    r = tot['hits'] / (tot['hits'] + tot['misses']) if tot['hits'] + tot['misses'] else 1.0
+    inter, union = (sum(r[k] for r in records) for k in ('inter', 'union'))
     truth = [x['true_count'] > 0 for x in records]
 
     def accuracy(flags: Sequence[bool]) -> float:
         return float(np.mean([a == b for a, b in zip(flags, truth)]))
 
-    kept = [kept_blasts(x, sized.min_area_factor) for x in records]
-    p_s, r_s, f1_s = detection_f1(records, sized.min_area_factor)
+    kept, plain = _detection(records, 1.0)
+    kept_s, filtered = _detection(records, sized.min_area_factor)
     return dict(
-        target_IoU=100.0 * tot['inter'] / tot['union'] if tot['union'] else 100.0,
-        precision=p, recall=r, F1=2 * p * r / (p + r) if p + r else 0.0,
-        count_MAE=float(np.mean([abs(x['pred_count'] - x['true_count']) for x in records])),
-        smear_acc_1blast=accuracy([x['pred_count'] > 0 for x in records]),
-        smear_acc=accuracy([call.applies(smear_score(*kept_blasts(x))) for x in records]),
-        precision_sized=p_s, recall_sized=r_s, F1_sized=f1_s,
-        count_MAE_sized=float(np.mean([abs(len(k[0]) - x['true_count'])
-                                       for k, x in zip(kept, records)])),
-        smear_acc_sized=accuracy([sized.applies(smear_score(*k)) for k in kept]),
+        target_IoU=100.0 * inter / union if union else 100.0, **plain,
+        smear_acc_1blast=accuracy([len(k[0]) > 0 for k in kept]),
+        smear_acc=accuracy([call.applies(smear_score(*k)) for k in kept]),
+        **{f'{k}_sized': v for k, v in filtered.items()},
+        smear_acc_sized=accuracy([sized.applies(smear_score(*k)) for k in kept_s]),
         fields=len(records), ood_flagged=sum(x['ood_flag'] for x in records))
 
 

@@ -28,7 +28,7 @@ from typing import Iterable, Mapping, Sequence
 import numpy as np
 
 from ..smear.cell_scale import MIN_BLAST_AREA_FRACTION
-from ..utils import AllidbError, atomic_write_json
+from ..utils import AllidbError, atomic_write_json, onnx_sidecar_entry
 
 __all__ = ['SmearCall', 'SMEAR_CALL_FILE', 'AREA_FACTORS', 'smear_score', 'fit_smear_call',
            'fit_min_area_factor', 'fit_call', 'kept_blasts', 'detection_f1',
@@ -37,6 +37,11 @@ __all__ = ['SmearCall', 'SMEAR_CALL_FILE', 'AREA_FACTORS', 'smear_score', 'fit_s
 SMEAR_CALL_FILE = 'smear_call.json'
 # The size filters tried on validation, as multiples of the minimum blast area.
 AREA_FACTORS = (1.0, 1.25, 1.5, 2.0, 2.5, 3.0, 4.0, 5.0, 6.0)
+
+
+def counted_area(min_area: int, factor: float) -> int:
+    """The smallest blast counted under a size filter of ``factor``."""
+    return max(1, int(round(min_area * factor)))
 
 
 def _get(blast: object, key: str) -> float | None:
@@ -77,7 +82,7 @@ class SmearCall:
 
     def counted_area(self, min_area: int) -> int:
         """The smallest blast counted, given the minimum blast area."""
-        return max(1, int(round(min_area * self.min_area_factor)))
+        return counted_area(min_area, self.min_area_factor)
 
     def text(self) -> str:
         size = f'; blasts of >= {self.min_area_factor:g}x the minimum area' \
@@ -149,7 +154,7 @@ def kept_blasts(field: Mapping, factor: float = 1.0) -> tuple[list, int]:
             ``blasts`` (each with ``area``).
         factor: the size filter, a multiple of ``min_area``.
     """
-    area = SmearCall(min_area_factor=factor).counted_area(field['min_area'])
+    area = counted_area(field['min_area'], factor)
     return [b for b in field['blasts'] if _get(b, 'area') >= area], area
 
 
@@ -212,16 +217,11 @@ def find_smear_call(checkpoint: str | Path | None) -> SmearCall | None:
     path = Path(checkpoint).with_name(SMEAR_CALL_FILE)
     if path.is_file():
         return SmearCall.load(path)
-    if Path(checkpoint).suffix != '.onnx':
-        return None
-    side = Path(checkpoint).with_suffix('.json')
-    try:
-        saved = json.loads(side.read_text(encoding='utf-8')).get('smear_call')
-    except (OSError, ValueError, AttributeError):
-        return None  # a bad sidecar is reported by the model loader
+    saved = onnx_sidecar_entry(checkpoint, 'smear_call')
     if not saved:
         return None
     try:
         return SmearCall.from_dict(saved)
     except (KeyError, TypeError, ValueError) as e:
-        raise AllidbError(side, f'smear_call is not a smear call ({e.__class__.__name__}: {e})')
+        raise AllidbError(Path(checkpoint).with_suffix('.json'),
+                          f'smear_call is not a smear call ({e.__class__.__name__}: {e})')

@@ -26,7 +26,7 @@ from typing import Any, Iterable, Optional
 import cv2
 import numpy as np
 
-from ..utils import AllidbError, atomic_write_json
+from ..utils import AllidbError, atomic_write_json, onnx_sidecar_entry
 
 __all__ = ['REFERENCE_FILENAME', 'CHECKPOINT_KEY', 'NORMALIZE_METHODS', 'FEATURE_NAMES',
            'StainReference', 'white_point', 'white_balance', 'colour_features',
@@ -298,14 +298,9 @@ def find_stain_reference(checkpoint: str | os.PathLike
     if beside.is_file():
         return StainReference.load(beside), str(beside)
     if Path(checkpoint).suffix == '.onnx':  # the torch-free runtime: the sidecar
-        side = Path(checkpoint).with_suffix('.json')
-        try:
-            saved = json.loads(side.read_text(encoding='utf-8')).get('stain_reference')
-        except (OSError, ValueError, AttributeError):
-            saved = None  # a bad sidecar is reported by the model loader
-        if saved:
-            return StainReference.from_dict(saved), f'{side} (stain_reference)'
-        return None, ''
+        saved = onnx_sidecar_entry(checkpoint, 'stain_reference')
+        where = f"{Path(checkpoint).with_suffix('.json')} (stain_reference)"
+        return (StainReference.from_dict(saved), where) if saved else (None, '')
     try:
         import torch
         ckpt = torch.load(str(checkpoint), map_location='cpu', weights_only=True)

@@ -35,6 +35,20 @@ class WriteError(AllidbError, OSError):
     """
 
 
+def onnx_sidecar_entry(model: PathLike, key: str) -> Any:
+    """``key`` of an exported ``.onnx`` model's JSON sidecar (``model.json``).
+
+    None for another kind of file, a missing or unreadable sidecar (the model
+    loader reports a bad one) or a missing key.
+    """
+    if Path(model).suffix != '.onnx':
+        return None
+    try:
+        return json.loads(Path(model).with_suffix('.json').read_text(encoding='utf-8')).get(key)
+    except (OSError, ValueError, AttributeError):
+        return None
+
+
 def refuse_existing(path: PathLike, force: bool) -> None:
     """The check of an output file before any work: raise unless ``path`` is
     free (or ``force`` allows replacing it) and its folder can be written
