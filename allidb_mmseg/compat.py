@@ -13,7 +13,7 @@ import importlib.machinery
 import os
 import sys
 import types
-from typing import Any, Callable
+from typing import Any
 
 __all__ = ['ext_stub_installed', 'install_mmcv_ext_stub',
            'allow_mmengine_checkpoints', 'apply']
@@ -34,31 +34,25 @@ _STUB_FLAG = '__allidb_mmseg_stub__'
 # SegFormer (MiT + SegformerHead + CrossEntropyLoss) never calls a compiled op,
 # so a stub that fails loudly *when an op is called* is enough.
 
-class _MissingOp:
-    """Stands in for one compiled mmcv op; calling it explains what to do."""
+def _stub_getattr(name: str) -> Any:
+    """A stand-in for one compiled mmcv op; calling it explains what to do."""
+    if name.startswith('__'):
+        raise AttributeError(name)
 
-    def __init__(self, name: str) -> None:
-        self.__name__ = name
-
-    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+    def missing_op(*args: Any, **kwargs: Any) -> Any:
         raise NotImplementedError(
-            f'mmcv op {self.__name__!r} needs the compiled mmcv extension, '
+            f'mmcv op {name!r} needs the compiled mmcv extension, '
             'but only mmcv-lite is installed. SegFormer does not need it; '
             'for other models install full mmcv==2.1.0 '
             '(MMCV_WITH_OPS=1 pip install mmcv==2.1.0 --no-build-isolation).')
 
-
-def _stub_getattr(name: str) -> Any:
-    if name.startswith('__'):
-        raise AttributeError(name)
-    return _MissingOp(name)
+    missing_op.__name__ = name
+    return missing_op
 
 
 def _real_ext_importable() -> bool:
-    """True when a compiled ``mmcv._ext`` (full mmcv) can be imported."""
-    existing = sys.modules.get('mmcv._ext')
-    if existing is not None:
-        return not getattr(existing, _STUB_FLAG, False)
+    if ext_stub_installed():
+        return False
     try:
         importlib.import_module('mmcv._ext')
     except ImportError:
@@ -139,8 +133,7 @@ def allow_mmengine_checkpoints() -> bool:
     """
     import torch.serialization as ts
 
-    add: Callable[[list[Any]], None] | None = getattr(
-        ts, 'add_safe_globals', None)
+    add = getattr(ts, 'add_safe_globals', None)
     if add is None:
         return False
     add(_mmengine_checkpoint_globals())

@@ -75,19 +75,6 @@ def split_model_args(positionals: list[str], backend: Optional[str] = None
     return ModelArgs(backend, files, inputs)
 
 
-def _torch_device(device: Optional[str], local_rank: Optional[int]) -> str:
-    import torch
-
-    if device is None:
-        device = 'cuda' if torch.cuda.is_available() else 'cpu'
-    if device.startswith('cuda') and not torch.cuda.is_available():
-        raise AllidbError(f'--device {device}', 'no CUDA device is available '
-                          '(use --device cpu)')
-    if device == 'cuda' and local_rank is not None:
-        device = f'cuda:{local_rank}'
-    return device
-
-
 def open_model(args: ModelArgs, device: Optional[str] = None,
                tta: Optional[str] = None, threads: Optional[int] = None,
                local_rank: Optional[int] = None) -> tuple[Any, str]:
@@ -105,17 +92,23 @@ def open_model(args: ModelArgs, device: Optional[str] = None,
     Raises:
         AllidbError: the model cannot be loaded.
     """
-    if args.backend == 'onnxruntime':
-        device = device or 'cpu'
-        if device == 'cuda' and local_rank is not None:
-            device = f'cuda:{local_rank}'
+    onnx = args.backend == 'onnxruntime'
+    if not onnx:
+        import torch
+
+        if threads:
+            torch.set_num_threads(threads)
+        if device is None:
+            device = 'cuda' if torch.cuda.is_available() else 'cpu'
+        if device.startswith('cuda') and not torch.cuda.is_available():
+            raise AllidbError(f'--device {device}', 'no CUDA device is available '
+                              '(use --device cpu)')
+    device = device or 'cpu'
+    if device == 'cuda' and local_rank is not None:
+        device = f'cuda:{local_rank}'
+    if onnx:
         return OnnxSegmentor(args.files[0], device=device, threads=threads,
                              tta=tta, spinning=local_rank is None), device
-    import torch
-
-    if threads:
-        torch.set_num_threads(threads)
-    device = _torch_device(device, local_rank)
     config, checkpoint = args.files
     try:
         model = load_model(config, checkpoint, device=device)

@@ -71,8 +71,8 @@ def collect_inputs(specs: Iterable[str]) -> list[InputItem]:
         elif p.is_file():
             add(p)
         elif _GLOB_CHARS & set(spec):
-            hits = [Path(h) for h in sorted(glob.glob(spec, recursive=True))]
-            hits = [h for h in hits if h.is_file()]
+            hits = [Path(h) for h in sorted(glob.glob(spec, recursive=True))
+                    if Path(h).is_file()]
             if not hits:
                 items.append(InputItem(spec, 'no file matches this pattern'))
             for h in hits:
@@ -117,32 +117,29 @@ def run_batch(model: Any, items: list[InputItem], out_dir: str | os.PathLike,
               reports: tuple[Path, Path] | None = None,
               stain: StainCheck | None = None,
               mpp: float | None = None) -> list[ImageRow]:
-    """Process every item, then write report.csv and report.json (then
-    close the ``sinks``: review page, COCO, GeoJSON; see :mod:`.sinks`).
+    """Process every item, write report.csv and report.json, then close the
+    ``sinks`` (review page, COCO, GeoJSON; see :mod:`.sinks`).
 
     ``stain`` (:func:`~allidb_mmseg.products.stain_check.load_stain_check`)
-    scores every image against the model's training stain, and may
-    normalize it first. ``mpp`` overrides the microns per pixel of every
-    input (native-scale configs).
+    scores every image against the model's training stain, and may normalize
+    it first. ``mpp`` overrides every input's microns per pixel.
 
     The caller checks :func:`existing_outputs` first (refuse or ``force``).
-    The reports are written even if the run is interrupted (Ctrl-C, SIGTERM)
-    or stopped by an output that cannot be written, for the images done so
-    far; the exception then carries a note saying so. ``names`` (planned
-    over a larger list) and ``reports`` (other CSV/JSON paths) serve a shard
-    of a distributed run.
+    If the run is interrupted (Ctrl-C, SIGTERM) or an output cannot be
+    written, the reports of the images done so far are still written and the
+    exception carries a note saying so. ``names`` (planned over a larger
+    list) and ``reports`` (other CSV/JSON paths) serve a distributed shard.
     """
     from tqdm import tqdm
 
     out_dir = Path(out_dir)
-    (out_dir / 'masks').mkdir(parents=True, exist_ok=True)
-    (out_dir / 'overlays').mkdir(parents=True, exist_ok=True)
+    for folder in ('masks', 'overlays'):
+        (out_dir / folder).mkdir(parents=True, exist_ok=True)
     names = names or plan_names([it.file for it in items])
     rows: list[ImageRow] = []
-    settings = dict(settings or {}, min_blast_area=min_area or SCALED_MIN_AREA,
-                    all_rule=rule.text(min_area or SCALED_MIN_AREA))
-    csv_path, json_path = reports or (out_dir / 'report.csv',
-                                      out_dir / 'report.json')
+    stated_area = min_area or SCALED_MIN_AREA
+    settings = dict(settings or {}, min_blast_area=stated_area, all_rule=rule.text(stated_area))
+    csv_path, json_path = reports or (out_dir / 'report.csv', out_dir / 'report.json')
     try:
         bar = tqdm(list(zip(items, names)), desc='segmenting', unit='img',
                    disable=not progress, dynamic_ncols=True)
@@ -172,12 +169,10 @@ def run_batch(model: Any, items: list[InputItem], out_dir: str | os.PathLike,
 def _write_reports_after(exc: BaseException, rows: list[ImageRow],
                          csv_path: Path, json_path: Path,
                          settings: dict[str, Any]) -> None:
-    """Write the reports of the images done before ``exc`` stopped the run,
-    and say on ``exc`` whether that worked."""
+    """Write the reports of the rows done before ``exc``; say on ``exc`` if that worked."""
     try:
         write_reports(rows, csv_path, json_path, settings)
     except WriteError as err:
         exc.add_note(f'the report could not be written either ({err})')
     else:
-        exc.add_note(f'report of the {len(rows)} image(s) done so far: '
-                     f'{csv_path}')
+        exc.add_note(f'report of the {len(rows)} image(s) done so far: {csv_path}')

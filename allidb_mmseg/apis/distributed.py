@@ -1,17 +1,13 @@
 """Folder inference in several processes (``tools/dist_infer.sh``, torchrun).
 
-The inputs are expanded and their output names planned once, over the whole
-list, exactly as a single process would (so a repeated stem gets the same
-``-2`` suffix whichever process segments it). Input ``i`` then goes to rank
-``i % world_size``. Every rank writes the masks and overlays of its share and
-its own report rows, under a per-rank name in ``OUT/.dist_infer/``; rank 0
-waits for all ranks, merges the rows back into input order and writes
-``report.csv`` and ``report.json`` atomically, with
-:func:`~allidb_mmseg.products.report.write_reports`. The extra outputs (review page,
-COCO, GeoJSON: :mod:`.sinks`) follow: each rank writes its images' files,
-rank 0 writes the page from the merged report and the one COCO file from
-every rank's entries, numbered in input order. The result is byte for byte
-what ``tools/infer.py`` writes in one process.
+Output names are planned once over the whole input list, as a single process
+would (a repeated stem gets the same ``-2`` suffix whichever rank segments it);
+input ``i`` goes to rank ``i % world_size``. Every rank writes its share's masks,
+overlays and sink files, and its report rows under ``OUT/.dist_infer/``; rank 0
+waits for all, merges the rows into input order and writes ``report.csv``,
+``report.json``, the review page and the one COCO file (every rank's entries,
+numbered in input order). The result is byte for byte what ``tools/infer.py``
+writes in one process.
 
 Processes meet at three barriers of a gloo process group (also on GPUs: only
 the barriers use it). Across several nodes, ``OUT`` must be on a file system
@@ -29,7 +25,7 @@ from typing import Any, Sequence
 from ..utils import AllidbError, atomic_write_json
 from .batch import InputItem, plan_names, run_batch
 from ..products.report import ImageRow, write_reports
-from ..products.sinks import CocoSink, ImageSink, Segmented
+from ..products.sinks import CocoSink, ImageSink
 
 __all__ = ['RANK_DIR', 'shard', 'rank_report_paths', 'merge_rank_reports',
            'default_threads', 'is_rank_zero', 'run_distributed']
@@ -56,18 +52,13 @@ def _coco_path(out_dir: Path, rank: int, world: int) -> Path:
 
 
 class _RankSink:
-    """A sink seen from one rank: it takes the rank's images; closing is
-    rank 0's, once the rows are merged."""
+    """A sink seen from one rank: it takes the rank's images; rank 0 closes it after the merge."""
 
     def __init__(self, sink: ImageSink) -> None:
         self.sink = sink
-        self.wants_outlines = getattr(sink, 'wants_outlines', False)
 
-    def outputs(self, files: Sequence[str], names: Sequence[str]) -> list[Path]:
-        return self.sink.outputs(files, names)
-
-    def add(self, seg: Segmented) -> None:
-        self.sink.add(seg)
+    def __getattr__(self, name: str) -> Any:  # outputs, add, wants_outlines
+        return getattr(self.sink, name)
 
     def close(self, rows: Sequence[ImageRow], settings: dict) -> None:
         pass
@@ -92,9 +83,10 @@ def merge_rank_reports(out_dir: Path, n: int, world: int
                               'shared file system)')
         doc = json.loads(path.read_text(encoding='utf-8'))
         rows = [ImageRow(**r) for r in doc['images']]
-        if len(rows) != len(shard(n, rank, world)):
-            raise AllidbError(path, f'holds {len(rows)} rows, expected '
-                              f'{len(shard(n, rank, world))} (interrupted?)')
+        expected = len(shard(n, rank, world))
+        if len(rows) != expected:
+            raise AllidbError(path, f'holds {len(rows)} rows, expected {expected} '
+                              '(interrupted?)')
         per_rank.append(rows)
         settings = settings or doc['settings']
     merged = [per_rank[i % world][i // world] for i in range(n)]

@@ -6,13 +6,10 @@
 >>> rows = inferencer(['smears/'], out_dir='results')
 
 A call writes what ``tools/infer.py`` writes (the folder layout of
-:mod:`.batch`, the review page, COCO and GeoJSON when asked) and returns the
-report rows. It says on stderr what a running job says: a note when the
-model has no stain reference, a warning per input that failed, and at the
-end a note on slides left out of the COCO file and a warning on smears that
-look unlike the training data. The summary is the caller's
-(:func:`~allidb_mmseg.products.report.summary_line` of the rows).
-
+:mod:`.batch`, the review page, COCO and GeoJSON when asked), says on stderr
+what a running job says (no stain reference, each failed input, slides left out
+of the COCO file, smears unlike the training data) and returns the report rows;
+the summary is the caller's (:func:`~allidb_mmseg.products.report.summary_line`).
 Problems with the arguments are one-line :class:`~allidb_mmseg.utils.AllidbError`
 s naming the option as ``tools/infer.py`` spells it.
 """
@@ -103,8 +100,7 @@ class BlastInferencer:
         call = find_smear_call(self.model_args.files[-1]) \
             if all_min_count is None and not all_min_fraction else None
         self.rule = AllRule(min_count=1 if all_min_count is None else all_min_count,
-                            min_fraction=all_min_fraction,
-                            call=call)
+                            min_fraction=all_min_fraction, call=call)
         self.distributed = launcher == 'pytorch'
         # Loaded at the first call, once the outputs are known to be free.
         self._loaded: tuple[Any, str, StainCheck | None] | None = None
@@ -158,8 +154,7 @@ class BlastInferencer:
 
     @property
     def speaks_for_run(self) -> bool:
-        """False in the processes of a distributed launch other than rank 0,
-        whose calls return only their own rows."""
+        """False in a distributed launch's processes other than rank 0 (own rows only)."""
         return not self.distributed or is_rank_zero()
 
     def _load(self) -> tuple[Any, str, StainCheck | None]:
@@ -199,8 +194,7 @@ def _require(ok: bool, option: str, problem: str) -> None:
 
 
 def _prepare_out_dir(out_dir: Path) -> Path:
-    """Check the folder can be written (before the model loads) and remove
-    the temporary files of runs that were killed."""
+    """Check it can be written (before the model loads); remove killed runs' temporaries."""
     if out_dir.exists() and not out_dir.is_dir():
         raise AllidbError(out_dir, 'exists and is not a folder')
     check_writable_dir(out_dir, '--out-dir')
@@ -212,8 +206,7 @@ def _prepare_out_dir(out_dir: Path) -> Path:
 
 def _refuse_existing(out_dir: Path, files: list[str],
                      sinks: Sequence[ImageSink], force: bool) -> None:
-    """Raise when a file this run would write exists already (unless
-    ``force``), or a sink cannot take these inputs."""
+    """Raise if an output exists (unless ``force``) or a sink cannot take these inputs."""
     names = plan_names(files)
     clash = existing_outputs(out_dir, names, files) + [
         p for s in sinks for p in s.outputs(files, names) if p.exists()]
@@ -224,8 +217,7 @@ def _refuse_existing(out_dir: Path, files: list[str],
 
 
 def _say_after(rows: list[ImageRow], sinks: Sequence[ImageSink]) -> None:
-    """On stderr: the slides left out of the COCO file, the smears that
-    look unlike the training data."""
+    """On stderr: slides left out of the COCO file, smears unlike the training data."""
     if skipped := skipped_line(sinks):
         print(f'note: {skipped}', file=sys.stderr)
     if ood := ood_summary_line(rows):

@@ -4,19 +4,16 @@ Each input is opened as an :class:`Opened`: its pixels as a row source (an
 :class:`~allidb_mmseg.io.rows.ArraySource` over a decoded image, a
 :class:`~allidb_mmseg.io.slides.LevelSource` for the slide level nearest the
 working scale) and the few things that differ, as data. :func:`segment_input`
-then takes any of them through the working scale, the minimum blast area,
-segmentation, counting and writing.
+takes any of them through scale, minimum blast area, segmentation, counting
+and writing:
 
-The differences:
-
-* a field (up to :data:`LARGE_IMAGE_PIXELS`, from its header) is held whole:
-  PNG mask, blasts counted at once, overlay at full size;
-* a large image and a slide stream: results arrive in row bands and go, band
-  by band, to the mask file, a band counter (blasts counted across band and
-  tile borders, once each) and a small copy of the mask for an overview
-  (:mod:`.overview`);
+* a field (up to :data:`LARGE_IMAGE_PIXELS`) is held whole: PNG mask, blasts
+  counted at once, overlay at full size;
+* a large image and a slide stream: row bands go to the mask file, a band
+  counter (blasts counted across band and tile borders, once each) and a
+  small copy of the mask for an overview (:mod:`.overview`);
 * a slide's mask is a tiled pyramidal OME-TIFF at the resolution of the level
-  read, and its blasts (centroids, boxes, areas) are in level-0 pixels.
+  read; its blasts (centroids, boxes, areas) are in level-0 pixels.
 """
 from __future__ import annotations
 
@@ -29,7 +26,7 @@ from typing import Any, Callable, Iterator, NamedTuple, Sequence
 import numpy as np
 
 from ..evaluation.band_counting import BandCounter
-from ..evaluation.counting import AllRule, Blast
+from ..evaluation.counting import AllRule
 from ..inference.model import (SCALE_SAMPLE_SIDE, checked_scale, scale_sample,
                                scale_settings, segment_bands, source_rbc_px)
 from ..inference.tiling import BLAST_CLASS, collect_bands
@@ -37,7 +34,7 @@ from ..io.image_io import LARGE_IMAGE_PIXELS, read_image
 from ..io.mask_writers import write_mask_png, write_mask_pyramid
 from ..io.rows import ArraySource, Band, RowSource
 from ..io.slides import LevelSource, Slide, choose_level, is_slide, open_slide
-from ..products.blast_shapes import BlastShape, outline_of, streamed_shapes
+from ..products.blast_shapes import outline_of, streamed_shapes
 from ..products.report import ImageRow, analyse, blast_numbers, draw_overlay
 from ..products.sinks import ImageSink, Segmented, wants_outlines
 from ..products.stain_check import StainCheck
@@ -70,17 +67,15 @@ class Opened:
         sample: the pixels whose red cells set the working scale and the
             minimum blast area when nothing else does (None: not read).
         mpp: microns per level-0 pixel, if known.
-        source_at: the source segmented at a working scale (level-0 working
-            pixels per level-0 pixel); a slide picks its level.
-        view_at: the source an overview ``downsample`` level-0 pixels per
+        source_at: the source segmented at a working scale (working pixels
+            per level-0 pixel); a slide picks its level.
+        view_at: the source an overview of ``downsample`` level-0 pixels per
             pixel is shrunk from.
         image: the decoded image (a plain image), else None.
-        streamed: count band by band and draw a downsampled overview (else
-            the mask is held whole and the overlay drawn at full size).
-        write_mask: writes the bands of a streamed input to the mask file
-            (``write_mask(path, bands, source)``).
-        describe: how it was read, for the row's ``inference``, from the
-            working scale and the source.
+        streamed: count band by band and draw a downsampled overview.
+        write_mask: ``write_mask(path, bands, source)`` writes a streamed
+            input's mask file.
+        describe: the row's ``inference``, from the working scale and source.
         slide: a whole-slide image.
     """
 
@@ -100,9 +95,8 @@ class Opened:
 
 def _image_input(file: str, row: ImageRow, mpp: float | None,
                  stain: StainCheck | None) -> Opened:
-    """A plain image, decoded (and maybe stain-normalized) whole; above
-    :data:`LARGE_IMAGE_PIXELS` it streams (:func:`read_image` has refused
-    what its header says is too large before decoding)."""
+    """A plain image, decoded (and maybe stain-normalized) whole; streamed above
+    :data:`LARGE_IMAGE_PIXELS`."""
     img = read_image(file)
     row.height, row.width = img.shape[:2]
     if stain is not None:
@@ -115,8 +109,8 @@ def _image_input(file: str, row: ImageRow, mpp: float | None,
 
 def _slide_input(model: Any, slide: Slide, row: ImageRow,
                  mpp: float | None) -> Opened:
-    """A whole-slide image: red cells measured in its centre only when a
-    native-scale model has no microns per pixel."""
+    """A slide; red cells are measured in its centre only when a native-scale
+    model has no microns per pixel."""
     w0, h0 = slide.dimensions
     row.width, row.height = w0, h0
     mpp0 = mpp or slide.mpp
@@ -160,11 +154,9 @@ def open_input(model: Any, file: str, row: ImageRow, slide: bool,
 
 def scaled_min_area(model: Any, min_area: int | None, scale: float,
                     sample: np.ndarray | None = None) -> int:
-    """``min_area``, or (None) the minimum blast area of a source whose
-    working scale is ``scale``
-    (:func:`~allidb_mmseg.smear.cell_scale.min_blast_area`: from the
-    red-cell size that scale came from, else the config's ``source_rbc_px``,
-    else measured in ``sample``)."""
+    """``min_area``, or (None) the minimum blast area at working scale ``scale``
+    (:func:`~allidb_mmseg.smear.cell_scale.min_blast_area`: from the red-cell size
+    that scale came from, else the config's ``source_rbc_px``, else ``sample``'s)."""
     if min_area is not None:
         return min_area
     return min_blast_area(scale_sample(sample), source_rbc_px=source_rbc_px(model),
@@ -202,58 +194,49 @@ def segment_input(model: Any, opened: Opened, row: ImageRow, paths: OutputPaths,
     opened.sample = None  # measured: a slide's sample is not held any longer
     source = opened.source_at(scale)
     ds = getattr(source, 'downsample', 1)
-    tally = (_Streamed if opened.streamed else _Whole)(
-        source, max(1, int(round(min_area / ds ** 2))), outlines)
+    mask_area = max(1, int(round(min_area / ds ** 2)))
     bands = segment_bands(model, source, scale * ds, progress,
                           desc=row.name[-20:] if opened.streamed else 'tiles')
-    blasts, numbers = tally.run(bands, paths.mask, opened.write_mask, rule,
-                                min_area)
+    if not opened.streamed:  # a field (ds 1): the whole mask, blasts counted at once
+        mask, prob = collect_bands(bands, source.height, source.width)
+        count, numbers = analyse(mask, prob, mask_area, rule)
+        del prob
+        atomic_imwrite(paths.mask, mask)
+        del mask
+        row.fill(numbers)
+        overlay = draw_overlay(opened.image, count, row.all_suspected)
+        atomic_imwrite(paths.overlay, overlay)
+        return Segmented(row, opened.image, count, overlay)  # outlines traced once
+    tally = _Streamed(source, mask_area, outlines)
+    opened.write_mask(paths.mask, tally.watch(bands), source)
+    blasts = tally.counter.finish()
+    numbers = blast_numbers(blasts, tally.blast_pixels, source.height * source.width,
+                            tally.prob_sum, rule, min_area)
     numbers['blasts'] = [_to_level0(b, ds) for b in numbers['blasts']]
     row.fill(numbers)
-    overlay = tally.overlay(opened, blasts, ds, row.all_suspected)
+    step = tally.step
+    overlay = draw_overview(shrink(opened.view_at(step * ds), *tally.thumb.shape),
+                            tally.thumb, blasts, step, row.all_suspected)
     atomic_imwrite(paths.overlay, overlay)
-    return tally.segmented(opened, row, overlay, scale, blasts, ds)
+    row.inference = dict(opened.describe(scale, source), overlay_downsample=step * ds,
+                         cut_components=tally.counter.cut_components)
+    shapes = streamed_shapes(blasts, tally.counter.outlines, ds) if outlines else None
+    return Segmented(row, overlay, None, overlay, shapes, slide=opened.slide)
 
 
 def _warn_scale_unsure(row: ImageRow) -> None:
-    """Flag a row whose working scale rests on an unsure red-cell
-    measurement, with one line on stderr naming the file."""
+    """Flag the row; say so on stderr, naming the file."""
     row.scale_unsure = True
     print(f'{row.file}: warning: red-cell size measured with low confidence; '
           'the working scale may be wrong (give --mpp, or source_rbc_px in '
           'the config)', file=sys.stderr)
 
 
-class _Whole:
-    """A field in memory: the whole mask and probability, blasts counted at
-    once (their label image goes to the sinks), a full-size overlay."""
-
-    def __init__(self, source: RowSource, min_area: int, outlines: bool) -> None:
-        self.source, self.min_area = source, min_area
-
-    def run(self, bands: Iterator[Band], mask_path: Path, write_mask: Any,
-            rule: AllRule, rule_area: int) -> tuple[list[Blast], dict]:
-        mask, prob = collect_bands(bands, self.source.height, self.source.width)
-        self.count, numbers = analyse(mask, prob, self.min_area, rule)
-        del prob
-        atomic_imwrite(mask_path, mask)
-        return self.count.blasts, numbers
-
-    def overlay(self, opened: Opened, blasts: list[Blast], ds: float,
-                flagged: bool | None) -> np.ndarray:
-        return draw_overlay(opened.image, self.count, flagged)
-
-    def segmented(self, opened: Opened, row: ImageRow, overlay: np.ndarray,
-                  scale: float, blasts: list[Blast], ds: float) -> Segmented:
-        return Segmented(row, opened.image, self.count, overlay)  # outlines traced once
-
-
 class _Streamed:
-    """Counts, totals and a small mask copy from bands passing through to
-    the mask file; a downsampled overview."""
+    """Totals, a band counter and a small mask copy (for the overview), taken
+    from the bands on their way to the mask file."""
 
     def __init__(self, source: RowSource, min_area: int, outlines: bool) -> None:
-        self.source, self.outlines = source, outlines
         height, width = source.height, source.width
         self.step = overlay_step(height, width)
         self.counter = BandCounter(width, min_area,
@@ -262,7 +245,7 @@ class _Streamed:
                               np.uint8)
         self.blast_pixels, self.prob_sum = 0, 0.0
 
-    def _watch(self, bands: Iterator[Band]) -> Iterator[Band]:
+    def watch(self, bands: Iterator[Band]) -> Iterator[Band]:
         for band in bands:
             blast = band.mask == BLAST_CLASS
             self.blast_pixels += int(np.count_nonzero(blast))
@@ -273,43 +256,15 @@ class _Streamed:
             self.thumb[t0:t0 + len(sub)] = sub
             yield band
 
-    def run(self, bands: Iterator[Band], mask_path: Path, write_mask: Any,
-            rule: AllRule, rule_area: int) -> tuple[list[Blast], dict]:
-        write_mask(mask_path, self._watch(bands), self.source)
-        blasts = self.counter.finish()
-        return blasts, blast_numbers(blasts, self.blast_pixels,
-                                     self.source.height * self.source.width,
-                                     self.prob_sum,
-                                     rule, rule_area)
-
-    def overlay(self, opened: Opened, blasts: list[Blast], ds: float,
-                flagged: bool | None) -> np.ndarray:
-        view = opened.view_at(self.step * ds)
-        return draw_overview(shrink(view, *self.thumb.shape), self.thumb,
-                             blasts, self.step, flagged)
-
-    def segmented(self, opened: Opened, row: ImageRow, overlay: np.ndarray,
-                  scale: float, blasts: list[Blast], ds: float) -> Segmented:
-        row.inference = dict(opened.describe(scale, self.source),
-                             overlay_downsample=self.step * ds,
-                             cut_components=self.counter.cut_components)
-        shapes: list[BlastShape] | None = None
-        if self.outlines:
-            shapes = streamed_shapes(blasts, self.counter.outlines, ds)
-        return Segmented(row, overlay, None, overlay, shapes, slide=opened.slide)
-
 
 def _to_level0(b: dict[str, Any], ds: float) -> dict[str, Any]:
-    """A blast's stats from mask pixels (a level ``ds`` times smaller) to
-    level-0 pixels."""
+    """A blast's stats from mask pixels (a level ``ds`` times smaller) to level-0 pixels."""
     if ds == 1:
         return b
-    x, y, w, h = b['bbox']
     cx, cy = b['centroid']
     return dict(b, area=int(round(b['area'] * ds * ds)),
                 centroid=((cx + 0.5) * ds - 0.5, (cy + 0.5) * ds - 0.5),
-                bbox=(int(round(x * ds)), int(round(y * ds)),
-                      int(round(w * ds)), int(round(h * ds))))
+                bbox=tuple(int(round(v * ds)) for v in b['bbox']))
 
 
 def process_image(model: Any, file: str, name: str, out_dir: Path,
@@ -317,14 +272,13 @@ def process_image(model: Any, file: str, name: str, out_dir: Path,
                   rule: AllRule = AllRule(), mpp: float | None = None,
                   progress: bool = False, sinks: Sequence[ImageSink] = (),
                   stain: StainCheck | None = None) -> ImageRow:
-    """Segment one file and write its mask and overlay (and hand it to the
-    ``sinks``); never raises for a bad file (the row says what went wrong).
+    """Segment one file, write its mask and overlay, hand it to the ``sinks``;
+    never raises for a bad file (the row says what went wrong).
 
     ``min_area`` None: the minimum blast area follows the image's red-cell
     size (:func:`scaled_min_area`). ``mpp`` (microns per pixel) sets the
     working scale of native-scale configs, ``progress`` shows a bar over
-    tiles. ``stain`` adds the OOD score and may normalize the image before it
-    is segmented (not for slides, which are never whole in memory).
+    tiles. ``stain`` adds the OOD score and may normalize a plain image.
     """
     row = ImageRow(file=file, name=name)
     slide = is_slide(file)

@@ -14,11 +14,10 @@ import functools
 import sys
 from typing import Callable, Optional
 
-from ..utils import tool_main
+from ..utils.errors import EXIT_USAGE, tool_main
 
 __all__ = ['command', 'missing_dependency']
 
-EXIT_USAGE = 2
 EXTRA = {'onnxruntime': 'runtime', 'onnx': 'train'}  # default: the training stack
 
 

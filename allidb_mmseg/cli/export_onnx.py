@@ -57,7 +57,7 @@ def check_outputs(args: argparse.Namespace) -> None:
     """Refuse existing outputs (unless --force) before any work."""
     outs = [Path(args.out), sidecar_path(args.out)]
     if args.int8:
-        outs += [int8_path(args.out), int8_path(args.out).with_suffix('.json')]
+        outs += [int8_path(args.out), sidecar_path(int8_path(args.out))]
     for p in outs:
         refuse_existing(p, args.force)
 
@@ -77,8 +77,7 @@ def main(argv: list[str] | None = None) -> int:
     doc = export_onnx(args.config, args.checkpoint, args.out, opset=args.opset,
                       tolerance=args.tolerance, force=args.force)
     worst = max(c['max_abs_diff'] for c in doc['export']['check'])
-    sidecar = Path(args.out).with_suffix('.json')
-    print(f'wrote {args.out} and {sidecar}: opset {args.opset}, dynamic '
+    print(f'wrote {args.out} and {sidecar_path(args.out)}: opset {args.opset}, dynamic '
           f'N/H/W, {doc["mode"]} inference; torch vs onnxruntime max |logit '
           f'diff| {worst:.1e} (limit {args.tolerance:g})')
     if int8 is None:

@@ -33,14 +33,11 @@ from tqdm import tqdm
 from ..utils import (check_writable_dir, remove_stale_temps, swap_in_dir,
                      temp_dir_beside)
 from .coco_masks import (FOREGROUND, IGNORE, ConversionError,
-                         ConversionWarning, rasterize, resolve_categories)
-from .splits import SPLITS, check_ratios, split_groups
+                         ConversionWarning, _is_int, rasterize,
+                         resolve_categories)
+from .splits import check_ratios, split_groups
 
 __all__ = ['convert_coco', 'ConversionError', 'ConversionWarning']
-
-
-def _is_int(v) -> bool:
-    return isinstance(v, int) and not isinstance(v, bool)
 
 
 def _load_coco(ann_file: Path) -> tuple[dict, bytes]:
@@ -70,7 +67,7 @@ def _check_coco(coco: dict, src: Path,
                 ) -> tuple[list[dict], dict[int, list[dict]], dict[int, int],
                            dict[str, int]]:
     """Images, annotations per image id, category->class, name->class."""
-    images, by_id, by_name, by_stem = [], {}, {}, {}
+    by_id, by_name, by_stem = {}, {}, {}
     for i, img in enumerate(coco['images']):
         if not isinstance(img, dict):
             raise ConversionError(f'{src}: image entry {i} is not an object')
@@ -96,17 +93,15 @@ def _check_coco(coco: dict, src: Path,
                 f'{src}: duplicate file name stem: {by_stem[stem]["file_name"]!r}'
                 f' and {name!r} would both write {stem}.png')
         by_id[img['id']] = by_name[name] = by_stem[stem] = img
-        images.append(img)
-    categories = []
+    categories = {}  # id -> category
     for i, cat in enumerate(coco['categories']):
         if (not isinstance(cat, dict) or not _is_int(cat.get('id'))
                 or not isinstance(cat.get('name'), str)):
             raise ConversionError(f'{src}: category entry {i} needs an integer '
                                   f'"id" and a "name"')
-        if any(c['id'] == cat['id'] for c in categories):
+        if cat['id'] in categories:
             raise ConversionError(f'{src}: duplicate category id {cat["id"]}')
-        categories.append(cat)
-    cat_ids = {c['id'] for c in categories}
+        categories[cat['id']] = cat
     anns: dict[int, list[dict]] = defaultdict(list)
     seen_ann_ids, used = set(), set()
     for i, ann in enumerate(coco.get('annotations', [])):
@@ -121,15 +116,16 @@ def _check_coco(coco: dict, src: Path,
             raise ConversionError(f'{src}: annotation {aid}: unknown image_id '
                                   f'{ann.get("image_id")!r}')
         if (not _is_int(ann.get('category_id'))
-                or ann['category_id'] not in cat_ids):
+                or ann['category_id'] not in categories):
             raise ConversionError(f'{src}: annotation {aid}: unknown '
                                   f'category_id {ann.get("category_id")!r}')
         used.add(ann['category_id'])
         anns[ann['image_id']].append(ann)
-    classes = resolve_categories(categories, used, category_map, str(src))
-    names = {c['name']: classes[c['id']] for c in categories
+    classes = resolve_categories(list(categories.values()), used, category_map,
+                                 str(src))
+    names = {c['name']: classes[c['id']] for c in categories.values()
              if c['id'] in classes}
-    return images, anns, classes, names
+    return list(by_id.values()), anns, classes, names
 
 
 @contextlib.contextmanager
@@ -159,7 +155,6 @@ def _check_image(data: bytes, path: Path, width: int, height: int) -> None:
     PIL raises on truncated files (OpenCV may decode a truncated JPEG in
     part); OpenCV is what mmseg's loader uses, so it must decode too.
     """
-    orientation = 1
     with _quiet_decoders():
         try:
             with Image.open(io.BytesIO(data)) as im:
@@ -185,15 +180,13 @@ def _check_image(data: bytes, path: Path, width: int, height: int) -> None:
                       ConversionWarning, stacklevel=3)
 
 
-def _check_inside(images: list[dict], src: Path, allow_outside: bool) -> None:
+def _check_inside(images: list[dict], src: Path) -> None:
     """Refuse a ``file_name`` that is absolute or climbs out with ``..``.
 
     Why: such a name reads a file from anywhere on the machine into the
     dataset, and records its absolute path in summary.json; a COCO file from
     someone else should not be able to do that unnoticed.
     """
-    if allow_outside:
-        return
     for img in images:
         name = Path(img['file_name'])
         if name.is_absolute() or '..' in name.parts:
@@ -201,13 +194,6 @@ def _check_inside(images: list[dict], src: Path, allow_outside: bool) -> None:
                 f'{src}: image {img["id"]}: file_name {img["file_name"]!r} '
                 f'points outside --img-dir (give --allow-outside-img-dir to '
                 f'read it anyway)')
-
-
-def _find_image(img_dir: Path, file_name: str) -> Path:
-    path = img_dir / file_name
-    if not path.is_file() and (img_dir / Path(file_name).name).is_file():
-        path = img_dir / Path(file_name).name  # CVAT may keep task folders
-    return path
 
 
 def _check_output(out_root: Path, force: bool, inputs: Sequence[Path]) -> None:
@@ -266,7 +252,8 @@ def convert_coco(ann_file: str | os.PathLike, img_dir: str | os.PathLike,
                                                       category_map)
     if not images:
         raise ConversionError(f'{ann_file}: the COCO file lists no images')
-    _check_inside(images, ann_file, allow_outside_img_dir)
+    if not allow_outside_img_dir:
+        _check_inside(images, ann_file)
 
     _clean_stale_temps(out_root)
     out_root.parent.mkdir(parents=True, exist_ok=True)
@@ -304,11 +291,14 @@ def _build(tmp: Path, ann_file: Path, raw: bytes, img_dir: Path,
     staged, staged_masks = tmp / 'staging', tmp / 'staging_masks'
     staged.mkdir()
     staged_masks.mkdir()
-    info = {}  # file name -> (stem, sha256, foreground px, ignore px, px)
+    info = {}  # file name -> (sha256, foreground px, ignore px, px)
     images = sorted(images, key=lambda im: Path(im['file_name']).name)
     for img in tqdm(images, desc='convert', unit='img', disable=not progress,
                     dynamic_ncols=True):
-        path = _find_image(img_dir, img['file_name'])
+        name = Path(img['file_name']).name
+        path = img_dir / img['file_name']
+        if not path.is_file() and (img_dir / name).is_file():
+            path = img_dir / name  # CVAT may keep task folders
         try:
             data = path.read_bytes()
         except FileNotFoundError:
@@ -319,18 +309,17 @@ def _build(tmp: Path, ann_file: Path, raw: bytes, img_dir: Path,
         h, w = img['height'], img['width']
         _check_image(data, path, w, h)
         mask = rasterize(anns.get(img['id'], []), h, w, classes, str(ann_file))
-        name = Path(img['file_name']).name
         (staged / name).write_bytes(data)
         ok, png = cv2.imencode('.png', mask)
         if not ok:  # pragma: no cover - OpenCV always encodes uint8
             raise ConversionError(f'{path}: could not encode the mask')
         (staged_masks / f'{Path(name).stem}.png').write_bytes(png.tobytes())
-        info[name] = (Path(name).stem, hashlib.sha256(data).hexdigest(),
+        info[name] = (hashlib.sha256(data).hexdigest(),
                       int((mask == FOREGROUND).sum()),
                       int((mask == IGNORE).sum()), h * w)
 
     by_hash = defaultdict(list)
-    for name, (_, sha, *_rest) in info.items():
+    for name, (sha, *_) in info.items():
         by_hash[sha].append(name)
     groups = sorted((sorted(g) for g in by_hash.values()), key=lambda g: g[0])
     duplicates = [g for g in groups if len(g) > 1]
@@ -338,30 +327,27 @@ def _build(tmp: Path, ann_file: Path, raw: bytes, img_dir: Path,
         warnings.warn(f'{img_dir}: {", ".join(g)} have identical content; '
                       f'they are kept in the same split', ConversionWarning,
                       stacklevel=3)
-    has_fg = [any(info[n][2] > 0 for n in g) for g in groups]
+    has_fg = [any(info[n][1] > 0 for n in g) for g in groups]
     splits = split_groups(groups, has_fg, ratios, seed)
 
     (tmp / 'splits').mkdir()
     counts, fg_fraction, ignore_fraction = {}, {}, {}
-    for split in SPLITS:
+    for split, names in splits.items():
+        stems = sorted(Path(n).stem for n in names)
         for sub in ('img_dir', 'ann_dir'):
             (tmp / sub / split).mkdir(parents=True)
-        for name in splits[split]:
-            stem = info[name][0]
+        for name in names:
+            mask_name = f'{Path(name).stem}.png'
             os.replace(staged / name, tmp / 'img_dir' / split / name)
-            os.replace(staged_masks / f'{stem}.png',
-                       tmp / 'ann_dir' / split / f'{stem}.png')
-        stems = sorted(info[n][0] for n in splits[split])
+            os.replace(staged_masks / mask_name, tmp / 'ann_dir' / split / mask_name)
         (tmp / 'splits' / f'{split}.txt').write_text(
             ''.join(f'{s}\n' for s in stems), encoding='utf-8')
-        n_all = sum(info[n][2] > 0 for n in splits[split])
-        pixels = sum(info[n][4] for n in splits[split])
-        counts[split] = {'images': len(splits[split]), 'all': n_all,
-                         'healthy': len(splits[split]) - n_all}
-        fg_fraction[split] = round(
-            sum(info[n][2] for n in splits[split]) / pixels, 6) if pixels else 0.0
-        ignore_fraction[split] = round(
-            sum(info[n][3] for n in splits[split]) / pixels, 6) if pixels else 0.0
+        n_all = sum(info[n][1] > 0 for n in names)
+        fg, ignore, pixels = (sum(info[n][k] for n in names) for k in (1, 2, 3))
+        counts[split] = {'images': len(names), 'all': n_all,
+                         'healthy': len(names) - n_all}
+        fg_fraction[split] = round(fg / pixels, 6) if pixels else 0.0
+        ignore_fraction[split] = round(ignore / pixels, 6) if pixels else 0.0
     staged.rmdir()
     staged_masks.rmdir()
 
@@ -376,7 +362,7 @@ def _build(tmp: Path, ann_file: Path, raw: bytes, img_dir: Path,
         'images': len(info),
         'ratios': list(ratios),
         'seed': int(seed),
-        'source_sha256': {img['file_name']: info[Path(img['file_name']).name][1]
+        'source_sha256': {img['file_name']: info[Path(img['file_name']).name][0]
                           for img in images},
     }
     (tmp / 'summary.json').write_text(

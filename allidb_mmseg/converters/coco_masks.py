@@ -38,15 +38,17 @@ class ConversionWarning(AllidbWarning):
     """Input that the converter repairs or skips (clipped or degenerate shapes)."""
 
 
+def _is_int(v) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
 def _norm(name: str) -> str:
     return re.sub(r'[\s\-]+', '_', str(name).strip().lower())
 
 
 def parse_class(value: str | int) -> int:
     """A class given as a name ('lymphoblast', 'ignore', ...) or index (0/1/255)."""
-    if isinstance(value, (int, np.integer)) and int(value) in CLASS_NAMES.values():
-        return int(value)
-    text = _norm(str(value))
+    text = str(int(value)) if isinstance(value, (int, np.integer)) else _norm(value)
     if text in CLASS_NAMES:
         return CLASS_NAMES[text]
     if text.isdigit() and int(text) in CLASS_NAMES.values():
@@ -106,24 +108,20 @@ def clip_polygon(points: np.ndarray, width: float, height: float) -> np.ndarray:
     exactly the part of the polygon that lies on the image.
     """
     def clip(pts, axis, limit, keep_below):
+        inside = pts[:, axis] <= limit if keep_below else pts[:, axis] >= limit
         out = []
-        n = len(pts)
-        for i in range(n):
+        for i in range(len(pts)):
             cur, prev = pts[i], pts[i - 1]
-            cur_in = cur[axis] <= limit if keep_below else cur[axis] >= limit
-            prev_in = prev[axis] <= limit if keep_below else prev[axis] >= limit
-            if cur_in != prev_in:
+            if inside[i] != inside[i - 1]:
                 t = (limit - prev[axis]) / (cur[axis] - prev[axis])
                 out.append(prev + t * (cur - prev))
-            if cur_in:
+            if inside[i]:
                 out.append(cur)
         return np.asarray(out, dtype=np.float64).reshape(-1, 2)
 
     pts = np.asarray(points, dtype=np.float64).reshape(-1, 2)
     for axis, limit, below in ((0, 0.0, False), (0, float(width), True),
                                (1, 0.0, False), (1, float(height), True)):
-        if len(pts) == 0:
-            break
         pts = clip(pts, axis, limit, below)
     return pts
 
@@ -221,33 +219,30 @@ def segmentation_to_rle(seg, height: int, width: int, where: str) -> dict | None
 def _rle_to_rle(seg: dict, height: int, width: int, where: str) -> dict:
     size, counts = seg.get('size'), seg.get('counts')
     if (not isinstance(size, (list, tuple)) or len(size) != 2
-            or not all(isinstance(v, int) and not isinstance(v, bool)
-                       for v in size)
+            or not all(_is_int(v) for v in size)
             or list(size) != [height, width]):
         raise ConversionError(f'{where}: RLE size {size} does not match the '
                               f'image ({height}x{width}, given as [h, w])')
     if isinstance(counts, list):  # uncompressed, column-major runs
-        if not all(isinstance(v, int) and not isinstance(v, bool) and v >= 0
-                   for v in counts):
+        if not all(_is_int(v) and v >= 0 for v in counts):
             raise ConversionError(f'{where}: RLE counts must be non-negative '
                                   f'integers')
         total = sum(counts)
-        if total != height * width:
-            raise ConversionError(f'{where}: RLE counts sum to {total}, '
-                                  f'expected {height}*{width}={height * width}')
-        return mask_utils.frPyObjects({'size': [height, width],
-                                       'counts': counts}, height, width)
-    if isinstance(counts, (str, bytes)):  # compressed
-        raw = counts.encode('ascii') if isinstance(counts, str) else counts
+    elif isinstance(counts, (str, bytes)):  # compressed
+        counts = counts.encode('ascii') if isinstance(counts, str) else counts
         try:
-            total = _rle_string_length(raw)
+            total = _rle_string_length(counts)
         except (ValueError, UnicodeError) as exc:
             raise ConversionError(f'{where}: corrupt compressed RLE ({exc})')
-        if total != height * width:
-            raise ConversionError(f'{where}: RLE counts sum to {total}, '
-                                  f'expected {height}*{width}={height * width}')
-        return {'size': [height, width], 'counts': raw}
-    raise ConversionError(f'{where}: RLE counts must be a list or a string')
+    else:
+        raise ConversionError(f'{where}: RLE counts must be a list or a string')
+    if total != height * width:
+        raise ConversionError(f'{where}: RLE counts sum to {total}, '
+                              f'expected {height}*{width}={height * width}')
+    if isinstance(counts, list):
+        return mask_utils.frPyObjects({'size': [height, width],
+                                       'counts': counts}, height, width)
+    return {'size': [height, width], 'counts': counts}
 
 
 def rasterize(annotations: Sequence[Mapping], height: int, width: int,
@@ -267,10 +262,7 @@ def rasterize(annotations: Sequence[Mapping], height: int, width: int,
         with warnings.catch_warnings():  # pycocotools vs numpy 2 chatter
             warnings.simplefilter('ignore', DeprecationWarning)
             region = mask_utils.decode(rle).astype(bool)
-        if cls in unions:
-            unions[cls] |= region
-        else:
-            unions[cls] = region
+        unions[cls] = unions[cls] | region if cls in unions else region
     mask = np.zeros((height, width), np.uint8)
     for cls in PAINT_ORDER:
         if cls in unions:

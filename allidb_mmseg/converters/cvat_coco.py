@@ -81,8 +81,7 @@ def coco_document(images: Sequence[dict], annotations: Sequence[dict],
 
 def cvat_coco(images: Sequence[tuple[str, int, int, Sequence[np.ndarray]]]) -> dict:
     """The whole export: ``images`` holds (file_name, width, height, polygons)."""
-    entries: list[dict] = []
-    annotations: list[dict] = []
+    entries, annotations = [], []
     for image_id, (file_name, width, height, polygons) in enumerate(images, start=1):
         entries.append(coco_image(image_id, file_name, width, height))
         for poly in polygons:

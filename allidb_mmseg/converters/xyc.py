@@ -15,6 +15,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 from scipy import ndimage as ndi
+from tqdm import tqdm
 
 from ..io.image_io import ImageReadError, read_image
 from ..utils import AllidbError, files_by_stem
@@ -56,9 +57,13 @@ def read_xyc(path: str | os.PathLike) -> np.ndarray:
 
 def write_xyc(path: str | os.PathLike, centres) -> None:
     """Write centres in ALL-IDB1's format (integer "x y" per line)."""
-    lines = [f'{int(round(x))} {int(round(y))}' for x, y in np.reshape(centres, (-1, 2))]
-    Path(path).write_text(''.join(f'{ln}\n' for ln in lines))
+    Path(path).write_text(''.join(f'{int(round(x))} {int(round(y))}\n'
+                                  for x, y in np.reshape(centres, (-1, 2))))
 
+
+def _box(x: int, y: int, r: int) -> tuple[slice, slice]:
+    """(rows, columns) of the square of half-side ``r`` around (x, y), cut at 0."""
+    return slice(max(0, y - r), y + r + 1), slice(max(0, x - r), x + r + 1)
 
 
 def stain_feature(img_bgr: np.ndarray) -> np.ndarray:
@@ -78,10 +83,10 @@ def bootstrap_polygons(img_bgr: np.ndarray, centres: np.ndarray,
                        ) -> tuple[list[np.ndarray], list[str]]:
     """One outline per centre, segmented from the image around that centre.
 
-    Steps: threshold :func:`stain_feature` half-way between its level at
-    the centres and the field's median; fill holes and smooth; split components holding several
-    centres between them (each pixel to the centre whose inscribed disc it is
-    least far outside of, as in :mod:`allidb_mmseg.evaluation.counting`); clip each
+    Steps: threshold :func:`stain_feature` half-way between its level at the
+    centres and the field's; fill holes and smooth; split components holding
+    several centres (each pixel to the centre whose inscribed disc it is least
+    far outside of, as in :mod:`allidb_mmseg.evaluation.counting`); clip each
     cell to 2.5 radii of its centre; polygon by ``approxPolyDP(epsilon)``.
 
     ``radius`` is the expected blast radius in pixels; by default the width
@@ -102,17 +107,15 @@ def bootstrap_polygons(img_bgr: np.ndarray, centres: np.ndarray,
     cx = np.clip(np.floor(centres[:, 0]).astype(int), 0, w - 1)
     cy = np.clip(np.floor(centres[:, 1]).astype(int), 0, h - 1)
     # Threshold half-way between the cells' level (around the centres) and
-    # the rest of the field (the image median: red cells and background
-    # cover most of a field). Otsu fails here: windows packed with red cells
+    # the rest of the field (its FIELD_PERCENTILE away from the centres: red
+    # cells and background cover most of a field). Otsu fails here: windows packed with red cells
     # make red-vs-background the strongest split.
     rc = max(1, int(round(r0 / 3)))
-    at_centres = np.concatenate([
-        f[max(0, y - rc):y + rc + 1, max(0, x - rc):x + rc + 1].ravel()
-        for x, y in zip(cx, cy)])
+    at_centres = np.concatenate([f[_box(x, y, rc)].ravel() for x, y in zip(cx, cy)])
     level_cells = float(np.median(at_centres))
     near = np.zeros((h, w), bool)
     for x, y in zip(cx, cy):
-        near[max(0, y - win):y + win + 1, max(0, x - win):x + win + 1] = True
+        near[_box(x, y, win)] = True
     rest = f[~near] if (~near).sum() > 1000 else f.ravel()
     level_field = float(np.percentile(rest[::7], FIELD_PERCENTILE))
     fg = f > 0.5 * (level_cells + level_field)
@@ -124,8 +127,7 @@ def bootstrap_polygons(img_bgr: np.ndarray, centres: np.ndarray,
                                  cv2.DIST_L2, 5)[1:-1, 1:-1]
     n, comp = cv2.connectedComponents(fg.astype(np.uint8), connectivity=8)
     # Seed radius per centre: the largest inscribed disc near the centre.
-    seed_r = np.array([dist[max(0, y - 3):y + 4, max(0, x - 3):x + 4].max()
-                       for x, y in zip(cx, cy)], np.float64)
+    seed_r = np.array([dist[_box(x, y, 3)].max() for x, y in zip(cx, cy)], np.float64)
     owner = np.full((h, w), -1, np.int32)
     for c in range(1, n):
         on = np.flatnonzero(comp[cy, cx] == c)
@@ -140,13 +142,12 @@ def bootstrap_polygons(img_bgr: np.ndarray, centres: np.ndarray,
     good = seed_r[comp[cy, cx] > 0]
     r_typ = float(np.median(good)) if good.size else r0
     yy, xx = np.ogrid[:h, :w]
-    polys: list[np.ndarray] = []
-    notes: list[str] = []
+    polys, notes = [], []
     for i, (x, y) in enumerate(zip(cx, cy)):
-        x0, x1 = max(0, x - win), min(w, x + win + 1)
-        y0, y1 = max(0, y - win), min(h, y + win + 1)
-        cell = owner[y0:y1, x0:x1] == i
-        cell &= (yy[y0:y1] - y) ** 2 + (xx[:, x0:x1] - x) ** 2 <= win ** 2
+        rows, cols = _box(x, y, win)
+        y0, x0 = rows.start, cols.start
+        cell = owner[rows, cols] == i
+        cell &= (yy[rows] - y) ** 2 + (xx[:, cols] - x) ** 2 <= win ** 2
         note = ''
         if not cell[y - y0, x - x0]:
             disc = np.zeros(cell.shape, np.uint8)
@@ -170,16 +171,11 @@ def bootstrap_polygons(img_bgr: np.ndarray, centres: np.ndarray,
         # Pixel indices -> outline through pixel edges (what a polygon
         # rasteriser fills back to the same pixels): shift half a pixel out.
         poly = cont.astype(np.float64) + 0.5
-        ctr = poly.mean(0)
-        d = poly - ctr
-        norm = np.maximum(np.hypot(d[:, 0], d[:, 1]), 1e-6)[:, None]
-        poly = poly + 0.5 * d / norm
-        poly[:, 0] = np.clip(poly[:, 0], 0, w)
-        poly[:, 1] = np.clip(poly[:, 1], 0, h)
-        polys.append(poly)
+        d = poly - poly.mean(0)
+        poly = poly + 0.5 * d / np.maximum(np.hypot(d[:, 0], d[:, 1]), 1e-6)[:, None]
+        polys.append(np.clip(poly, 0, (w, h)))
         notes.append(note)
     return polys, notes
-
 
 
 def bootstrap_coco(img_dir: str | os.PathLike, xyc_dir: str | os.PathLike,
@@ -201,11 +197,8 @@ def bootstrap_coco(img_dir: str | os.PathLike, xyc_dir: str | os.PathLike,
     images = files_by_stem(img_dir)
     xycs = files_by_stem(xyc_dir, ('.xyc',))
     entries, log = [], []
-    it = list(images.items())
-    if progress:
-        from tqdm import tqdm
-        it = tqdm(it, desc='bootstrapping', unit='img')
-    for stem, path in it:
+    for stem, path in tqdm(list(images.items()), desc='bootstrapping', unit='img',
+                           disable=not progress):
         if stem not in xycs and not missing_as_healthy:
             log.append(dict(image=path.name, status='skipped', error='no .xyc file'))
             continue

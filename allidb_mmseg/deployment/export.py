@@ -47,8 +47,7 @@ _SCALE_STEPS = {'RescaleToWorkingScale'}
 
 
 def _plain(v: Any) -> Any:
-    """Config values as JSON types (tuples to lists, numpy/torch scalars to
-    Python numbers)."""
+    """Config values as JSON types (tuples to lists, scalars to Python numbers)."""
     if isinstance(v, dict):
         return {k: _plain(x) for k, x in v.items()}
     if isinstance(v, (list, tuple)):
@@ -67,8 +66,7 @@ def _float32_list(t: Any) -> list[float]:
 def _resize_of(test_pipeline: Sequence[dict], where: str,
                working_rbc_px: Optional[float] = None) -> Optional[dict]:
     """The test pipeline's resize as sidecar data; refuse steps the runtime
-    cannot reproduce. ``working_rbc_px``: the config's working scale, which
-    the sidecar carries and a rescaling step must follow."""
+    cannot reproduce (a rescaling step must follow ``working_rbc_px``)."""
     resize = None
     for step in test_pipeline:
         kind = str(step.get('type', '')).split('.')[-1]
@@ -100,16 +98,17 @@ def _dataset_meta(saved: Optional[dict], cfg: Any, num_classes: int) -> dict:
     """Class names and palette: the checkpoint's own (``saved``), else the
     config's test dataset's (never mmseg's guess by class count, which
     names two classes 'background' and 'vessel')."""
+    n = max(2, num_classes)
     meta = saved or {}
-    if len(meta.get('classes') or ()) == max(2, num_classes):
+    if len(meta.get('classes') or ()) == n:
         return meta
     from mmseg.registry import DATASETS
 
     kind = cfg.get('test_dataloader', {}).get('dataset', {}).get('type')
     cls = DATASETS.get(kind) if kind else None
     meta = dict(getattr(cls, 'METAINFO', {}) or {})
-    if len(meta.get('classes') or ()) != max(2, num_classes):
-        meta = dict(classes=['background', 'lymphoblast'][:max(2, num_classes)])
+    if len(meta.get('classes') or ()) != n:
+        meta = dict(classes=['background', 'lymphoblast'][:n])
     return meta
 
 
@@ -194,10 +193,7 @@ def _max_diffs(net: Any, onnx_file: Path, shapes: list[tuple[int, int, int]],
         with torch.no_grad():
             ref = net(torch.from_numpy(x)).numpy()
         got = sess.run([spec.output_name], {spec.input_name: x})[0]
-        if got.shape != ref.shape:
-            diff = float('inf')
-        else:
-            diff = float(np.abs(got - ref).max())
+        diff = float(np.abs(got - ref).max()) if got.shape == ref.shape else float('inf')
         out.append(dict(input_shape=[n, 3, h, w], max_abs_diff=diff))
     return out
 

@@ -119,8 +119,7 @@ class OnnxSegmentor:
     @cached_property
     def preprocessing(self) -> Preprocessing:
         """The preprocessor's channel swap and normalisation."""
-        spec = self.spec
-        return Preprocessing(tuple(spec.mean), tuple(spec.std), spec.rgb)
+        return Preprocessing(tuple(self.spec.mean), tuple(self.spec.std), self.spec.rgb)
 
     @property
     def align_corners(self) -> bool:

@@ -3,12 +3,9 @@
 ``model.onnx`` holds the segmentor as a function from a normalised batch
 ``(N, 3, h, w)`` float32 to logits ``(N, C, h, w)`` at the same size, for any
 ``h`` and ``w``. ``model.json`` beside it says how an image becomes that batch
-and how the logits become a mask and a count: channel order, mean and std,
-the resize of the paper's whole-field configs or the working scale of the
-native-scale ones, the padding, the tile size and stride, class names and
-palette, and the minimum blast area. It also records the export itself
-(config, checkpoint, versions, the torch-vs-onnxruntime check) and the
-SHA-256 of the ONNX file, so a sidecar is never used with another model.
+and how the logits become a mask and a count (:class:`DeploySpec`). It also
+records the export itself and the SHA-256 of the ONNX file, so a sidecar is
+never used with another model.
 
 Reading it needs only the standard library.
 """

@@ -7,9 +7,8 @@
 
 The registered parts live here, not in our tools, so the configs behave the
 same when run by MMSegmentation's own tools through ``custom_imports``.
-:mod:`.config` prepares a config from a command line, :mod:`.runner` builds
-the Runner and trains or tests, :mod:`.cli` holds the shared flags,
-:mod:`.checkpoint` checks that a checkpoint fits a model.
+:mod:`.config` prepares a config from a command line; :mod:`.runner` builds
+the Runner and trains or tests.
 """
 from .. import compat  # noqa: F401,I001  (before mmseg is imported)
 from .ddp import DeviceAwareDDP

@@ -110,16 +110,7 @@ def check_pretrained(cfg: Config) -> None:
     ckpt = cfg.model.backbone.init_cfg['checkpoint']
     match = check_pretrained_backbone(model_of_config(cfg).backbone, ckpt)
     if match.prefix:
-        cfg.model.backbone.init_cfg = dict(type='Pretrained', checkpoint=ckpt,
-                                           prefix=match.prefix)
-
-
-def _option_error(key: str, value: Any, rule: str) -> AllidbError:
-    return AllidbError(f'--cfg-options {key}={value!r}', rule)
-
-
-def _whole(value: Any) -> bool:
-    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+        cfg.model.backbone.init_cfg['prefix'] = match.prefix
 
 
 def check_cfg_options(cfg_options: Optional[dict]) -> None:
@@ -129,19 +120,18 @@ def check_cfg_options(cfg_options: Optional[dict]) -> None:
     (a traceback later) and ``=-5`` as a run of no iterations that exits 0.
     """
     for key, value in (cfg_options or {}).items():
-        if key in _WHOLE_NUMBER_OPTIONS:
-            low = _WHOLE_NUMBER_OPTIONS[key]
-            if not _whole(value) or value < low:
-                raise _option_error(key, value,
-                                    f'must be a whole number >= {low}')
-        elif key in _INTERVAL_OPTIONS:
-            if not _whole(value) or (value < 1 and value != -1):
-                raise _option_error(key, value, 'must be a whole number >= 1 '
-                                    '(or -1: never)')
-        elif key in _POSITIVE_NUMBER_OPTIONS:
-            if not isinstance(value, numbers.Real) or isinstance(
-                    value, bool) or not 0 < value < float('inf'):
-                raise _option_error(key, value, 'must be a number > 0')
+        number = isinstance(value, numbers.Real) and not isinstance(value, bool)
+        whole = number and isinstance(value, numbers.Integral)
+        low = _WHOLE_NUMBER_OPTIONS.get(key)
+        if low is not None and not (whole and value >= low):
+            rule = f'must be a whole number >= {low}'
+        elif key in _INTERVAL_OPTIONS and not (whole and (value >= 1 or value == -1)):
+            rule = 'must be a whole number >= 1 (or -1: never)'
+        elif key in _POSITIVE_NUMBER_OPTIONS and not (number and 0 < value < float('inf')):
+            rule = 'must be a number > 0'
+        else:
+            continue
+        raise AllidbError(f'--cfg-options {key}={value!r}', rule)
 
 
 def _fit_warmups(scheds: list, max_iters: int) -> None:
@@ -190,23 +180,6 @@ def fit_schedule_to_max_iters(cfg: Config, old_max_iters: int) -> None:
         if s.get('by_epoch', True) or s.get('end', new) > s.get('begin', 0)]
 
 
-def _apply_scale_options(cfg: Config, cfg_options: dict) -> None:
-    """Carry ``--cfg-options working_rbc_px=/source_rbc_px=`` into the
-    pipelines and evaluators that use them (native-scale configs)."""
-    scale = {k: cfg_options[k] for k in ('working_rbc_px', 'source_rbc_px')
-             if k in cfg_options}
-    if scale:
-        set_scale_settings(cfg, **scale)
-
-
-def _fix_worker_flags(cfg: Config) -> None:
-    # torch refuses persistent_workers=True with num_workers=0.
-    for key in LOADERS:
-        loader = cfg.get(key)
-        if isinstance(loader, dict) and loader.get('num_workers', 1) == 0:
-            loader['persistent_workers'] = False
-
-
 def check_split_dirs(cfg: Config, loaders: tuple[str, ...]) -> None:
     """Fail early, naming the folder, when a split the run needs is missing.
 
@@ -246,12 +219,10 @@ def check_data(cfg: Config, loaders: tuple[str, ...],
         if prefix.get('img_path') is None or prefix.get('seg_map_path') is None:
             continue
         root = ds.get('data_root') or ''
-        folders = (osp.join(root, prefix['img_path']),
-                   osp.join(root, prefix['seg_map_path']))
+        folders = (osp.join(root, prefix['img_path']), osp.join(root, prefix['seg_map_path']))
         if folders not in seen:
             seen.add(folders)
-            validate_split(*folders, seg_suffix=ds.get('seg_map_suffix',
-                                                       '.png'))
+            validate_split(*folders, seg_suffix=ds.get('seg_map_suffix', '.png'))
 
 
 def check_checkpoint(path: str) -> None:
@@ -295,7 +266,11 @@ def load_config(config: str, *, cfg_options: Optional[dict] = None,
     old_max_iters = (cfg.get('train_cfg') or {}).get('max_iters')
     if cfg_options:
         cfg.merge_from_dict(cfg_options)
-        _apply_scale_options(cfg, cfg_options)
+        # Native-scale configs copy these into their pipelines and evaluators.
+        scale = {k: cfg_options[k] for k in ('working_rbc_px', 'source_rbc_px')
+                 if k in cfg_options}
+        if scale:
+            set_scale_settings(cfg, **scale)
     if old_max_iters:
         fit_schedule_to_max_iters(cfg, old_max_iters)
     if data_root is not None:
@@ -304,9 +279,11 @@ def load_config(config: str, *, cfg_options: Optional[dict] = None,
     if work_dir is not None:
         cfg.work_dir = work_dir
     elif cfg.get('work_dir') is None:
-        cfg.work_dir = osp.join(
-            'work_dirs', osp.splitext(osp.basename(config))[0])
-    _fix_worker_flags(cfg)
+        cfg.work_dir = osp.join('work_dirs', osp.splitext(osp.basename(config))[0])
+    for key in LOADERS:  # torch refuses persistent_workers=True with num_workers=0
+        loader = cfg.get(key)
+        if isinstance(loader, dict) and loader.get('num_workers', 1) == 0:
+            loader['persistent_workers'] = False
     return cfg
 
 

@@ -24,8 +24,7 @@ class DeviceAwareDDP(MMDistributedDataParallel):
 
     def __init__(self, module: nn.Module, **kwargs: Any) -> None:
         param = next(module.parameters(), None)
-        on_cuda = param is not None and param.is_cuda
-        if not on_cuda:
+        if param is None or not param.is_cuda:
             kwargs['device_ids'] = None
             kwargs.pop('output_device', None)
             module = revert_sync_batchnorm(module)
@@ -41,9 +40,7 @@ def init_cpu_distributed(launcher: str) -> bool:
     """
     import torch.distributed as dist
 
-    if launcher != 'pytorch' or torch.cuda.is_available():
-        return False
-    if dist.is_initialized():
+    if launcher != 'pytorch' or torch.cuda.is_available() or dist.is_initialized():
         return False
     dist.init_process_group(backend='gloo')
     return True

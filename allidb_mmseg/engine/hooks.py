@@ -111,9 +111,8 @@ class TrainingCurvesHook(Hook):
         png = osp.join(runner.work_dir, self.filename)
         title = osp.splitext(osp.basename(runner.cfg.filename or ''))[0]
         plot_training_curves(self.losses, self.val_miou, png, title)
-        data = osp.splitext(png)[0] + '.json'
-        atomic_write_json(data, dict(loss=self.losses, val_mIoU=self.val_miou),
-                          indent=None)
+        atomic_write_json(osp.splitext(png)[0] + '.json',
+                          dict(loss=self.losses, val_mIoU=self.val_miou), indent=None)
 
 
 def pretrained_checkpoint(init_cfg: Any) -> Optional[str]:
@@ -143,16 +142,14 @@ class PretrainedWeightsNoticeHook(Hook):
             msg = ('all weights come from the checkpoint being '
                    + (f'resumed ({load_from})' if resumed and load_from
                       else 'resumed' if resumed else f'loaded ({load_from})'))
-        elif checkpoint and '://' in checkpoint:  # a URL: mmengine reports
-            msg = f'MiT backbone starts from pretrained weights: {checkpoint}'
         elif checkpoint:
-            match = check_pretrained_backbone(backbone, checkpoint)
-            msg = (f'MiT backbone starts from pretrained weights: {checkpoint}'
-                   f' ({match.loaded} of {match.total} backbone tensors '
-                   'loaded' + (f', from its {match.prefix}* keys'
-                               if match.prefix else '') + ')')
-            if match.loaded < match.total:
-                msg += f'; not in the file: {match.diff.describe()}'
+            msg = f'MiT backbone starts from pretrained weights: {checkpoint}'
+            if '://' not in checkpoint:  # a URL: mmengine reports
+                match = check_pretrained_backbone(backbone, checkpoint)
+                msg += (f' ({match.loaded} of {match.total} backbone tensors loaded'
+                        + (f', from its {match.prefix}* keys' if match.prefix else '') + ')')
+                if match.loaded < match.total:
+                    msg += f'; not in the file: {match.diff.describe()}'
         else:
             msg = ('No pretrained MiT weights given: training from scratch '
                    '(give --pretrained PATH or set ALLIDB_PRETRAINED).')
@@ -239,8 +236,7 @@ class SafeCheckpointHook(CheckpointHook):
         super().before_train(runner)
         if is_main_process() and isinstance(self.file_backend, LocalBackend) \
                 and osp.isdir(self.out_dir):
-            removed, _ = remove_stale_temps(self.out_dir)
-            for path in removed:
+            for path in remove_stale_temps(self.out_dir)[0]:
                 runner.logger.warning(f'removed {path}, a temporary file of '
                                       'a run that was killed while saving')
 

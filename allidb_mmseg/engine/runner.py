@@ -49,10 +49,9 @@ def train(cfg: Config) -> dict:
         exc.add_note(f'continue from {last} with --resume' if last else
                      f'no checkpoint was saved yet in {runner.work_dir}')
         raise
-    best = runner.message_hub.get_info('best_ckpt')
-    best_score = runner.message_hub.get_info('best_score')
-    return dict(work_dir=runner.work_dir, best_checkpoint=best,
-                best_mIoU=best_score, last_iter=runner.iter,
+    hub = runner.message_hub
+    return dict(work_dir=runner.work_dir, best_checkpoint=hub.get_info('best_ckpt'),
+                best_mIoU=hub.get_info('best_score'), last_iter=runner.iter,
                 curves=osp.join(runner.work_dir, 'training_curves.png'),
                 main_process=finish_distributed())
 
@@ -63,8 +62,7 @@ def with_detection_metric(evaluator: Any) -> Any:
     Why: the four paper configs must stay as they are, yet tools/test.py
     reports per-blast precision/recall/F1 for every config.
     """
-    metrics = list(evaluator) if isinstance(evaluator, (list, tuple)) \
-        else [evaluator]
+    metrics = list(evaluator) if isinstance(evaluator, (list, tuple)) else [evaluator]
     if not any(str(m.get('type', '')).split('.')[-1] == DETECTION_METRIC
                for m in metrics):
         metrics.append(dict(type=DETECTION_METRIC))
@@ -102,8 +100,7 @@ def test(cfg: Config, checkpoint: str, *, show_dir: Optional[str] = None,
             check_writable_dir(folder)
     check_data(cfg, ('test_dataloader',), validate=check_data_pairs)
     check_fits_model(model_of_config(cfg), checkpoint)
-    cfg.load_from = checkpoint
-    cfg.resume = False
+    cfg.load_from, cfg.resume = checkpoint, False
     cfg.test_evaluator = with_detection_metric(cfg.test_evaluator)
     if show_dir:
         add_review_page(cfg, show_dir, force)
@@ -117,6 +114,5 @@ def test(cfg: Config, checkpoint: str, *, show_dir: Optional[str] = None,
                   num_images=len(runner.test_dataloader.dataset), tta=tta)
     if is_main_process():
         atomic_write_json(out, report)
-    report['path'] = out
-    report['main_process'] = finish_distributed()
+    report.update(path=out, main_process=finish_distributed())
     return report

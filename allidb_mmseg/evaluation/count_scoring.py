@@ -5,15 +5,16 @@ Blasts are matched to the centres by :func:`.matching.match_centres`.
 from __future__ import annotations
 
 import os
+from dataclasses import asdict
 from pathlib import Path
 
 import cv2
 import numpy as np
 
 from ..converters.xyc import XycError, read_xyc
-from ..utils import files_by_stem
+from ..smear.cell_scale import min_blast_area
+from ..utils import BLAST_CLASS, files_by_stem
 from .counting import DEFAULT_MIN_BLAST_AREA, AllRule, count_blasts
-from .detection import image_min_blast_area
 from .matching import CountScore, match_centres
 
 __all__ = ['CountScore', 'match_centres', 'score_counts', 'evaluate_folders']
@@ -28,7 +29,7 @@ def score_counts(pred_mask: np.ndarray, centres: np.ndarray,
     (components of class 1 above ``min_area``, touching blasts split).
     The truth is ALL when the image has at least one centre.
     """
-    blast = np.asarray(pred_mask) == 1
+    blast = np.asarray(pred_mask) == BLAST_CLASS
     count = count_blasts(blast, min_area=min_area)
     score = match_centres(count.labels, centres)
     fraction = float(blast.mean()) if blast.size else 0.0
@@ -52,19 +53,16 @@ def evaluate_folders(pred_dir: str | os.PathLike, xyc_dir: str | os.PathLike,
     ``missing_as_healthy``, which scores it as an image with no blasts.
     With ``min_area`` None and ``images_dir``, each image's minimum blast
     area follows its red-cell size, as ``tools/infer.py``'s default does
-    (:func:`~.detection.image_min_blast_area` of ``IMAGES/<stem>.*``).
+    (:func:`~allidb_mmseg.smear.cell_scale.min_blast_area` of ``IMAGES/<stem>.*``).
     """
-    pred_dir, xyc_dir = Path(pred_dir), Path(xyc_dir)
+    from tqdm import tqdm
+
     masks = files_by_stem(pred_dir, ('.png',))
     xycs = files_by_stem(xyc_dir, ('.xyc',))
     images = files_by_stem(images_dir) if images_dir is not None else {}
     stems = [s for s in masks if s in xycs or missing_as_healthy]
     rows = []
-    it = stems
-    if progress:
-        from tqdm import tqdm
-        it = tqdm(stems, desc='scoring', unit='img')
-    for stem in it:
+    for stem in tqdm(stems, desc='scoring', unit='img', disable=not progress):
         mask = cv2.imread(str(masks[stem]), cv2.IMREAD_UNCHANGED)
         if mask is None or mask.ndim != 2:
             raise XycError(f'{masks[stem]}: not a single-channel mask PNG')
@@ -72,24 +70,20 @@ def evaluate_folders(pred_dir: str | os.PathLike, xyc_dir: str | os.PathLike,
             centres = read_xyc(xycs[stem]) if stem in xycs else np.zeros((0, 2))
         except XycError as e:
             raise XycError(f'{xycs[stem]}: {e}') from None
-        area = min_area
-        if area is None:
-            area = _image_min_area(images.get(stem))
+        area = _image_min_area(images.get(stem)) if min_area is None else min_area
         rows.append(dict(image=stem, min_blast_area=area,
                          **score_counts(mask, centres, area, rule)))
     n = len(rows)
     summed = CountScore.summed(rows)
     total = dict(
-        images=n, true_count=summed.true_count, pred_count=summed.pred_count,
-        hits=summed.hits, false_positives=summed.false_positives,
-        misses=summed.misses, precision=summed.precision, recall=summed.recall,
+        images=n, **asdict(summed), precision=summed.precision, recall=summed.recall,
         mean_abs_count_error=float(np.mean([abs(r['count_error']) for r in rows])) if n else 0.0,
         mean_count_error=float(np.mean([r['count_error'] for r in rows])) if n else 0.0,
         all_accuracy=float(np.mean([r['all_correct'] for r in rows])) if n else 0.0,
         min_blast_area=min_area if min_area is not None else 'per image, from its red-cell size',
         all_rule=rule.text(min_area if min_area is not None else 'per image'))
-    unmatched = dict(masks_without_xyc=sorted(set(masks) - set(xycs)) if not missing_as_healthy else [],
-                     xyc_without_mask=sorted(set(xycs) - set(masks)))
+    no_xyc = [] if missing_as_healthy else sorted(set(masks) - set(xycs))
+    unmatched = dict(masks_without_xyc=no_xyc, xyc_without_mask=sorted(set(xycs) - set(masks)))
     return dict(images=rows, total=total, unmatched=unmatched)
 
 
@@ -98,4 +92,4 @@ def _image_min_area(image: Path | None) -> int:
     if image is None:
         return DEFAULT_MIN_BLAST_AREA
     img = cv2.imread(str(image), cv2.IMREAD_COLOR)
-    return image_min_blast_area(img) if img is not None else DEFAULT_MIN_BLAST_AREA
+    return min_blast_area(img) if img is not None else DEFAULT_MIN_BLAST_AREA

@@ -2,14 +2,12 @@
 
 A segmentation mask says which pixels are blast, not how many blasts there
 are: two blasts that touch form one connected component. Each component
-above a minimum area is therefore split with a distance-transform watershed:
-every "bulge" of the distance map (a local maximum separated from the others
-by a clear saddle) seeds one blast. Work is done per component inside its
-bounding box, so a huge mask costs little beyond its label image.
-
-The seeds are found as in a distance-transform watershed; pixels are then
-assigned to seeds by an additively weighted Voronoi rule (see
-``_split_component``), the exact split for overlapping round cells.
+above a minimum area is therefore split: every "bulge" of the distance map (a
+local maximum separated from the others by a clear saddle) seeds one blast,
+and pixels go to the seeds by an additively weighted Voronoi rule (see
+``_split_component``), the exact split for overlapping round cells. Work is
+done per component inside its bounding box, so a huge mask costs little
+beyond its label image.
 """
 from __future__ import annotations
 
@@ -134,13 +132,9 @@ def _seeds(dist: np.ndarray, min_peak: float, saddle_ratio: float
     kept: list[int] = []
     for i in np.argsort(-heights):
         # Only nearby kept peaks can share a cell with peak i.
-        if kept:
-            k = np.array(kept)
-            gap = np.hypot(*(centres[k] - centres[i]).T)
-            near = k[gap <= 6.0 * (heights[k] + heights[i])]
-        else:
-            near = []
-        for j in near:
+        k = np.array(kept, int)
+        gap = np.hypot(*(centres[k] - centres[i]).T)
+        for j in k[gap <= 6.0 * (heights[k] + heights[i])]:
             (r0, c0), (r1, c1) = centres[i], centres[j]
             steps = int(max(abs(r1 - r0), abs(c1 - c0))) + 2
             rr = np.rint(np.linspace(r0, r1, steps)).astype(int)
@@ -196,9 +190,7 @@ def _split_component(comp: np.ndarray, min_area: int, saddle_ratio: float
     # touch most, rather than counted or dropped.
     areas = np.bincount(pieces.ravel(), minlength=len(seeds) + 1)
     kernel = np.ones((3, 3), np.uint8)
-    for lbl in np.flatnonzero((areas > 0) & (areas < min_area)):
-        if lbl == 0:
-            continue
+    for lbl in np.flatnonzero((areas[1:] > 0) & (areas[1:] < min_area)) + 1:
         sl = ndi.find_objects((pieces == lbl).astype(np.int32))[0]
         sl = tuple(slice(max(0, a.start - 1), a.stop + 1) for a in sl)
         sub = pieces[sl]

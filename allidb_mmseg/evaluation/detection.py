@@ -4,10 +4,8 @@ IoU says how many pixels agree; a haematologist counts cells. Here each
 blast of the label is one cell to find: the label's blast components
 (touching blasts split exactly as :func:`~.counting.count_blasts` splits a
 prediction) each give one centre, its innermost pixel. Predicted blasts are
-counted as ``tools/infer.py`` counts them, and matched with
-:func:`~.matching.match_centres`: a centre inside a predicted blast is a
-hit, a predicted blast holding no centre a false positive, a centre in no
-predicted blast (or a second centre in the same one) a miss.
+counted as ``tools/infer.py`` counts them, and matched by
+:func:`~.matching.match_centres` (its rule: :mod:`.matching`).
 
 Both sides count only blasts of at least the minimum blast area, which
 follows the image's red-cell size
@@ -15,34 +13,21 @@ follows the image's red-cell size
 """
 from __future__ import annotations
 
-from typing import Iterable, Optional
+from typing import Iterable
 
 import numpy as np
 from scipy import ndimage as ndi
 
-from ..smear.cell_scale import min_blast_area
 from ..utils import BLAST_CLASS
+from .count_scoring import score_counts
 from .counting import AllRule, count_blasts
-from .matching import CountScore, match_centres
+from .matching import CountScore
 
-__all__ = ['DETECTION_KEYS', 'image_min_blast_area', 'label_blast_centres',
-           'detection_row', 'summarize_detection']
+__all__ = ['DETECTION_KEYS', 'label_blast_centres', 'detection_row', 'summarize_detection']
 
 # Keys of :func:`summarize_detection` (fractions 0-1, count MAE in blasts).
 DETECTION_KEYS = ('blast_precision', 'blast_recall', 'blast_F1', 'count_MAE',
                   'ALL_accuracy', 'true_blasts', 'predicted_blasts', 'images')
-
-
-def image_min_blast_area(img_bgr: Optional[np.ndarray],
-                         source_rbc_px: Optional[float] = None) -> int:
-    """The minimum blast area of an image, from its red-cell size.
-
-    ``source_rbc_px`` (a dataset's stated red-cell diameter) when given,
-    else the size measured in ``img_bgr``; when neither tells, a warning and
-    the fixed :data:`~.counting.DEFAULT_MIN_BLAST_AREA`
-    (:func:`~allidb_mmseg.smear.cell_scale.min_blast_area`).
-    """
-    return min_blast_area(img_bgr, source_rbc_px=source_rbc_px)
 
 
 def label_blast_centres(label: np.ndarray, min_area: int) -> np.ndarray:
@@ -83,12 +68,9 @@ def detection_row(pred: np.ndarray, label: np.ndarray, min_area: int,
     """
     if pred.shape != label.shape:
         raise ValueError(f'prediction {pred.shape} and label {label.shape} differ in size')
-    blast = np.asarray(pred) == BLAST_CLASS
-    count = count_blasts(blast, min_area=min_area)
-    score = match_centres(count.labels, label_blast_centres(label, min_area))
-    fraction = float(blast.mean()) if blast.size else 0.0
-    return dict(score.as_dict(), pred_all=rule.applies(count.count, fraction),
-                true_all=score.true_count > 0, min_blast_area=int(min_area))
+    row = score_counts(pred, label_blast_centres(label, min_area), min_area, rule)
+    del row['all_correct']
+    return dict(row, min_blast_area=int(min_area))
 
 
 def summarize_detection(rows: Iterable[dict]) -> dict:

@@ -16,7 +16,8 @@ from mmseg.evaluation import IoUMetric
 from mmseg.registry import METRICS
 
 from ..io.image_io import read_image
-from .detection import detection_row, image_min_blast_area, summarize_detection
+from ..smear.cell_scale import min_blast_area
+from .detection import detection_row, summarize_detection
 
 __all__ = ['PerClassIoUMetric', 'BlastDetectionMetric', 'segmentation_metrics']
 
@@ -109,12 +110,10 @@ class BlastDetectionMetric(BaseMetric):
         if self.min_blast_area is not None:
             return int(self.min_blast_area)
         if img_path not in self._areas:
-            img = None
-            if not self.source_rbc_px:
-                img = read_image(img_path)
+            img = None if self.source_rbc_px else read_image(img_path)
             with warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter('always')
-                self._areas[img_path] = image_min_blast_area(img, self.source_rbc_px)
+                self._areas[img_path] = min_blast_area(img, self.source_rbc_px)
             for w in caught:
                 print_log(f'{img_path}: {w.message}', logger='current',
                           level=logging.WARNING)

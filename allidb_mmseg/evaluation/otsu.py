@@ -14,8 +14,9 @@ import cv2
 import numpy as np
 from scipy import ndimage as ndi
 
+from ..smear.cell_scale import min_blast_area
 from ..utils import split_pairs
-from .detection import detection_row, image_min_blast_area, summarize_detection
+from .detection import detection_row, summarize_detection
 from .metrics import segmentation_metrics
 from .summary import metrics_report
 
@@ -84,12 +85,12 @@ def evaluate_otsu(data_root: str, split: str = 'test',
                 label = label[..., 0]
             pred = otsu_blast_mask(img)
             detections.append(detection_row(
-                pred, label, image_min_blast_area(img, source_rbc_px)))
+                pred, label, min_blast_area(img, source_rbc_px)))
             yield pred, label
 
     metrics = segmentation_metrics(predictions())
+    report = metrics_report(metrics)
     return dict(method='otsu', split=split, num_images=len(pairs),
-                data_root=osp.abspath(data_root),
-                units='percent (paper uses 0-1: divide by 100)',
-                metrics=metrics, per_class=metrics_report(metrics)['per_class'],
+                data_root=osp.abspath(data_root), units=report['units'],
+                metrics=metrics, per_class=report['per_class'],
                 detection=summarize_detection(detections))

@@ -29,6 +29,7 @@ import numpy as np
 
 from ..smear.cell_scale import MIN_BLAST_AREA_FRACTION
 from ..utils import AllidbError, atomic_write_json, onnx_sidecar_entry
+from .matching import CountScore
 
 __all__ = ['SmearCall', 'SMEAR_CALL_FILE', 'AREA_FACTORS', 'smear_score', 'fit_smear_call',
            'fit_min_area_factor', 'fit_call', 'kept_blasts', 'detection_f1',
@@ -167,15 +168,14 @@ def detection_f1(fields: Iterable[Mapping], factor: float = 1.0) -> tuple[float,
             :func:`~.matching.hit_labels`).
         factor: the size filter, a multiple of each field's ``min_area``.
     """
-    hits = false = true = 0
+    hits = pred = true = 0
     for f in fields:
         true += f['true_count']
         kept = [bool(_get(b, 'hit')) for b in kept_blasts(f, factor)[0]]
         hits += sum(kept)
-        false += len(kept) - sum(kept)
-    p = hits / (hits + false) if hits + false else 1.0
-    r = hits / true if true else 1.0
-    return p, r, (2 * p * r / (p + r) if p + r else 0.0)
+        pred += len(kept)
+    score = CountScore(true, pred, hits, false_positives=pred - hits, misses=true - hits)
+    return score.precision, score.recall, score.f1
 
 
 def fit_min_area_factor(fields: Sequence[Mapping],

@@ -60,8 +60,7 @@ def format_metrics(report: dict) -> str:
     names = list(dict.fromkeys(
         n for v in report['per_class'].values() for n in v))
     if names:
-        lines.append('')
-        lines.append('class'.ljust(14) + ''.join(f'{n:>9}' for n in names))
+        lines += ['', 'class'.ljust(14) + ''.join(f'{n:>9}' for n in names)]
         for cls, vals in report['per_class'].items():
             cells = ''.join(
                 f'{vals[n]:9.2f}' if vals.get(n) is not None else f'{"nan":>9}'

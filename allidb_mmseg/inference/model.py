@@ -5,17 +5,14 @@ Two ways, chosen by the config's ``model.test_cfg.mode``:
 * ``'whole'`` (the four paper configs): the model sees the whole field
   resized to the training scale (128 or 256 pixels square), through the
   config's own ``test_pipeline``. mmseg's ``inference_model`` would then
-  upsample every class's float logits to the original size in one tensor:
-  for a 20000x20000 scan that is 3.2 GB for two classes before the argmax,
-  plus copies. Here the low-resolution logits are upsampled in row bands and
-  reduced at once to the class mask (uint8) and the blast probability
-  (float16), so memory stays at 3 bytes per pixel. The result is the same as
-  mmseg's: bilinear resizing is linear, so argmax and softmax of band-resized
-  logits equal those of whole-image resized logits.
+  upsample every class's float logits to the original size in one tensor
+  (3.2 GB for two classes of a 20000x20000 scan, plus copies). Here the
+  low-resolution logits are upsampled in row bands and reduced at once to the
+  class mask (uint8) and blast probability (float16): 3 bytes per pixel. As
+  bilinear resizing is linear, the result equals mmseg's.
 * ``'slide'`` (native-scale configs): the image is rescaled to the working
-  scale (:func:`working_scale`) and segmented tile by tile by the
-  backend-agnostic engine of :mod:`.tiling`, which this module feeds with a
-  torch ``predict`` callback (:func:`torch_predictor`).
+  scale (:func:`working_scale`) and segmented tile by tile by :mod:`.tiling`,
+  fed a torch ``predict`` callback (:func:`torch_predictor`).
 
 Either way the result comes as row bands (:func:`segment_bands`), which
 :func:`segment` assembles and the large-image paths stream to disk.
@@ -76,8 +73,7 @@ def load_model(config: Any, checkpoint: str | os.PathLike | None = None,
     from mmengine import Config
     from mmseg.apis import init_model
 
-    cfg = Config.fromfile(str(config)) if not isinstance(config, Config) \
-        else copy.deepcopy(config)
+    cfg = copy.deepcopy(config) if isinstance(config, Config) else Config.fromfile(str(config))
     if not cfg.get('test_pipeline'):
         raise AllidbError(config, 'the config has no top-level test_pipeline')
     if checkpoint is not None and not Path(checkpoint).is_file():
@@ -92,12 +88,7 @@ def load_model(config: Any, checkpoint: str | os.PathLike | None = None,
 
 
 def _build_pipeline(test_pipeline: list) -> Any:
-    """The config's test pipeline, fed an array instead of a file path.
-
-    Images are always read by :func:`read_image` (which converts 16-bit,
-    grayscale and RGBA inputs), so the loading step becomes
-    ``LoadImageFromNDArray``; ground-truth loading is dropped.
-    """
+    """The config's test pipeline fed an array from :func:`read_image`, without ground truth."""
     from mmengine.dataset import Compose
 
     steps = []
@@ -105,10 +96,9 @@ def _build_pipeline(test_pipeline: list) -> Any:
         kind = t.get('type')
         if kind == 'LoadAnnotations':
             continue
-        if kind in ('TestTimeAug',):
-            raise ValueError('test-time augmentation pipelines are not '
-                             'supported by segment(); use a single-scale '
-                             'test_pipeline')
+        if kind == 'TestTimeAug':
+            raise ValueError('test-time augmentation pipelines are not supported by '
+                             'segment(); use a single-scale test_pipeline')
         if kind in ('LoadImageFromFile', 'mmseg.LoadImageFromFile',
                     'LoadImageFromNDArray'):
             t = dict(type='LoadImageFromNDArray')
@@ -116,28 +106,6 @@ def _build_pipeline(test_pipeline: list) -> Any:
     if not steps or steps[0].get('type') != 'LoadImageFromNDArray':
         steps.insert(0, dict(type='LoadImageFromNDArray'))
     return Compose(steps)
-
-
-def _low_res_logits(model: Any, img: np.ndarray) -> np.ndarray:
-    """(C, h, w) float32 logits at the model's input scale, padding removed."""
-    import torch
-
-    pipeline = getattr(model, '_allidb_pipeline', None)
-    if pipeline is None:
-        pipeline = model._allidb_pipeline = _build_pipeline(model.cfg.test_pipeline)
-    packed = pipeline(dict(img=img))
-    data = model.data_preprocessor(
-        dict(inputs=[packed['inputs']], data_samples=[packed['data_samples']]),
-        False)
-    metas = [s.metainfo for s in data['data_samples']]
-    with torch.no_grad():
-        logits = model.inference(data['inputs'], metas)[0]
-    meta = metas[0]
-    left, right, top, bottom = meta.get(
-        'img_padding_size', meta.get('padding_size', [0, 0, 0, 0]))
-    h, w = logits.shape[-2:]
-    logits = logits[:, top:h - bottom, left:w - right]
-    return logits.float().cpu().numpy()
 
 
 def torch_predictor(model: Any) -> Predict:
@@ -231,7 +199,24 @@ class TorchBackend:
         return tile_settings(self.model, batch_size)
 
     def low_res_logits(self, img: np.ndarray) -> np.ndarray:
-        return _low_res_logits(self.model, img)
+        """(C, h, w) float32 logits at the model's input scale, padding removed."""
+        import torch
+
+        model = self.model
+        pipeline = getattr(model, '_allidb_pipeline', None)
+        if pipeline is None:
+            pipeline = model._allidb_pipeline = _build_pipeline(model.cfg.test_pipeline)
+        packed = pipeline(dict(img=img))
+        data = model.data_preprocessor(dict(inputs=[packed['inputs']],
+                                            data_samples=[packed['data_samples']]), False)
+        metas = [s.metainfo for s in data['data_samples']]
+        with torch.no_grad():
+            logits = model.inference(data['inputs'], metas)[0]
+        meta = metas[0]
+        left, right, top, bottom = meta.get(
+            'img_padding_size', meta.get('padding_size', [0, 0, 0, 0]))
+        h, w = logits.shape[-2:]
+        return logits[:, top:h - bottom, left:w - right].float().cpu().numpy()
 
     @property
     def predict(self) -> Predict:

@@ -101,8 +101,7 @@ class TileSettings:
 
     def __post_init__(self) -> None:
         if min(*self.crop, *self.stride) < 1:
-            raise ValueError(f'crop {self.crop} and stride {self.stride} '
-                             'must be positive')
+            raise ValueError(f'crop {self.crop} and stride {self.stride} must be positive')
         if any(s > c for s, c in zip(self.stride, self.crop)):
             raise ValueError(f'stride {self.stride} larger than crop '
                              f'{self.crop} would leave gaps')
@@ -123,12 +122,10 @@ class TileSettings:
         head = model.get('decode_head') or {}
         if isinstance(head, (list, tuple)):  # cascade: the last head predicts
             head = head[-1]
-        kw = dict(crop=as_pair(test_cfg['crop_size']),
-                  stride=as_pair(test_cfg['stride']),
+        kw = dict(crop=as_pair(test_cfg['crop_size']), stride=as_pair(test_cfg['stride']),
                   align_corners=bool(head.get('align_corners', False)),
                   threshold=float(head.get('threshold') or 0.5))
-        kw.update(overrides)
-        return cls(**kw)
+        return cls(**(kw | overrides))
 
 
 def as_pair(v: Any) -> tuple[int, int]:
@@ -200,14 +197,11 @@ def _axis_map(n_src: int, n_out: int, align_corners: bool
 
 def _lerp_axis(n_src: int, first: int, n_out: int, a: float, b: float,
                offset: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Source indices lo, hi and weight f of outputs ``first .. first+n_out-1``
-    sampling source coordinate ``a * i + b`` (clamped to the ``n_src``-long
-    source, as torch and OpenCV do); indices relative to ``offset``.
+    """Indices lo, hi (minus ``offset``) and weight f of outputs ``first:first + n_out``
+    at source coordinate ``a * i + b``, clamped as torch and OpenCV do.
 
-    Coordinates are computed from the global output index, so a band gets
-    bit-identical weights wherever it starts."""
-    u = np.clip(a * np.arange(first, first + n_out, dtype=np.float64) + b,
-                0, n_src - 1)
+    From the global output index, so a band gets bit-identical weights anywhere."""
+    u = np.clip(a * np.arange(first, first + n_out, dtype=np.float64) + b, 0, n_src - 1)
     lo = np.floor(u)
     f = (u - lo).astype(np.float32)
     lo = lo.astype(np.intp)
@@ -215,17 +209,14 @@ def _lerp_axis(n_src: int, first: int, n_out: int, a: float, b: float,
 
 
 def _resample(src: np.ndarray, y0: int, y1: int, out_w: int, ay: float,
-              by: float, ax: float, bx: float, src_y0: int = 0,
-              src_h: int | None = None) -> np.ndarray:
-    """Rows ``y0:y1`` of ``out[i, j] = image(ay * i + by, ax * j + bx)``,
-    bilinear, edges clamped, where ``src`` holds the image's rows
-    ``src_y0:src_y0 + len(src)`` (all it needs) of ``src_h``.
+              by: float, ax: float, bx: float, src_y0: int, src_h: int) -> np.ndarray:
+    """Rows ``y0:y1`` of ``out[i, j] = image(ay * i + by, ax * j + bx)``, bilinear,
+    edges clamped; ``src`` holds rows ``src_y0:src_y0 + len(src)`` of all ``src_h``.
 
     Separable and in float32 from exact coordinates, so a band gives the same
-    values as the whole image would, wherever the band starts. uint8 input
-    is rounded back to uint8. Columns go in chunks to bound the temporaries.
+    values as the whole image would. uint8 input is rounded back to uint8.
+    Columns go in chunks to bound the temporaries.
     """
-    src_h = len(src) + src_y0 if src_h is None else src_h
     ylo, yhi, fy = _lerp_axis(src_h, y0, y1 - y0, ay, by, src_y0)
     xlo, xhi, fx = _lerp_axis(src.shape[1], 0, out_w, ax, bx)
     if len(ylo) and (ylo.min() < 0 or yhi.max() >= len(src)):
@@ -276,9 +267,7 @@ def resize_rows(src: np.ndarray, out_w: int, out_h: int, y0: int, y1: int,
 def _planes(logits: np.ndarray) -> np.ndarray:
     """What gets blended and resized: the logit difference for two classes
     (argmax and softmax depend only on it), else every class."""
-    if logits.shape[1] == 2:
-        return logits[:, 1:2] - logits[:, 0:1]
-    return logits
+    return logits[:, 1:2] - logits[:, 0:1] if logits.shape[1] == 2 else logits
 
 
 def _classify(planes: np.ndarray, num_classes: int, threshold: float
@@ -301,9 +290,8 @@ def upsampled_bands(logits: np.ndarray, out_h: int, out_w: int,
 
     The whole-image path: the model saw the whole (resized) image.
     """
-    to_source = _ToSource(logits.shape[1:], (out_h, out_w), logits.shape[0],
-                          align_corners, threshold)
-    yield from to_source.feed(0, _planes(logits[None])[0])
+    yield from _ToSource(logits.shape[1:], (out_h, out_w), logits.shape[0],
+                         align_corners, threshold).feed(0, _planes(logits[None])[0])
 
 
 def collect_bands(bands: Iterator[Band], height: int, width: int
@@ -325,7 +313,7 @@ class _ToSource:
         self.work_h, self.work_w = work
         self.out_h, self.out_w = out
         self.c, self.threshold = num_classes, threshold
-        self.same = tuple(work) == tuple(out)
+        self.same = tuple(work) == out
         self.ay, self.by = _axis_map(self.work_h, self.out_h, align_corners)
         self.ax, self.bx = _axis_map(self.work_w, self.out_w, align_corners)
         # The working rows each output row samples: lo and lo + 1 (clamped).
@@ -336,16 +324,12 @@ class _ToSource:
         self.buf_y0 = 0
         self.next_row = 0
 
-    def _bands(self, y0: int, planes: np.ndarray) -> Iterator[Band]:
-        rows = max(1, _EMIT_VALUES // max(1, planes.shape[2]))
-        for r in range(0, planes.shape[1], rows):
-            yield Band(y0 + r, *_classify(planes[:, r:r + rows], self.c,
-                                          self.threshold))
-
     def feed(self, y0: int, planes: np.ndarray) -> Iterator[Band]:
         """Working rows ``y0:y0 + planes.shape[1]``, final, in order."""
+        rows = max(1, _EMIT_VALUES // self.out_w)
         if self.same:
-            yield from self._bands(y0, planes)
+            for r in range(0, planes.shape[1], rows):
+                yield Band(y0 + r, *_classify(planes[:, r:r + rows], self.c, self.threshold))
             return
         if self.buf is None:
             self.buf, self.buf_y0 = planes, y0
@@ -354,7 +338,6 @@ class _ToSource:
         end = self.buf_y0 + self.buf.shape[1]
         stop = self.out_h if end >= self.work_h else \
             int(np.searchsorted(self.hi, end, side='left'))
-        rows = max(1, _EMIT_VALUES // self.out_w)
         while self.next_row < stop:
             r0, r1 = self.next_row, min(stop, self.next_row + rows)
             band = np.stack([_resample(p, r0, r1, self.out_w, self.ay, self.by,
@@ -376,11 +359,9 @@ def _working_rows(source: RowSource, y0: int, y1: int,
     if (hw, ww) == (source.height, source.width):
         return source.read_rows(y0, y1)
     ay, by = _axis_map(source.height, hw, False)
-    ax, bx = _axis_map(source.width, ww, False)
     r0 = min(max(0, int(math.floor(ay * y0 + by))), source.height - 1)
     r1 = min(source.height, max(r0 + 1, int(math.floor(ay * (y1 - 1) + by)) + 2))
-    return _resample(source.read_rows(r0, r1), y0, y1, ww, ay, by, ax, bx, r0,
-                     source.height)
+    return resize_rows(source.read_rows(r0, r1), ww, hw, y0, y1, False, r0, source.height)
 
 
 def tiled_bands(source: RowSource, predict: Predict,
@@ -422,8 +403,7 @@ def tiled_bands(source: RowSource, predict: Predict,
     from tqdm import tqdm
     bar = tqdm(total=len(ys) * len(xs), unit='tile', desc=desc, leave=False,
                disable=not progress, dynamic_ncols=True)
-    acc: np.ndarray | None = None   # planes of working rows acc_y0:acc_y0+len
-    acc_y0 = 0
+    acc: np.ndarray | None = None  # planes of the working rows y:y + ch
     to_source: _ToSource | None = None
     try:
         for i, y in enumerate(ys):
@@ -439,27 +419,17 @@ def tiled_bands(source: RowSource, predict: Predict,
                 planes = _planes(logits.astype(np.float32, copy=False))
                 if acc is None:
                     to_source = _ToSource(work, out, logits.shape[1],
-                                          settings.align_corners,
-                                          settings.threshold)
-                    acc = np.zeros((planes.shape[1], 0, ww), np.float32)
-                    acc_y0 = y
-                if acc_y0 + acc.shape[1] < y + ch:  # grow to this tile row
-                    grown = np.zeros((acc.shape[0], y + ch - acc_y0, ww),
-                                     np.float32)
-                    grown[:, :acc.shape[1]] = acc
-                    acc = grown
+                                          settings.align_corners, settings.threshold)
+                    acc = np.zeros((planes.shape[1], ch, ww), np.float32)
                 for t, j in enumerate(cols):
                     weight = wys[i][:, None] * wxs[j][None, :]
-                    acc[:, y - acc_y0:y - acc_y0 + ch, xs[j]:xs[j] + cw] += \
-                        planes[t] * weight
+                    acc[:, :, xs[j]:xs[j] + cw] += planes[t] * weight
                 bar.update(len(cols))
             del pixels
-            done = ys[i + 1] if i + 1 < len(ys) else hw
-            if done > acc_y0:
-                k = done - acc_y0
-                final = acc[:, :k] / (norm_y[acc_y0:done, None] * norm_x[None, :])
-                acc = acc[:, k:].copy()
-                yield from to_source.feed(acc_y0, final)
-                acc_y0 = done
+            done = ys[i + 1] if i + 1 < len(ys) else hw  # ys[i + 1] - y <= stride <= ch
+            final = acc[:, :done - y] / (norm_y[y:done, None] * norm_x[None, :])
+            # The rows the next tile row overlaps carry over, the new ones start at 0.
+            acc = np.pad(acc[:, done - y:], ((0, 0), (0, done - y), (0, 0)))
+            yield from to_source.feed(y, final)
     finally:
         bar.close()

@@ -17,7 +17,6 @@ accepts. Importing this module imports no torch.
 """
 from __future__ import annotations
 
-import types
 from typing import Any, Callable, Sequence
 
 import numpy as np
@@ -28,8 +27,7 @@ __all__ = ['Transform', 'DIHEDRAL', 'FLIPS', 'TTA_MODES', 'tta_transforms',
 
 # (quarter turns counter-clockwise, then mirror left-right)
 Transform = tuple[int, bool]
-DIHEDRAL: tuple[Transform, ...] = tuple((k, m) for m in (False, True)
-                                        for k in range(4))
+DIHEDRAL: tuple[Transform, ...] = tuple((k, m) for m in (False, True) for k in range(4))
 FLIPS: tuple[Transform, ...] = ((0, False), (0, True), (2, True), (2, False))
 TTA_MODES = {'d4': DIHEDRAL, 'flips': FLIPS}
 
@@ -42,8 +40,7 @@ def tta_transforms(mode: str | bool | None) -> tuple[Transform, ...]:
     or False gives none."""
     if not mode:
         return ()
-    if mode is True:
-        mode = 'd4'
+    mode = 'd4' if mode is True else mode
     if mode not in TTA_MODES:
         raise ValueError(f'unknown TTA mode {mode!r}; use one of {list(TTA_MODES)}')
     return TTA_MODES[mode]
@@ -56,9 +53,7 @@ def _is_numpy(x: Array) -> bool:
 def _rot90(x: Array, k: int) -> Array:
     if k % 4 == 0:
         return x
-    if _is_numpy(x):
-        return np.rot90(x, k, axes=(-2, -1))
-    return x.rot90(k, (-2, -1))
+    return np.rot90(x, k, axes=(-2, -1)) if _is_numpy(x) else x.rot90(k, (-2, -1))
 
 
 def _mirror(x: Array) -> Array:
@@ -75,9 +70,7 @@ def apply_transform(x: Array, t: Transform) -> Array:
 def invert_transform(y: Array, t: Transform) -> Array:
     """Undo :func:`apply_transform` on a prediction ``y`` (..., h, w)."""
     k, mirror = t
-    if mirror:
-        y = _mirror(y)
-    return _rot90(y, -k)
+    return _rot90(_mirror(y) if mirror else y, -k)
 
 
 def _probabilities(logits: Array) -> Array:
@@ -148,14 +141,14 @@ def enable_tta(model: Any, mode: str | bool = 'd4') -> Any:
         return model
     plain = model.encode_decode
 
-    def encode_decode(self: Any, inputs: Array, batch_img_metas: list) -> Array:
+    def encode_decode(inputs: Array, batch_img_metas: list) -> Array:
         def predict(x: Array) -> Array:
             hw = tuple(x.shape[-2:])
             metas = [dict(m, img_shape=hw, pad_shape=hw) for m in batch_img_metas]
             return plain(x, metas)
         return tta_logits(predict, inputs, transforms)
 
-    model.encode_decode = types.MethodType(encode_decode, model)
+    model.encode_decode = encode_decode
     model._allidb_tta = transforms
     return model
 

@@ -11,14 +11,13 @@ very large fields stay within memory.
 from __future__ import annotations
 
 import os
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
+from typing import Callable
 
 import cv2
 import numpy as np
 
-from ..utils import AllidbError
+from ..utils import AllidbError, first_line
 
 __all__ = ['ImageReadError', 'read_image', 'to_bgr8', 'header_size',
            'PIL_CHECK_MAX_PIXELS', 'LARGE_IMAGE_PIXELS', 'MAX_IMAGE_PIXELS']
@@ -45,63 +44,41 @@ class ImageReadError(AllidbError, ValueError):
     caller knows the file)."""
 
 
-_MAGIC = ((b'\xff\xd8\xff', 'JPEG'), (b'\x89PNG', 'PNG'))
+# First bytes of a format, and the trailer bytes that end a complete file.
+_MAGIC = {b'\xff\xd8\xff': 'JPEG', b'\x89PNG': 'PNG'}
+_TRAILER = {'JPEG': (b'\xff\xd9', 'no end-of-image marker'),
+            'PNG': (b'IEND', 'no IEND chunk')}
 
 
-def _format_from_magic(head: bytes) -> str | None:
-    """'JPEG' or 'PNG' when the first bytes say so, else None."""
-    for magic, name in _MAGIC:
-        if head.startswith(magic):
-            return name
-    return None
-
-
-def _truncation_problem(path: Path) -> str | None:
-    """Spot truncated JPEG/PNG files from their last bytes (no decoding).
+def _sniff(path: Path) -> str | None:
+    """'JPEG' or 'PNG' from the first bytes, else None; raise if truncated.
 
     OpenCV decodes a truncated JPEG to a half-grey image with only a warning
     (libjpeg's "Premature end of JPEG file" on stderr), so the end-of-image
     marker is checked explicitly, before decoding.
     """
-    size = path.stat().st_size
     with open(path, 'rb') as f:
         head = f.read(8)
-        f.seek(max(0, size - 4096))
+        f.seek(max(0, path.stat().st_size - 4096))
         tail = f.read()
-    kind = _format_from_magic(head)
-    if kind == 'JPEG' and b'\xff\xd9' not in tail:
-        return 'truncated or corrupt JPEG (no end-of-image marker)'
-    if kind == 'PNG' and b'IEND' not in tail:
-        return 'truncated or corrupt PNG (no IEND chunk)'
-    return None
+    kind = next((k for magic, k in _MAGIC.items() if head.startswith(magic)), None)
+    if kind and _TRAILER[kind][0] not in tail:
+        raise ImageReadError(f'truncated or corrupt {kind} ({_TRAILER[kind][1]})')
+    return kind
 
 
-def _pil_problem(path: Path) -> str | None:
+def _check_with_pil(path: Path) -> None:
     """Decode with PIL, which raises on corrupt data that OpenCV tolerates."""
-    try:
-        from PIL import Image
-    except ImportError:  # pragma: no cover - pillow comes with matplotlib
-        return None
+    from PIL import Image  # pillow comes with matplotlib
+
     try:
         with Image.open(path) as im:
-            if im.width * im.height > PIL_CHECK_MAX_PIXELS:
-                return None
-            im.load()
+            if im.width * im.height <= PIL_CHECK_MAX_PIXELS:
+                im.load()
     except Image.DecompressionBombError:
-        return None
+        pass
     except Exception as e:  # PIL raises OSError, SyntaxError, ValueError...
-        msg = str(e).splitlines()[0] if str(e) else type(e).__name__
-        return f'corrupt image ({msg})'
-    return None
-
-
-def _is_pil_image(path: Path) -> bool:
-    try:
-        from PIL import Image
-        with Image.open(path):
-            return True
-    except Exception:
-        return False
+        raise ImageReadError(f'corrupt image ({first_line(e)})') from None
 
 
 def to_bgr8(img: np.ndarray) -> np.ndarray:
@@ -134,71 +111,58 @@ def to_bgr8(img: np.ndarray) -> np.ndarray:
     return _composite_on_white(img[:, :, :3], img[:, :, 3])
 
 
+def _banded(shape: tuple[int, ...], band: Callable[[slice], np.ndarray]) -> np.ndarray:
+    """A uint8 array of ``shape`` filled from ``band(rows)``, a band of rows at a time."""
+    out = np.empty(shape, np.uint8)
+    for r in range(0, shape[0], _ROWS_PER_BAND):
+        rows = slice(r, r + _ROWS_PER_BAND)
+        out[rows] = band(rows)
+    return out
+
+
 def _to_uint8(img: np.ndarray) -> np.ndarray:
     if img.dtype == np.bool_:
         return img.astype(np.uint8) * 255
     if np.issubdtype(img.dtype, np.floating):
-        finite_max = float(np.nanmax(img)) if img.size else 0.0
-        alpha = 255.0 if finite_max <= 1.0 else 1.0
-        out = np.empty(img.shape, np.uint8)
-        for r in range(0, img.shape[0], _ROWS_PER_BAND):
-            band = np.nan_to_num(img[r:r + _ROWS_PER_BAND].astype(np.float32))
-            out[r:r + _ROWS_PER_BAND] = np.clip(band * alpha, 0, 255)
-        return out
+        alpha = 255.0 if not img.size or float(np.nanmax(img)) <= 1.0 else 1.0
+        return _banded(img.shape, lambda rows: np.clip(
+            np.nan_to_num(img[rows].astype(np.float32)) * alpha, 0, 255))
     if np.issubdtype(img.dtype, np.integer):
         vmax = int(img.max())
         if vmax <= 0:
             return np.zeros(img.shape, np.uint8)
         if vmax <= 255 and np.issubdtype(img.dtype, np.unsignedinteger):
             return img.astype(np.uint8)
-        out = np.empty(img.shape, np.uint8)
         scale = 255.0 / vmax
-        for r in range(0, img.shape[0], _ROWS_PER_BAND):
-            band = img[r:r + _ROWS_PER_BAND].astype(np.float32)
-            out[r:r + _ROWS_PER_BAND] = np.clip(band * scale + 0.5, 0, 255)
-        return out
+        return _banded(img.shape, lambda rows: np.clip(
+            img[rows].astype(np.float32) * scale + 0.5, 0, 255))
     raise ImageReadError(f'unsupported pixel type {img.dtype}')
 
 
 def _composite_on_white(color: np.ndarray, alpha: np.ndarray) -> np.ndarray:
-    out = np.empty(color.shape, np.uint8)
-    for r in range(0, color.shape[0], _ROWS_PER_BAND):
-        a = alpha[r:r + _ROWS_PER_BAND].astype(np.float32)[..., None] / 255.0
-        c = color[r:r + _ROWS_PER_BAND].astype(np.float32)
-        out[r:r + _ROWS_PER_BAND] = np.clip(c * a + 255.0 * (1.0 - a) + 0.5, 0, 255)
-    return out
+    def band(rows: slice) -> np.ndarray:
+        a = alpha[rows].astype(np.float32)[..., None] / 255.0
+        return np.clip(color[rows].astype(np.float32) * a + 255.0 * (1.0 - a) + 0.5, 0, 255)
 
-
-@contextmanager
-def _no_bomb_limit() -> Iterator[None]:
-    """PIL's decompression-bomb limit lifted: it refuses (or warns about)
-    the very headers whose size this module wants to read."""
-    from PIL import Image
-
-    limit, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, None
-    try:
-        yield
-    finally:
-        Image.MAX_IMAGE_PIXELS = limit
+    return _banded(color.shape, band)
 
 
 def header_size(path: str | os.PathLike) -> tuple[int, int] | None:
     """(width, height) as an image's header states them, before any rotation
     by its EXIF orientation (asking PIL for that would decode a PNG); None when
     PIL cannot read the header. No pixel data is read."""
+    from PIL import Image
+
+    # PIL's decompression-bomb limit is lifted: it refuses (or warns about)
+    # the very headers whose size this function reads.
+    limit, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, None
     try:
-        from PIL import Image
-        with _no_bomb_limit(), Image.open(path) as im:
+        with Image.open(path) as im:
             return im.size
     except Exception:
         return None
-
-
-def _too_large(size: tuple[int, int]) -> str:
-    w, h = size
-    return (f'header says {w}x{h} pixels ({w * h / 1e6:.0f} MP), above the '
-            f'{MAX_IMAGE_PIXELS / 1e6:.0f} MP this reader decodes in memory; '
-            'convert it to a tiled pyramidal TIFF to read it as a slide')
+    finally:
+        Image.MAX_IMAGE_PIXELS = limit
 
 
 def _decode_large(path: Path, kind: str) -> np.ndarray:
@@ -210,9 +174,7 @@ def _decode_large(path: Path, kind: str) -> np.ndarray:
     try:
         img = decode(path.read_bytes())
     except Exception as e:
-        msg = str(e).strip().splitlines()
-        raise ImageReadError(f'truncated or corrupt {kind} '
-                             f'({msg[0] if msg else type(e).__name__})') from e
+        raise ImageReadError(f'truncated or corrupt {kind} ({first_line(e)})') from e
     if img.ndim == 3 and img.shape[2] in (3, 4):
         for r in range(0, img.shape[0], _ROWS_PER_BAND):
             img[r:r + _ROWS_PER_BAND, :, :3] = img[r:r + _ROWS_PER_BAND, :, 2::-1]
@@ -222,16 +184,14 @@ def _decode_large(path: Path, kind: str) -> np.ndarray:
 def read_image(path: str | os.PathLike) -> np.ndarray:
     """Read ``path`` as uint8 BGR (H, W, 3); raise ImageReadError if unusable.
 
-    Checks, in order: the file exists and is non-empty, it is not truncated
-    (JPEG/PNG trailer, checked before decoding so libjpeg has nothing to
-    complain about on stderr), OpenCV can decode it, PIL can decode it (files
-    up to :data:`PIL_CHECK_MAX_PIXELS`), then converts it with
-    :func:`to_bgr8`. A file whose first bytes say JPEG or PNG but that cannot
-    be decoded is reported as truncated or corrupt, not as "not an image".
-    The header decides before any pixel is decoded: an image above
-    :data:`MAX_IMAGE_PIXELS` is refused, JPEGs and PNGs above
-    :data:`LARGE_IMAGE_PIXELS` are decoded by imagecodecs (one full-size
-    array instead of OpenCV's two).
+    A JPEG or PNG is checked for truncation before decoding (so libjpeg has
+    nothing to complain about on stderr), and one that cannot be decoded is
+    reported as truncated or corrupt, not as "not an image". The header
+    decides before any pixel is decoded: an image above :data:`MAX_IMAGE_PIXELS`
+    is refused, JPEGs and PNGs above :data:`LARGE_IMAGE_PIXELS` are decoded by
+    imagecodecs (one full-size array instead of OpenCV's two). PIL decodes it
+    again (up to :data:`PIL_CHECK_MAX_PIXELS`) to catch corrupt data OpenCV
+    tolerates.
     """
     path = Path(path)
     if not path.exists():
@@ -240,26 +200,22 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
         raise ImageReadError('not a regular file')
     if path.stat().st_size == 0:
         raise ImageReadError('empty file')
-    problem = _truncation_problem(path)
-    if problem:
-        raise ImageReadError(problem)
+    kind = _sniff(path)
     size = header_size(path)
     pixels = size[0] * size[1] if size else 0
     if pixels > MAX_IMAGE_PIXELS:
-        raise ImageReadError(_too_large(size))
-    with open(path, 'rb') as f:
-        kind = _format_from_magic(f.read(8))
+        raise ImageReadError(
+            f'header says {size[0]}x{size[1]} pixels ({pixels / 1e6:.0f} MP), above the '
+            f'{MAX_IMAGE_PIXELS / 1e6:.0f} MP this reader decodes in memory; '
+            'convert it to a tiled pyramidal TIFF to read it as a slide')
     if kind and pixels > LARGE_IMAGE_PIXELS:
         return to_bgr8(_decode_large(path, kind))
     img = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
     if img is None:
         if kind:
-            raise ImageReadError(
-                f'truncated or corrupt {kind} (cannot be decoded)')
-        if _is_pil_image(path):
+            raise ImageReadError(f'truncated or corrupt {kind} (cannot be decoded)')
+        if size is not None:  # PIL reads its header
             raise ImageReadError('corrupt or unsupported image (OpenCV cannot decode it)')
         raise ImageReadError('not an image (unrecognised file format)')
-    problem = _pil_problem(path)
-    if problem:
-        raise ImageReadError(problem)
+    _check_with_pil(path)
     return to_bgr8(img)

@@ -43,8 +43,7 @@ def _tiff_is_slide(path: Path) -> bool:
     try:
         with tifffile.TiffFile(path) as tif:
             page = tif.pages.first
-            series = tif.series[0] if tif.series else None
-            levels = len(series.levels) if series is not None else 1
+            levels = len(tif.series[0].levels) if tif.series else 1
             pixels = int(page.imagewidth) * int(page.imagelength)
             return bool(page.is_tiled or levels > 1 or pixels > LARGE_IMAGE_PIXELS)
     except Exception:  # not a TIFF tifffile reads: leave it to the image reader
@@ -54,10 +53,8 @@ def _tiff_is_slide(path: Path) -> bool:
 def is_slide(path: str | os.PathLike) -> bool:
     """True for files read region by region through a slide reader."""
     name = str(path).lower()
-    if name.endswith(SLIDE_SUFFIXES):
-        return True
-    return name.endswith(_TIFF_SUFFIXES) and Path(path).is_file() and \
-        _tiff_is_slide(Path(path))
+    return name.endswith(SLIDE_SUFFIXES) or (
+        name.endswith(_TIFF_SUFFIXES) and Path(path).is_file() and _tiff_is_slide(Path(path)))
 
 
 class Slide:

@@ -9,21 +9,19 @@ random head. So every load goes through here first:
 - :func:`check_fits_model`: the whole checkpoint (test, infer, benchmark,
   train's ``--resume``) must match the model key for key and shape for shape;
 - :func:`check_pretrained_backbone`: ``--pretrained`` must fill the backbone
-  (mmseg's MiT key layout, or a full segmentor checkpoint, whose
-  ``backbone.*`` tensors are used);
-- :func:`check_resumable` and :func:`find_resumable`: ``--resume`` needs the
-  training state, and falls back to the newest complete checkpoint.
+  (mmseg's MiT key layout, or a full segmentor checkpoint's ``backbone.*``);
+- :func:`check_resumable`: ``--resume`` needs the training state.
 
 Which checkpoint of a run to take is decided here too: :func:`saved_checkpoints`
 (does a work dir hold a run?), :func:`find_resumable` (the last complete one)
 and :func:`best_checkpoint` (the best-validation one, else the last).
 
 A checkpoint is a pickle: load only files you made or trust. They are read
-with ``torch.load(weights_only=True)`` and the allowlist of
-:mod:`allidb_mmseg.compat`.
+with ``torch.load(weights_only=True)`` and the allowlist of :mod:`allidb_mmseg.compat`.
 """
 from __future__ import annotations
 
+import copy
 import os
 import os.path as osp
 import re
@@ -69,8 +67,7 @@ def read_checkpoint(path: str) -> dict:
     try:
         ckpt = torch.load(path, map_location='cpu', weights_only=True)
     except Exception as e:  # pickle, zip and allowlist errors alike
-        raise AllidbError(path, f'cannot load checkpoint: {first_line(e)}'
-                          ) from e
+        raise AllidbError(path, f'cannot load checkpoint: {first_line(e)}') from e
     if not isinstance(ckpt, dict):
         raise AllidbError(path, 'cannot load checkpoint: it holds a '
                           f'{type(ckpt).__name__}, not a dict of tensors')
@@ -119,22 +116,19 @@ class StateDictDiff:
         if self.missing:
             parts.append(f'{len(self.missing)} missing ({few(self.missing)})')
         if self.unexpected:
-            parts.append(f'{len(self.unexpected)} unexpected '
-                         f'({few(self.unexpected)})')
+            parts.append(f'{len(self.unexpected)} unexpected ({few(self.unexpected)})')
         return '; '.join(parts)
 
 
 def compare_state_dicts(model_sd: Mapping[str, Any],
                         file_sd: Mapping[str, Any]) -> StateDictDiff:
     """Keys and shapes of ``file_sd`` against those of ``model_sd``."""
-    diff = StateDictDiff()
+    diff = StateDictDiff(unexpected=[k for k in file_sd if k not in model_sd])
     for key, value in model_sd.items():
         if key not in file_sd:
             diff.missing.append(key)
-        elif tuple(file_sd[key].shape) != tuple(value.shape):
-            diff.mismatched.append((key, tuple(file_sd[key].shape),
-                                    tuple(value.shape)))
-    diff.unexpected = [k for k in file_sd if k not in model_sd]
+        elif (shape := tuple(file_sd[key].shape)) != tuple(value.shape):
+            diff.mismatched.append((key, shape, tuple(value.shape)))
     return diff
 
 
@@ -149,8 +143,6 @@ def model_of_config(cfg: Any) -> Any:
     """The config's model, randomly initialised and without pretrained
     weights: what a checkpoint must fit (built in a fraction of a second,
     before a Runner and its log exist)."""
-    import copy
-
     from mmengine.registry import init_default_scope
     from mmseg.registry import MODELS
 
@@ -173,8 +165,7 @@ def check_fits_model(model: Any, path: str) -> dict:
             (missing, unexpected, or with another shape).
     """
     ckpt = read_checkpoint(path)
-    diff = compare_state_dicts(bare_model(model).state_dict(),
-                               state_dict_of(ckpt, path))
+    diff = compare_state_dicts(bare_model(model).state_dict(), state_dict_of(ckpt, path))
     if not diff.ok:
         raise AllidbError(path, 'does not fit the model of the config: '
                           f'{diff.describe()} (another model, variant or '
@@ -193,8 +184,7 @@ def load_into_model(model: Any, path: str) -> dict:
     """
     ckpt = check_fits_model(model, path)
     bare_model(model).load_state_dict(state_dict_of(ckpt, path), strict=True)
-    meta = (ckpt.get('meta') or {}).get('dataset_meta')
-    if meta:
+    if meta := (ckpt.get('meta') or {}).get('dataset_meta'):
         model.dataset_meta = meta
     return ckpt
 
@@ -204,11 +194,9 @@ def check_resumable(path: str) -> dict:
     iteration and the optimizer, not only the weights)."""
     ckpt = read_checkpoint(path)
     meta = ckpt.get('meta')
-    if not isinstance(meta, dict) or 'iter' not in meta \
-            or 'optimizer' not in ckpt:
-        raise AllidbError(path, 'holds weights only, no training state '
-                          '(iteration, optimizer), so it cannot be resumed; '
-                          'start a new run from it with --cfg-options '
+    if not isinstance(meta, dict) or 'iter' not in meta or 'optimizer' not in ckpt:
+        raise AllidbError(path, 'holds weights only, no training state (iteration, optimizer), '
+                          'so it cannot be resumed; start a new run from it with --cfg-options '
                           f'load_from={path}')
     state_dict_of(ckpt, path)
     return ckpt
@@ -221,16 +209,6 @@ def saved_checkpoints(work_dir: str | os.PathLike) -> list[str]:
         return []
     return sorted(osp.join(work_dir, f) for f in os.listdir(work_dir)
                   if f.endswith('.pth') and not f.startswith('.'))
-
-
-def _numbered_checkpoints(work_dir: str) -> list[str]:
-    """iter_N.pth / epoch_N.pth of ``work_dir``, newest (largest N) first."""
-    found = []
-    for name in os.listdir(work_dir):
-        m = _NUMBERED.match(name)
-        if m:
-            found.append((int(m.group(2)), osp.join(work_dir, name)))
-    return [p for _, p in sorted(found, reverse=True)]
 
 
 def _complete(path: str) -> bool:
@@ -260,7 +238,10 @@ def find_resumable(work_dir: str) -> Optional[str]:
             named = osp.join(work_dir, osp.basename(named))
         if named and _complete(named):
             return named
-    for candidate in _numbered_checkpoints(work_dir):
+    numbered = sorted(((int(m.group(2)), osp.join(work_dir, name))  # iter_N, epoch_N
+                       for name in os.listdir(work_dir) if (m := _NUMBERED.match(name))),
+                      reverse=True)  # newest (largest N) first
+    for _, candidate in numbered:
         if _complete(candidate):
             if named:
                 warnings.warn(f'{pointer} names {named}, which is missing or '
@@ -295,14 +276,6 @@ class PretrainedMatch:
     diff: StateDictDiff    # of the backbone against the file's tensors
 
 
-def _backbone_view(file_sd: Mapping[str, Any]) -> tuple[dict, str]:
-    """The file's tensors as backbone keys, and the prefix that was cut."""
-    prefix = 'backbone.'
-    inner = {k[len(prefix):]: v for k, v in file_sd.items()
-             if k.startswith(prefix)}
-    return (inner, prefix) if inner else (dict(file_sd), '')
-
-
 def check_pretrained_backbone(backbone: Any, path: str) -> PretrainedMatch:
     """Check that ``path`` fills ``backbone`` (mmseg MiT key layout).
 
@@ -316,8 +289,9 @@ def check_pretrained_backbone(backbone: Any, path: str) -> PretrainedMatch:
             by name and shape; the message names the expected layout and
             the converter for Hugging Face weights.
     """
-    file_sd, prefix = _backbone_view(state_dict_of(read_checkpoint(path),
-                                                   path))
+    file_sd = state_dict_of(read_checkpoint(path), path)
+    inner = {k[len('backbone.'):]: v for k, v in file_sd.items() if k.startswith('backbone.')}
+    file_sd, prefix = (inner, 'backbone.') if inner else (file_sd, '')
     model_sd = bare_model(backbone).state_dict()
     diff = compare_state_dicts(model_sd, file_sd)
     total = len(model_sd)

@@ -55,16 +55,14 @@ class FusedSegformerHead(SegformerHead):
 def set_fused_head(model: torch.nn.Module, enabled: bool = True) -> int:
     """Switch every SegFormer head in ``model`` to the fused (or stock) forward.
 
-    The counterpart of :func:`~allidb_mmseg.models.fused_mit.set_fused_attention`
-    for the decode head: in place, on any built model (a head or a whole
-    segmentor), keeping parameters and state-dict keys, so a model built with
+    Like :func:`~allidb_mmseg.models.fused_mit.set_fused_attention`: in place,
+    keeping parameters and state-dict keys, so a model built with
     ``type='SegformerHead'`` (an older config or checkpoint) runs the fused
     head, and the benchmark's stock twin runs mmseg's.
 
     Args:
-        model: a built module.
-        enabled: True for :class:`FusedSegformerHead`, False for mmseg's
-            ``SegformerHead``.
+        model: a built module (a head or a whole segmentor).
+        enabled: True for :class:`FusedSegformerHead`, False for mmseg's ``SegformerHead``.
 
     Returns:
         How many heads it set (0: the model has no SegFormer head).

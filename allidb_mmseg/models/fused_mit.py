@@ -27,12 +27,8 @@ from mmseg.registry import MODELS
 
 
 def _sdpa_supported(attn: nn.MultiheadAttention) -> bool:
-    """True when ``attn`` is the plain packed-projection variant we re-implement.
-
-    mmseg builds exactly this (same q/k/v width, no extra k/v bias, no zero
-    attention); anything else falls back to ``need_weights=False`` through
-    ``nn.MultiheadAttention`` itself, which is equally exact.
-    """
+    """True for the plain packed-projection variant mmseg builds (others fall back to
+    ``nn.MultiheadAttention`` with ``need_weights=False``, equally exact)."""
     return (attn._qkv_same_embed_dim and attn.in_proj_weight is not None
             and attn.bias_k is None and attn.bias_v is None
             and not attn.add_zero_attn)
@@ -47,30 +43,22 @@ class FusedEfficientMultiheadAttention(EfficientMultiheadAttention):
 
     def forward(self, x: torch.Tensor, hw_shape: tuple[int, int],
                 identity: torch.Tensor | None = None) -> torch.Tensor:
-        x_q = x
+        x_kv = x
         if self.sr_ratio > 1:
             x_kv = self.norm(nchw_to_nlc(self.sr(nlc_to_nchw(x, hw_shape))))
-        else:
-            x_kv = x
-        if identity is None:
-            identity = x_q
-        if not self.batch_first:  # mmseg always uses batch_first=True
-            x_q, x_kv = x_q.transpose(0, 1), x_kv.transpose(0, 1)
-
         attn = self.attn
-        if _sdpa_supported(attn):
-            out = _packed_sdpa(attn, x_q, x_kv)
+        fused = _sdpa_supported(attn)
+        # x is batch-first iff self.batch_first (mmseg always uses True); SDPA needs
+        # batch-first, the fallback nn.MultiheadAttention its own layout.
+        swap = self.batch_first != (True if fused else attn.batch_first)
+        q, kv = (x.transpose(0, 1), x_kv.transpose(0, 1)) if swap else (x, x_kv)
+        if fused:
+            out = _packed_sdpa(attn, q, kv)
         else:  # exotic variants: still skip the weights, same maths
-            seq_first = not attn.batch_first
-            q, kv = ((x_q.transpose(0, 1), x_kv.transpose(0, 1)) if seq_first
-                     else (x_q, x_kv))
             out = attn(query=q, key=kv, value=kv, need_weights=False)[0]
-            if seq_first:
-                out = out.transpose(0, 1)
-
-        if not self.batch_first:
+        if swap:
             out = out.transpose(0, 1)
-        return identity + self.dropout_layer(self.proj_drop(out))
+        return (x if identity is None else identity) + self.dropout_layer(self.proj_drop(out))
 
 
 def _packed_sdpa(attn: nn.MultiheadAttention, x_q: torch.Tensor,
@@ -80,12 +68,9 @@ def _packed_sdpa(attn: nn.MultiheadAttention, x_q: torch.Tensor,
     n_kv = x_kv.shape[1]
     heads = attn.num_heads
     w, bias = attn.in_proj_weight, attn.in_proj_bias
-    b_q = b_kv = None
-    if bias is not None:
-        b_q, b_kv = bias[:c], bias[c:]
-    q = F.linear(x_q, w[:c], b_q).view(b, n_q, heads, c // heads)
+    b_q, b_kv = (None, None) if bias is None else (bias[:c], bias[c:])
+    q = F.linear(x_q, w[:c], b_q).view(b, n_q, heads, c // heads).transpose(1, 2)
     kv = F.linear(x_kv, w[c:], b_kv).view(b, n_kv, 2, heads, c // heads)
-    q = q.transpose(1, 2)
     k, v = kv.permute(2, 0, 3, 1, 4).unbind(0)
     out = F.scaled_dot_product_attention(
         q, k, v, dropout_p=attn.dropout if attn.training else 0.0)
@@ -100,14 +85,11 @@ def set_fused_attention(model: nn.Module, enabled: bool = True) -> int:
     keeping parameters and state-dict keys. Returns how many modules it set,
     so callers can tell a model without MiT attention from a no-op.
     """
-    target = (FusedEfficientMultiheadAttention if enabled
-              else EfficientMultiheadAttention)
+    target = FusedEfficientMultiheadAttention if enabled else EfficientMultiheadAttention
     count = 0
     for module in model.modules():
-        if isinstance(module, EfficientMultiheadAttention):
-            if 'forward' in vars(module):
-                # mmseg's legacy-mmcv path binds forward per instance; keep it.
-                continue
+        # mmseg's legacy-mmcv path binds forward per instance; keep it.
+        if isinstance(module, EfficientMultiheadAttention) and 'forward' not in vars(module):
             module.__class__ = target
             count += 1
     return count

@@ -17,7 +17,7 @@ from typing import Mapping
 
 import torch
 
-from ..utils import AllidbError, atomic_write, refuse_existing
+from ..utils import AllidbError, atomic_write, first_line, refuse_existing
 
 __all__ = ['WeightsError', 'hf_to_mmseg_mit', 'load_hf_state_dict',
            'load_safetensors', 'check_complete_mit', 'convert_file']
@@ -51,14 +51,8 @@ _BLOCK_PARTS = {
     'mlp.dense2': ('ffn.layers.4', True),
 }
 _QKV = ('query', 'key', 'value')
-
-
-def _strip_prefix(key: str) -> str | None:
-    """The key relative to the encoder's parent, or None if not an encoder key."""
-    for prefix in ('segformer.', 'model.segformer.', ''):
-        if key.startswith(prefix + 'encoder.'):
-            return key[len(prefix):]
-    return None
+# An encoder key (group 1: relative to the encoder's parent).
+_ENCODER_KEY = re.compile(r'^(?:(?:model\.)?segformer\.)?(encoder\..*)$', re.S)
 
 
 def hf_to_mmseg_mit(state_dict: Mapping[str, torch.Tensor]
@@ -71,9 +65,9 @@ def hf_to_mmseg_mit(state_dict: Mapping[str, torch.Tensor]
     out: dict[str, torch.Tensor] = {}
     qkv: dict[tuple[str, str], dict[str, torch.Tensor]] = {}
     for full_key, value in state_dict.items():
-        key = _strip_prefix(full_key)
-        if key is None:
+        if not (m := _ENCODER_KEY.match(full_key)):
             continue
+        key = m.group(1)
         if m := _PATCH.match(key):
             stage, part, kind = m.groups()
             name = 'projection' if part == 'proj' else 'norm'
@@ -85,10 +79,9 @@ def hf_to_mmseg_mit(state_dict: Mapping[str, torch.Tensor]
             stage, block, rest = m.groups()
             prefix = f'layers.{stage}.1.{block}'
             part, _, kind = rest.rpartition('.')
-            if part.startswith('attention.self.') and \
-                    part.rsplit('.', 1)[1] in _QKV:
-                qkv.setdefault((prefix, kind), {})[part.rsplit('.', 1)[1]] = \
-                    value
+            proj = part.rsplit('.', 1)[-1]
+            if part.startswith('attention.self.') and proj in _QKV:
+                qkv.setdefault((prefix, kind), {})[proj] = value
             elif part in _BLOCK_PARTS:
                 name, linear_as_conv = _BLOCK_PARTS[part]
                 if linear_as_conv and kind == 'weight' and value.dim() == 2:
@@ -103,8 +96,7 @@ def hf_to_mmseg_mit(state_dict: Mapping[str, torch.Tensor]
         if missing:
             raise WeightsError(f'{prefix}: attention {kind} lacks {missing}')
         # nn.MultiheadAttention stacks [q; k; v] in in_proj_weight/bias.
-        out[f'{prefix}.attn.attn.in_proj_{kind}'] = torch.cat(
-            [parts[p] for p in _QKV], dim=0)
+        out[f'{prefix}.attn.attn.in_proj_{kind}'] = torch.cat([parts[p] for p in _QKV], dim=0)
     if not out:
         raise WeightsError('no SegFormer encoder keys '
                            '(expected segformer.encoder.* or encoder.*)')
@@ -137,14 +129,12 @@ def load_safetensors(path: str) -> dict[str, torch.Tensor]:
     raises WeightsError with a one-line reason (``path`` set to the file).
     """
     def bad(problem: str) -> WeightsError:
-        return WeightsError(f'not a valid safetensors file: {problem}',
-                            path=path)
+        return WeightsError(f'not a valid safetensors file: {problem}', path=path)
 
     try:
         return _read_safetensors(path, bad)
     except OSError as e:
-        raise WeightsError(f'cannot read file: {e.strerror or e}',
-                           path=path) from None
+        raise WeightsError(f'cannot read file: {e.strerror or e}', path=path) from None
 
 
 def _read_safetensors(path, bad) -> dict[str, torch.Tensor]:
@@ -154,15 +144,13 @@ def _read_safetensors(path, bad) -> dict[str, torch.Tensor]:
             raise bad(f'{size} bytes, too short for the 8-byte header length')
         n = int.from_bytes(f.read(8), 'little')
         if n > size - 8:
-            raise bad(f'header length {n} runs past the end of the file '
-                      f'({size} bytes)')
+            raise bad(f'header length {n} runs past the end of the file ({size} bytes)')
         if n > _ST_MAX_HEADER:
             raise bad(f'header length {n} is over {_ST_MAX_HEADER} bytes')
         try:
             header = json.loads(f.read(n).decode('utf-8'))
         except (UnicodeDecodeError, ValueError) as e:
-            msg = str(e).splitlines()[0] if str(e) else type(e).__name__
-            raise bad(f'header is not UTF-8 JSON ({msg})') from None
+            raise bad(f'header is not UTF-8 JSON ({first_line(e)})') from None
         if not isinstance(header, dict):
             raise bad('header is not a JSON object')
         header.pop('__metadata__', None)
@@ -177,8 +165,7 @@ def _read_safetensors(path, bad) -> dict[str, torch.Tensor]:
                 raise bad(f'{name!r}: unsupported dtype {dtype_name!r}')
             dtype = _ST_DTYPES[dtype_name]
             shape = info.get('shape')
-            if not isinstance(shape, list) or \
-                    not all(_is_int(d) for d in shape):
+            if not isinstance(shape, list) or not all(_is_int(d) for d in shape):
                 raise bad(f'{name!r}: bad shape {shape!r}')
             offsets = info.get('data_offsets')
             if not (isinstance(offsets, list) and len(offsets) == 2
@@ -188,15 +175,13 @@ def _read_safetensors(path, bad) -> dict[str, torch.Tensor]:
             if not begin <= end <= buffer_len:
                 raise bad(f'{name!r}: data_offsets {offsets} outside the '
                           f'{buffer_len}-byte data buffer')
-            itemsize = torch.empty((), dtype=dtype).element_size()
-            expected = math.prod(shape) * itemsize
+            expected = math.prod(shape) * dtype.itemsize
             if end - begin != expected:
                 raise bad(f'{name!r}: {end - begin} data bytes, but '
                           f'{dtype_name} {shape} needs {expected}')
             specs.append((name, dtype, shape, begin, end))
         out: dict[str, torch.Tensor] = {}
-        for name, dtype, shape, begin, end in sorted(specs,
-                                                     key=lambda s: s[3]):
+        for name, dtype, shape, begin, end in sorted(specs, key=lambda s: s[3]):
             # One aligned allocation per tensor, filled straight from the
             # file: no second copy of the checkpoint, no unaligned views.
             raw = torch.empty(end - begin, dtype=torch.uint8)
@@ -237,11 +222,9 @@ def check_complete_mit(converted: Mapping[str, torch.Tensor]) -> None:
     """Raise unless every MiT stage has its patch embedding, a first block
     and its final norm (a few stray encoder keys would otherwise make a
     "0.00 M parameter" file that trains from scratch unnoticed)."""
-    need = []
-    for i in range(MIT_STAGES):
-        need += [f'layers.{i}.0.projection.weight', f'layers.{i}.0.norm.weight',
-                 f'layers.{i}.1.0.attn.attn.in_proj_weight',
-                 f'layers.{i}.2.weight']
+    need = [key for i in range(MIT_STAGES)
+            for key in (f'layers.{i}.0.projection.weight', f'layers.{i}.0.norm.weight',
+                        f'layers.{i}.1.0.attn.attn.in_proj_weight', f'layers.{i}.2.weight')]
     missing = [k for k in need if k not in converted]
     if missing:
         raise WeightsError(

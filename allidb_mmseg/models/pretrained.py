@@ -51,8 +51,7 @@ def _cached(url: str) -> Optional[str]:
 
     hub = hub_checkpoint_path(url)
     # mmengine's load_from_http keeps downloads in $TORCH_HOME/checkpoints.
-    mmengine = osp.join(osp.dirname(torch.hub.get_dir()), 'checkpoints',
-                        osp.basename(hub))
+    mmengine = osp.join(osp.dirname(torch.hub.get_dir()), 'checkpoints', osp.basename(hub))
     return next((p for p in (hub, mmengine) if osp.isfile(p)), None)
 
 

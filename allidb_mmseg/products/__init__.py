@@ -1,4 +1,4 @@
-"""What an inference run writes: the report, overlays, the review page, CVAT COCO and QuPath GeoJSON.
+"""What an inference run writes: report, overlays, review page, CVAT COCO and QuPath GeoJSON.
 
 Each output is a sink (:mod:`.sinks`) that takes a segmented image and is
 closed with the run's rows.

@@ -61,9 +61,7 @@ def pixels_geometry(mask: np.ndarray, offset: tuple[int, int] = (0, 0)) -> Any:
         counterclockwise, holes clockwise); empty if the mask is. Its area is
         the pixel count.
     """
-    import shapely
-    from shapely import Polygon
-    from shapely.geometry import MultiPolygon
+    from shapely import MultiPolygon, Polygon, box, union_all
     from shapely.geometry.polygon import orient
 
     inside = np.asarray(mask) != 0
@@ -73,9 +71,9 @@ def pixels_geometry(mask: np.ndarray, offset: tuple[int, int] = (0, 0)) -> Any:
     if not rows.size:
         return Polygon()
     x0, y0 = offset
-    runs = shapely.box(starts + x0, rows + y0, ends + x0, rows + y0 + 1)
+    runs = box(starts + x0, rows + y0, ends + x0, rows + y0 + 1)
     # Collinear vertices where runs of adjacent rows met are dropped (exact).
-    region = shapely.union_all(runs).simplify(0)
+    region = union_all(runs).simplify(0)
     parts = [orient(p, 1.0) for p in polygon_parts(region)]
     return parts[0] if len(parts) == 1 else MultiPolygon(parts)
 

@@ -82,24 +82,20 @@ def coco_annotation(shape: BlastShape, ann_id: int, image_id: int,
                     height: int, width: int) -> dict:
     """One blast as a COCO annotation (polygons, or RLE when it has holes)."""
     x, y, w, h = shape.bbox
-    if shape.has_holes:
+    crowd = shape.has_holes
+    if crowd:
         segmentation: Any = dict(size=[int(height), int(width)],
-                                 counts=rle_counts(shape.mask, (x, y),
-                                                   height, width))
-        crowd = 1
+                                 counts=rle_counts(shape.mask, (x, y), height, width))
     else:
-        segmentation = [np.round(np.asarray(p.exterior.coords)[:-1],
-                                 _DIGITS).ravel().tolist()
+        segmentation = [np.round(np.asarray(p.exterior.coords)[:-1], _DIGITS).ravel().tolist()
                         for p in polygon_parts(shape.geometry)]
-        crowd = 0
     attributes: dict[str, Any] = dict(occluded=False)
     if shape.score is not None:
         attributes['score'] = round(float(shape.score), 4)
     return dict(id=ann_id, image_id=image_id,
                 category_id=COCO_CATEGORY['id'], segmentation=segmentation,
-                area=float(shape.area), bbox=[float(x), float(y), float(w),
-                                              float(h)],
-                iscrowd=crowd, attributes=attributes)
+                area=float(shape.area), bbox=[float(x), float(y), float(w), float(h)],
+                iscrowd=int(crowd), attributes=attributes)
 
 
 def geojson_feature_collection(shapes: Iterable[BlastShape],

@@ -44,10 +44,8 @@ def review_paths(out_dir: str | Path, name: str) -> dict[str, Path]:
 
 def review_outputs(out_dir: str | Path, names: Iterable[str]) -> list[Path]:
     """Every file the page of these images consists of."""
-    paths = [Path(out_dir) / PAGE_NAME]
-    for name in names:
-        paths.extend(review_paths(out_dir, name).values())
-    return paths
+    return [Path(out_dir) / PAGE_NAME] + [
+        p for name in names for p in review_paths(out_dir, name).values()]
 
 
 def _fit(img: np.ndarray, side: int) -> np.ndarray:

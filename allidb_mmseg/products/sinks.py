@@ -1,10 +1,9 @@
 """Extra outputs of a batch run: the review page, COCO pre-annotations, QuPath GeoJSON.
 
-:func:`.batch.run_batch` hands every segmented image to each *sink* and
-closes them with the rows and settings of the reports (also when the run
-is interrupted, for the images done so far). A sink says up front which files
-it would write, so the run can refuse to overwrite them without ``--force``
-before any work.
+:func:`.batch.run_batch` hands every segmented image to each *sink* and closes
+them with the report's rows and settings (also for the images done before an
+interruption). A sink names its files up front, so that the run can refuse to
+overwrite them without ``--force`` before any work.
 """
 from __future__ import annotations
 
@@ -33,12 +32,10 @@ class Segmented:
     """One segmented image as the sinks see it.
 
     Attributes:
-        row: its report row (numbers filled in, ``blasts`` with each
-            blast's ``mean_prob``).
-        image: the BGR image (for a streamed slide or large image: its
-            downsampled overlay).
-        count: the counted blasts (their label image); None for a streamed
-            image, whose label image was never whole in memory.
+        row: its report row, filled in.
+        image: the BGR image (a streamed image: its downsampled overlay).
+        count: the counted blasts; None for a streamed image, whose label
+            image was never whole in memory.
         overlay: the BGR overlay written to ``overlays/``.
         outlines: a streamed image's blast outlines, traced band by band
             (when a sink asked for them), else None.
@@ -54,25 +51,21 @@ class Segmented:
 
     @cached_property
     def shapes(self) -> list[BlastShape] | None:
-        """The blasts' outlines, traced once for all sinks (None: a
-        streamed image whose outlines were not kept)."""
-        if self.count is None:
-            return self.outlines
-        return blast_shapes(self.count)
+        """The blasts' outlines, traced once for all sinks (None: not kept)."""
+        return self.outlines if self.count is None else blast_shapes(self.count)
 
 
 class ImageSink(Protocol):
     """What :func:`.batch.run_batch` calls on each extra output."""
 
+    # A sink that sets ``wants_outlines = True`` gets the outlines of
+    # streamed images too (they are then kept while counting).
+
     def outputs(self, files: Sequence[str], names: Sequence[str]) -> list[Path]:
-        """The files it would write for these inputs (raise AllidbError if
-        it cannot take them)."""
+        """The files it would write (raise AllidbError if it cannot take these inputs)."""
 
     def add(self, seg: Segmented) -> None:
         """Take one segmented image."""
-
-    # A sink that sets ``wants_outlines = True`` gets the outlines of
-    # streamed images too (they are then kept while counting).
 
     def close(self, rows: Sequence[ImageRow], settings: dict) -> None:
         """Finish with the run's rows and settings (those of report.json)."""
@@ -107,8 +100,7 @@ class CocoSink:
 
     def outputs(self, files, names):
         if self.path.is_dir():
-            raise AllidbError(self.path, 'is a folder; --coco-out takes a '
-                              'file name')
+            raise AllidbError(self.path, 'is a folder; --coco-out takes a file name')
         dup = [n for n, k in Counter(Path(f).name for f in files).items() if k > 1]
         if dup:
             raise AllidbError(dup[0], 'two inputs have this file name; CVAT '
@@ -121,9 +113,8 @@ class CocoSink:
             self.skipped.append(seg.row.name)
             return
         row = seg.row
-        self.entries.append((coco_image(0, row.file, row.width, row.height),
-                             [coco_annotation(s, 0, 0, row.height, row.width)
-                              for s in seg.shapes]))
+        anns = [coco_annotation(s, 0, 0, row.height, row.width) for s in seg.shapes]
+        self.entries.append((coco_image(0, row.file, row.width, row.height), anns))
 
     def close(self, rows, settings) -> None:
         by_name = {img['file_name']: (img, anns) for img, anns in self.entries}
@@ -169,14 +160,12 @@ class GeoJsonSink:
 def output_sinks(out_dir: str | Path, coco_out: str | Path | None = None,
                  geojson: bool = False, geojson_type: str = 'detection'
                  ) -> list[ImageSink]:
-    """The extra outputs of ``tools/infer.py``: always the review page,
-    COCO and GeoJSON when asked for."""
-    out_dir = Path(out_dir)
-    sinks: list[ImageSink] = [ReviewPageSink(out_dir)]
+    """The extra outputs of ``tools/infer.py``: the review page, COCO and GeoJSON when asked."""
+    sinks: list[ImageSink] = [ReviewPageSink(Path(out_dir))]
     if coco_out:
         sinks.append(CocoSink(Path(coco_out)))
     if geojson:
-        sinks.append(GeoJsonSink(out_dir, geojson_type))
+        sinks.append(GeoJsonSink(Path(out_dir), geojson_type))
     return sinks
 
 

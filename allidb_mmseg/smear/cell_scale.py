@@ -8,29 +8,15 @@ the one place that knows how big the cells of an image are. It needs only
 numpy and OpenCV (no torch, no mmseg), so the inference engine, the counting
 code and the tools can all use it.
 
-The contract (kept stable for ``allidb_mmseg.apis``):
-
-* :func:`estimate_rbc_diameter` ``(img_bgr) -> float | None``: the median
-  red-cell diameter of an image in pixels, measured; None when it cannot tell.
-* :func:`source_rbc_diameter` ``(cfg_or_settings, img_bgr=None, mpp=None,
-  source_rbc_px=None) -> float``: the red-cell diameter of the input, from,
-  in this order: an explicit ``source_rbc_px``; ``mpp`` (microns per pixel;
-  a red cell is :data:`RBC_DIAMETER_UM` microns across); the config's
-  per-dataset ``source_rbc_px``; the measurement of ``img_bgr``. Raises
-  :class:`ScaleUnknownError` (a ``ValueError``) when none of them gives one.
-* :func:`working_scale_factor` (same arguments) ``-> float``: output pixels
-  per input pixel, ``working_rbc_px / source_rbc_diameter(...)``.
-* :func:`measure_rbc` ``(img_bgr) -> RbcMeasure(diameter, confidence,
-  n_cells)``: the measurement and how far to trust it (``.sure``: confidence
-  at least :data:`RBC_CONFIDENCE_MIN`).
-* :func:`checked_working_scale` (same arguments) ``-> WorkingScale(factor,
-  unsure)``: the factor, and whether it rests on an unsure measurement.
-* :func:`default_min_blast_area` ``(rbc_px) -> int``: the smallest blast
-  counted, in pixels of an image whose red cells are ``rbc_px`` across.
-* :func:`min_blast_area` ``(img_bgr=None, source_rbc_px=None,
-  working_rbc_px=None, scale=1.0) -> int``: the one minimum-blast-area rule
-  of inference and evaluation: the red-cell size from the working scale, the
-  dataset's stated size or a measurement, else :data:`DEFAULT_MIN_BLAST_AREA`.
+The contract, kept stable for ``allidb_mmseg.apis`` (each function's
+docstring states its part): :func:`measure_rbc` and
+:func:`estimate_rbc_diameter` measure the red cells of an image;
+:func:`source_rbc_diameter` gives the input's red-cell size from, first given
+wins, an explicit ``source_rbc_px``, ``mpp`` (microns per pixel; a red cell is
+:data:`RBC_DIAMETER_UM` across), the config's ``source_rbc_px`` or a
+measurement; :func:`working_scale_factor` and :func:`checked_working_scale`
+turn it into output pixels per input pixel; :func:`default_min_blast_area`
+and :func:`min_blast_area` give the smallest blast counted.
 
 ``cfg_or_settings`` is an mmengine ``Config`` or any mapping holding the
 config's top-level scale settings: ``working_rbc_px`` (the working scale) and
@@ -101,11 +87,7 @@ class ScaleUnknownError(ValueError):
 
 
 def _otsu_thresholds(gray: np.ndarray) -> tuple[int, int]:
-    """Otsu's two thresholds for three classes of a uint8 image.
-
-    Classes ``[0, t1)``, ``[t1, t2)``, ``[t2, 256)`` with the largest
-    between-class variance, by an exhaustive search over the histogram.
-    """
+    """Otsu's thresholds t1 < t2 of classes [0, t1), [t1, t2), [t2, 256) (exhaustive)."""
     p = np.bincount(gray.ravel(), minlength=256).astype(np.float64)
     p /= p.sum()
     mass = np.concatenate([[0.0], np.cumsum(p)])
@@ -125,19 +107,14 @@ def _otsu_thresholds(gray: np.ndarray) -> tuple[int, int]:
 
 
 def _cell_masks(img_bgr: np.ndarray) -> list[np.ndarray]:
-    """Three candidate masks of the cells against the glass, holes filled.
+    """Candidate masks of the cells against the glass, holes (pale centres) filled.
 
-    Red cells and stained nuclei absorb green light, so the (lightly
-    smoothed) green channel separates them from the bright glass. Otsu's
-    single threshold usually splits glass from cells; with pale red cells it
-    may split single cells from overlaps and nuclei instead, which the upper
-    threshold of a three-class Otsu (glass | red cells | nuclei) does not.
-    Real smears add a third: the colour distance from the glass (in Lab,
-    the glass being the brightest tenth of the image), cut halfway to
-    Otsu's threshold. It separates cells where green does not (a yellowish
-    or pinkish background) and keeps the pale, blurred rim of a real red
-    cell, which Otsu's threshold shaves off. Pale red-cell centres are
-    filled in.
+    Cells absorb green light. Otsu's threshold of the green channel usually
+    splits glass from cells, but with pale red cells may split single cells
+    from overlaps and nuclei; the upper threshold of a three-class Otsu
+    (glass | red cells | nuclei) does not. The colour distance from the glass
+    separates cells on a yellowish or pinkish background and keeps the pale
+    rim of a real red cell, which Otsu's threshold shaves off.
     """
     green = img_bgr[..., 1] if img_bgr.ndim == 3 else img_bgr
     green = cv2.GaussianBlur(np.ascontiguousarray(green), (0, 0), 1.0)
@@ -150,7 +127,7 @@ def _cell_masks(img_bgr: np.ndarray) -> list[np.ndarray]:
 
 
 def _glass_distance_mask(img_bgr: np.ndarray) -> np.ndarray:
-    """Pixels whose colour is away from the glass's (see :func:`_cell_masks`)."""
+    """Pixels whose Lab colour is away from the glass's (its brightest tenth)."""
     lab = cv2.GaussianBlur(cv2.cvtColor(np.ascontiguousarray(img_bgr),
                                         cv2.COLOR_BGR2LAB).astype(np.float32),
                            (0, 0), 1.0)
@@ -164,12 +141,10 @@ def _glass_distance_mask(img_bgr: np.ndarray) -> np.ndarray:
 
 
 def _peak_heights(cells: np.ndarray) -> np.ndarray:
-    """Heights of the distance-map peaks of a cell mask, one per cell.
+    """Heights of the distance-map peaks of a cell mask: one per cell, its radius.
 
-    Each cell is a bulge of the distance transform whose height is the
-    cell's radius, also where cells overlap (the neck between two
-    overlapping discs is lower than either). Peaks are local maxima over a
-    window of about one radius, so one cell gives one peak.
+    Overlaps do not merge cells: the neck between two discs is lower than
+    either. Peaks are maxima over a window of about one radius.
     """
     share = float(cells.mean())
     if share < 0.02 or share > _MAX_CELL_SHARE:
@@ -185,11 +160,10 @@ def _peak_heights(cells: np.ndarray) -> np.ndarray:
 
 
 def _typical_radius(heights: np.ndarray) -> tuple[float, float]:
-    """The most common peak height and the share of peaks within 15 % of it.
+    """The mode of the log heights and the share of peaks within 15 % of it.
 
-    The mode of a smoothed histogram of log heights: red cells outnumber
-    every other cell, and fragments of cells give a low tail that a median
-    would follow.
+    A mode, not a median: red cells outnumber every other cell, and cell
+    fragments give a low tail that a median would follow.
     """
     logs = np.log(heights)
     grid = np.linspace(logs.min(), logs.max() + 1e-6, 400)
@@ -226,26 +200,15 @@ class _Candidate(NamedTuple):
     n: int          # peaks
 
 
-def _candidates(img_bgr: np.ndarray) -> list[_Candidate]:
-    """The typical radius of each candidate cell mask with enough cells."""
-    out = []
-    for cells in _cell_masks(img_bgr):
-        heights = _peak_heights(cells)
-        if heights.size >= _MIN_CELLS:
-            out.append(_Candidate(*_typical_radius(heights), int(heights.size)))
-    return out
-
-
 def _measure(img_bgr: np.ndarray) -> RbcMeasure:
     """Twice the typical inscribed radius of the cells, and its confidence.
 
-    Of the candidate cell masks whose peak heights agree well (most peaks
-    near the mode: at least :data:`_PLAUSIBLE_SUPPORT` of the best such
-    share), the one with the largest radius is taken: on real smears the
-    wrong candidates are cell fragments, pale-centre rims and stain grain,
-    all smaller than a red cell.
+    Of the candidate masks with enough support (:data:`_PLAUSIBLE_SUPPORT`),
+    the largest radius wins: on real smears the wrong candidates are cell
+    fragments, pale-centre rims and stain grain, all smaller than a red cell.
     """
-    cands = _candidates(img_bgr)
+    heights = [_peak_heights(cells) for cells in _cell_masks(img_bgr)]
+    cands = [_Candidate(*_typical_radius(h), h.size) for h in heights if h.size >= _MIN_CELLS]
     if not cands:
         return RbcMeasure(None, 0.0, 0)
     top = max(c.support for c in cands)
@@ -255,15 +218,12 @@ def _measure(img_bgr: np.ndarray) -> RbcMeasure:
 
 
 def _confidence(best: _Candidate, cands: list[_Candidate]) -> float:
-    """How far the ruler trusts ``best``: the product of three shares in
-    0-1. The share of its peaks near their mode (one size of cell, not a
-    spread of fragments); the agreement of another candidate mask with it
-    (the nearest one: two masks made differently see the same size; a lone
-    candidate counts half); the number of cells (a mode of
-    :data:`_MIN_CELLS` peaks is a guess, of :data:`_FULL_CONFIDENCE_CELLS`
-    a measurement). Cells below :data:`_MIN_SURE_PX` across get none:
-    that is stain grain or noise (a field of random pixels agrees with
-    itself perfectly well)."""
+    """How far the ruler trusts ``best``, 0-1: the product of the share of its
+    peaks near their mode (one size, not fragments), its agreement with the
+    nearest other mask (a lone one counts half) and its number of cells
+    (:data:`_MIN_CELLS` peaks are a guess, :data:`_FULL_CONFIDENCE_CELLS` a
+    measurement). Cells below :data:`_MIN_SURE_PX` get none: stain grain or
+    noise (a field of random pixels agrees with itself perfectly well)."""
     if 2.0 * best.radius < _MIN_SURE_PX:
         return 0.0
     others = [abs(math.log(c.radius / best.radius)) for c in cands if c is not best]
@@ -308,10 +268,9 @@ def measure_rbc(img_bgr: np.ndarray) -> RbcMeasure:
     h, w = img.shape[:2]
     shrink = min(1.0, math.sqrt(_MEASURE_PIXELS / (h * w)))
     if shrink < 1.0:
-        small = cv2.resize(img, (max(16, round(w * shrink)),
-                                 max(16, round(h * shrink))),
-                           interpolation=cv2.INTER_AREA)
-        coarse = _measure(small)
+        coarse = _measure(cv2.resize(img, (max(16, round(w * shrink)),
+                                           max(16, round(h * shrink))),
+                                     interpolation=cv2.INTER_AREA))
         if coarse.diameter is not None and coarse.diameter >= _MIN_MEASURED_PX:
             return coarse._replace(diameter=coarse.diameter / shrink)
     return _measure(img)
@@ -471,15 +430,10 @@ def min_blast_area(img_bgr: Optional[np.ndarray] = None,
     """The smallest blast counted in an image, in its own pixels.
 
     The red-cell size it follows comes from, first known wins:
-
-    1. ``working_rbc_px / scale``: a native-scale model brings red cells to
-       ``working_rbc_px`` with the working ``scale`` (working pixels per
-       image pixel), whether the microns per pixel, the config or a
-       measurement set that scale;
-    2. ``source_rbc_px``, a dataset's stated red-cell diameter;
-    3. the size measured in ``img_bgr``.
-
-    When none tells, a warning and :data:`DEFAULT_MIN_BLAST_AREA`.
+    ``working_rbc_px / scale`` (a native-scale model's working size, ``scale``
+    being working pixels per image pixel, however it was set);
+    ``source_rbc_px``, a dataset's stated red-cell diameter; the size measured
+    in ``img_bgr``. When none tells, a warning and :data:`DEFAULT_MIN_BLAST_AREA`.
     """
     if working_rbc_px is not None:
         return default_min_blast_area(working_rbc_px / scale)

@@ -79,10 +79,6 @@ def white_balance(img_bgr: np.ndarray, white_rgb: np.ndarray,
     return np.clip(out + 0.5, 0, 255).astype(np.uint8)
 
 
-def _optical_density(rgb_balanced: np.ndarray) -> np.ndarray:
-    return -np.log((rgb_balanced.reshape(-1, 3).astype(np.float32) + 1.0) / IO)
-
-
 def colour_features(img_bgr: np.ndarray) -> np.ndarray:
     """Eight colour statistics of a smear (:data:`FEATURE_NAMES`).
 
@@ -94,7 +90,8 @@ def colour_features(img_bgr: np.ndarray) -> np.ndarray:
     """
     img = _shrunk(img_bgr)
     white = white_point(img)
-    od = _optical_density(white_balance(img, white)[..., ::-1])
+    rgb = white_balance(img, white)[..., ::-1].reshape(-1, 3)
+    od = -np.log((rgb.astype(np.float32) + 1.0) / IO)
     total = od.sum(1)
     stained = od[total > 0.1]
     if len(stained) < 10:
@@ -109,14 +106,10 @@ def colour_features(img_bgr: np.ndarray) -> np.ndarray:
                      np.log(dark.sum(1).mean() + eps)])
 
 
-def _macenko():
-    from torchstain.numpy.normalizers import NumpyMacenkoNormalizer
-    return NumpyMacenkoNormalizer()
-
-
-def _reinhard():
-    from torchstain.numpy.normalizers import NumpyReinhardNormalizer
-    return NumpyReinhardNormalizer()
+def _normalizer(method: str) -> Any:
+    """A new torchstain numpy normalizer: ``'macenko'`` or ``'reinhard'``."""
+    from torchstain.numpy import normalizers
+    return getattr(normalizers, f'Numpy{method.capitalize()}Normalizer')()
 
 
 def _mahalanobis(x: np.ndarray, mean: np.ndarray, inv_cov: np.ndarray) -> float:
@@ -174,12 +167,11 @@ class StainReference:
         if len(feats) < 2:
             raise ValueError('a stain reference needs at least two training images')
         pooled = np.concatenate(pools)[:, None, :]
-        mac = _macenko()
+        mac = _normalizer('macenko')
         mac.fit(pooled, Io=IO)
-        rein = _reinhard()
+        rein = _normalizer('reinhard')
         rein.fit(pooled)
         feats_a = np.stack(feats)
-        mean = feats_a.mean(0)
         # Leave-one-out distances: how far a training image lies from the others.
         loo = [_mahalanobis(feats_a[i], np.delete(feats_a, i, 0).mean(0),
                             _inverse_covariance(np.delete(feats_a, i, 0)))
@@ -191,7 +183,7 @@ class StainReference:
                    macenko_max_conc=np.asarray(mac.maxCRef).tolist(),
                    lab_mean=np.asarray(rein.target_means).tolist(),
                    lab_std=np.asarray(rein.target_stds).tolist(),
-                   feature_mean=mean.tolist(),
+                   feature_mean=feats_a.mean(0).tolist(),
                    feature_inv_cov=_inverse_covariance(feats_a).tolist(),
                    ood_threshold=threshold, num_images=len(feats_a),
                    trained_on=trained_on)
@@ -213,17 +205,16 @@ class StainReference:
             raise ValueError(f'unknown normalization {method!r}; choose one of '
                              f'{", ".join(NORMALIZE_METHODS)}')
         rgb = np.ascontiguousarray(white_balance(img_bgr, white_point(img_bgr))[..., ::-1])
+        norm = _normalizer(method)
         if method == 'reinhard':
-            rein = _reinhard()
-            rein.target_means = np.asarray(self.lab_mean, np.float32)
-            rein.target_stds = np.asarray(self.lab_std, np.float32)
-            out = rein.normalize(rgb)
+            norm.target_means = np.asarray(self.lab_mean, np.float32)
+            norm.target_stds = np.asarray(self.lab_std, np.float32)
+            out = norm.normalize(rgb)
         else:
-            mac = _macenko()
-            mac.HERef = np.asarray(self.macenko_stains)
-            mac.maxCRef = np.asarray(self.macenko_max_conc)
+            norm.HERef = np.asarray(self.macenko_stains)
+            norm.maxCRef = np.asarray(self.macenko_max_conc)
             try:
-                out, _, _ = mac.normalize(rgb, Io=IO, stains=False)
+                out, _, _ = norm.normalize(rgb, Io=IO, stains=False)
             except (np.linalg.LinAlgError, ValueError, IndexError):
                 out = rgb
         # Both methods work on fields balanced to a grey lamp (as fitted); the

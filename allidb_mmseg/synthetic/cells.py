@@ -12,7 +12,7 @@ red cells under them are mostly hidden.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import cv2
 import numpy as np
@@ -31,8 +31,7 @@ def smooth_noise(rng: np.random.Generator, height: int, width: int,
     h = int(np.ceil(height / factor)) + 2
     w = int(np.ceil(width / factor)) + 2
     noise = rng.standard_normal((h, w), dtype=np.float32)
-    small_sigma = sigma / factor
-    noise = cv2.GaussianBlur(noise, (0, 0), small_sigma, borderType=cv2.BORDER_REFLECT)
+    noise = cv2.GaussianBlur(noise, (0, 0), sigma / factor, borderType=cv2.BORDER_REFLECT)
     if factor > 1.0:
         noise = cv2.resize(noise, (int(round(w * factor)), int(round(h * factor))),
                            interpolation=cv2.INTER_CUBIC)
@@ -41,35 +40,30 @@ def smooth_noise(rng: np.random.Generator, height: int, width: int,
     return noise / max(float(noise.std()), 1e-6)
 
 
-@dataclass
 class Canvas:
     """OD layers of one field plus shared texture noise (scaled to the cell size)."""
 
-    height: int
-    width: int
-    fine: np.ndarray   # ~1 px grain: fine chromatin, granules
-    mid: np.ndarray    # chromatin clumps
-    rbc: np.ndarray = field(init=False)
-    od_bg: np.ndarray = field(init=False)
-    od_wbc: np.ndarray = field(init=False)
-    cover: np.ndarray = field(init=False)
-
-    def __post_init__(self) -> None:
-        self.rbc = np.zeros((self.height, self.width), np.float32)
+    def __init__(self, rng: np.random.Generator, height: int, width: int,
+                 rbc_diameter: float) -> None:
+        self.height, self.width = height, width
+        # ~1 px grain (fine chromatin, granules), then chromatin clumps.
+        self.fine = smooth_noise(rng, height, width, max(0.45, rbc_diameter / 55))
+        self.mid = smooth_noise(rng, height, width, max(0.9, rbc_diameter / 14))
+        self.rbc = np.zeros((height, width), np.float32)
         # Channel-first (3, H, W): whole-image maths then runs on contiguous planes.
-        self.od_bg = np.zeros((3, self.height, self.width), np.float32)
-        self.od_wbc = np.zeros((3, self.height, self.width), np.float32)
-        self.cover = np.zeros((self.height, self.width), np.float32)
+        self.od_bg = np.zeros((3, height, width), np.float32)
+        self.od_wbc = np.zeros((3, height, width), np.float32)
+        self.cover = np.zeros((height, width), np.float32)
 
-    @classmethod
-    def new(cls, rng: np.random.Generator, height: int, width: int,
-            rbc_diameter: float) -> 'Canvas':
-        fine = smooth_noise(rng, height, width, max(0.45, rbc_diameter / 55))
-        mid = smooth_noise(rng, height, width, max(0.9, rbc_diameter / 14))
-        return cls(height, width, fine, mid)
-
-    def patch(self, cx: float, cy: float, rmax: float) -> Patch | None:
-        return patch_around(cx, cy, rmax, self.height, self.width)
+    def outline(self, cx: float, cy: float, shape: RadialShape
+                ) -> tuple[Patch | None, np.ndarray | None]:
+        """The pixels around a cell and their signed distance to its outline (None, None
+        when the cell lies outside the image)."""
+        p = patch_around(cx, cy, shape.rmax, self.height, self.width)
+        if p is None:
+            return None, None
+        r, th = p.polar()
+        return p, shape.radius_at(th) - r
 
     def paint_over(self, p: Patch, alpha: np.ndarray, od: np.ndarray) -> None:
         """Paint a white cell (``od`` premultiplied by ``alpha``) over earlier ones."""
@@ -102,22 +96,18 @@ def add_template(target: np.ndarray, tmpl: np.ndarray, cx: float, cy: float,
     """target += weight * tmpl, centred on pixel (cx, cy), clipped to the image."""
     th, tw = tmpl.shape
     x0, y0 = int(cx) - tw // 2, int(cy) - th // 2
-    tx0, ty0 = max(0, -x0), max(0, -y0)
-    x1, y1 = min(target.shape[1], x0 + tw), min(target.shape[0], y0 + th)
-    if x1 <= max(x0, 0) or y1 <= max(y0, 0):
-        return
-    target[max(y0, 0):y1, max(x0, 0):x1] += weight * tmpl[ty0:ty0 + y1 - max(y0, 0),
-                                                         tx0:tx0 + x1 - max(x0, 0)]
+    xa, ya = max(x0, 0), max(y0, 0)
+    xb, yb = min(target.shape[1], x0 + tw), min(target.shape[0], y0 + th)
+    if xb > xa and yb > ya:
+        target[ya:yb, xa:xb] += weight * tmpl[ya - y0:yb - y0, xa - x0:xb - x0]
 
 
 def stamp_platelet(cv: Canvas, cx: float, cy: float, shape: RadialShape,
                    od: np.ndarray) -> None:
     """A platelet: dark purple granular centre in a faint lilac halo."""
-    p = cv.patch(cx, cy, shape.rmax)
+    p, sd = cv.outline(cx, cy, shape)
     if p is None:
         return
-    r, th = p.polar()
-    sd = shape.radius_at(th) - r
     halo = edge_alpha(sd, 0.9)
     core = edge_alpha(sd - 0.3 * shape.radius, 0.9)
     grain = np.clip(0.75 + 0.45 * cv.fine[p.rows, p.cols], 0.2, 1.6)
@@ -144,11 +134,9 @@ def stamp_mononuclear(cv: Canvas, cx: float, cy: float, cell: RadialShape,
     the whole image) forces the cell's alpha to be >= 0.5 exactly on the mask, so
     the painted cell and its rasterized annotation agree pixel for pixel.
     """
-    p = cv.patch(cx, cy, cell.rmax)
+    p, sd = cv.outline(cx, cy, cell)
     if p is None:
         return
-    r, th = p.polar()
-    sd = cell.radius_at(th) - r
     a_cell = edge_alpha(sd, 1.0)
     if truth is not None:
         inside = truth[p.rows, p.cols]
@@ -189,12 +177,10 @@ def _segment_dist(x: np.ndarray, y: np.ndarray, a: np.ndarray, b: np.ndarray
 def stamp_neutrophil(cv: Canvas, rng: np.random.Generator, cx: float, cy: float,
                      cell: RadialShape, od_cyto: np.ndarray, od_nuc: np.ndarray) -> None:
     """A neutrophil: 3-5 nuclear lobes joined by thin strands in granular lilac cytoplasm."""
-    p = cv.patch(cx, cy, cell.rmax)
+    p, sd = cv.outline(cx, cy, cell)
     if p is None:
         return
     R = cell.radius
-    r, th = p.polar()
-    sd = cell.radius_at(th) - r
     a_cell = edge_alpha(sd, 1.0)
 
     n_lobes = int(rng.integers(3, 6))

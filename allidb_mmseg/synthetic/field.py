@@ -55,12 +55,8 @@ def _stain(rng: np.random.Generator) -> dict[str, np.ndarray]:
 
 def _fits(cx: float, cy: float, r: float, cells: list[_Cell], gap: float,
           ignore: _Cell | None = None) -> bool:
-    for c in cells:
-        if c is ignore:
-            continue
-        if np.hypot(cx - c.cx, cy - c.cy) < r + c.shape.rmax + gap:
-            return False
-    return True
+    return all(c is ignore or np.hypot(cx - c.cx, cy - c.cy) >= r + c.shape.rmax + gap
+               for c in cells)
 
 
 def _place_blasts(rng: np.random.Generator, n: int, width: int, height: int, d_rbc: float,
@@ -125,7 +121,7 @@ def _mononuclear_parts(rng: np.random.Generator, cell: RadialShape, nc_ratio: fl
 
 
 def _illumination(rng: np.random.Generator, height: int, width: int,
-                  background: np.ndarray = BACKGROUND_RGB) -> tuple[np.ndarray, np.ndarray]:
+                  background: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Lamp level with vignetting and a gentle tilt (H, W), and the lamp colour (RGB)."""
     y = (np.arange(height, dtype=np.float32)[:, None] + 0.5) / height - 0.5
     x = (np.arange(width, dtype=np.float32)[None, :] + 0.5) / width - 0.5
@@ -187,18 +183,16 @@ def render_field(rng: np.random.Generator, size: tuple[int, int] = (640, 480),
     stain = _stain(rng)
     if profile is not None:
         stain = profile.apply(stain)
-    cv = Canvas.new(rng, height, width, d_rbc)
+    cv = Canvas(rng, height, width, d_rbc)
 
     cells: list[_Cell] = []
     blasts = _place_blasts(rng, n_blasts, width, height, d_rbc, touching_prob, cells)
     n_lymph = int(rng.integers(1, 4)) if n_lymphocytes is None else n_lymphocytes
     n_neut = int(rng.integers(0, 3)) if n_neutrophils is None else n_neutrophils
-    for _ in range(n_lymph):
-        _place_confounder(rng, 'lymph', 0.5 * d_rbc * rng.uniform(0.85, 1.2),
-                          width, height, d_rbc, cells)
-    for _ in range(n_neut):
-        _place_confounder(rng, 'neut', 0.5 * d_rbc * rng.uniform(1.4, 1.8),
-                          width, height, d_rbc, cells)
+    for kind, count, lo, hi in (('lymph', n_lymph, 0.85, 1.2), ('neut', n_neut, 1.4, 1.8)):
+        for _ in range(count):
+            _place_confounder(rng, kind, 0.5 * d_rbc * rng.uniform(lo, hi),
+                              width, height, d_rbc, cells)
 
     # Red cells: dense, overlapping, pushed away from white cells.
     density = rng.uniform(0.6, 1.05) if rbc_density is None else rbc_density

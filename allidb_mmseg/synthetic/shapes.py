@@ -37,10 +37,6 @@ class RadialShape:
     def rmax(self) -> float:
         return self.radius * (1 + sum(abs(a) for a in self.amps))
 
-    @property
-    def rmin(self) -> float:
-        return self.radius * (1 - sum(abs(a) for a in self.amps))
-
     def radius_at(self, theta: np.ndarray) -> np.ndarray:
         rad = np.ones_like(theta)
         for a, p, k in zip(self.amps, self.phases, self.orders):
@@ -91,8 +87,3 @@ def edge_alpha(signed_dist: np.ndarray, softness: float = 1.0) -> np.ndarray:
     Exactly 0.5 on the outline, so alpha >= 0.5 is the rasterized polygon.
     """
     return np.clip(signed_dist / softness + 0.5, 0.0, 1.0)
-
-
-def smoothstep(edge0: float, edge1: float, x: np.ndarray) -> np.ndarray:
-    t = np.clip((x - edge0) / (edge1 - edge0), 0.0, 1.0)
-    return t * t * (3 - 2 * t)

@@ -38,10 +38,8 @@ class StainProfile:
         """The per-image stain ODs (from the generator) under this profile."""
         basic = np.asarray(self.basic_od, np.float32)
         acid = np.asarray(self.acid_od, np.float32)
-        out = {k: (v * basic).astype(np.float32) for k, v in stain.items()}
-        out['rbc'] = (stain['rbc'] * acid).astype(np.float32)
-        out['neut_cyto'] = (stain['neut_cyto'] * acid).astype(np.float32)
-        return out
+        return {k: (v * (acid if k in ('rbc', 'neut_cyto') else basic)).astype(np.float32)
+                for k, v in stain.items()}
 
 
 STAIN_PROFILES: dict[str, StainProfile] = {p.name: p for p in (

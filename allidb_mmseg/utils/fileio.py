@@ -117,8 +117,7 @@ def atomic_write_json(path: PathLike, obj: Any, indent: int | None = 2) -> None:
     atomic_write_text(path, json.dumps(obj, indent=indent) + '\n')
 
 
-def atomic_imwrite(path: PathLike, img: Any, params: Sequence[int] = ()
-                   ) -> None:
+def atomic_imwrite(path: PathLike, img: Any, params: Sequence[int] = ()) -> None:
     """Encode ``img`` in memory (format from the suffix), then write it
     through a temporary file, checked against the encoded length.
 
@@ -132,8 +131,7 @@ def atomic_imwrite(path: PathLike, img: Any, params: Sequence[int] = ()
     import cv2
 
     try:
-        ok, data = cv2.imencode(Path(path).suffix or '.png', img,
-                                list(params))
+        ok, data = cv2.imencode(Path(path).suffix or '.png', img, list(params))
     except cv2.error as e:
         raise WriteError(path, f'could not encode the image: {first_line(e)}')
     if not ok:
@@ -227,8 +225,7 @@ def remove_stale_temps(folder: PathLike, name: Optional[str] = None
     if not folder.is_dir():
         return removed, unknown
     for entry in sorted(folder.iterdir()):
-        m = _TEMP_DIR.match(entry.name) if entry.is_dir() \
-            else _TEMP_FILE.match(entry.name)
+        m = (_TEMP_DIR if entry.is_dir() else _TEMP_FILE).match(entry.name)
         if m is None:
             legacy = _LEGACY_TEMP_DIR.match(entry.name)
             if legacy and entry.is_dir() and name in (None, legacy['name']):
@@ -239,7 +236,7 @@ def remove_stale_temps(folder: PathLike, name: Optional[str] = None
         if _alive(int(m['pid'])):
             continue
         target = folder / m['name']
-        if entry.is_dir() and m.groupdict().get('old') and not target.exists():
+        if entry.is_dir() and m['old'] and not target.exists():
             os.replace(entry, target)  # killed mid-swap: keep the old output
         elif entry.is_dir():
             shutil.rmtree(entry)
@@ -270,19 +267,12 @@ def check_writable_dir(path: PathLike, what: str = 'output folder') -> Path:
     """
     path = Path(path)
     probe_in = path
-    while not probe_in.exists():
-        if probe_in.parent == probe_in:
-            break
+    while not probe_in.exists() and probe_in.parent != probe_in:
         probe_in = probe_in.parent
     if not probe_in.is_dir():
         raise AllidbError(path, f'{what}: {probe_in} is not a folder')
     try:
-        if probe_in == path:
-            fd, probe = tempfile.mkstemp(prefix='.write-check-', dir=path)
-            os.close(fd)
-            os.unlink(probe)
-        else:
-            os.rmdir(tempfile.mkdtemp(prefix='.write-check-', dir=probe_in))
+        os.rmdir(tempfile.mkdtemp(prefix='.write-check-', dir=probe_in))
     except OSError as e:
         where = '' if probe_in == path else f' (in {probe_in})'
         raise AllidbError(path, f'{what} is not writable{where}: '

@@ -28,8 +28,7 @@ def oriented_size(im: Any) -> tuple[int, int]:
     applies the EXIF orientation, so a tag that rotates by 90 degrees swaps
     the two. Reads the header only."""
     w, h = im.size
-    return (h, w) if im.getexif().get(_EXIF_ORIENTATION, 1) in _SWAPS_AXES \
-        else (w, h)
+    return (h, w) if im.getexif().get(_EXIF_ORIENTATION, 1) in _SWAPS_AXES else (w, h)
 
 
 def is_image_file(name: str | os.PathLike) -> bool:

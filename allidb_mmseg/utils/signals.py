@@ -66,6 +66,5 @@ def report_interrupt(exc: KeyboardInterrupt) -> int:
     """
     name = signal.Signals(getattr(exc, 'signum', signal.SIGINT)).name
     notes = '; '.join(getattr(exc, '__notes__', []))
-    print(f'interrupted ({name}){": " + notes if notes else ""}',
-          file=sys.stderr)
+    print(f'interrupted ({name}){": " + notes if notes else ""}', file=sys.stderr)
     return interrupt_exit_code(exc)

@@ -93,9 +93,8 @@ class CachedCompose(BaseTransform):
         self.transforms = Compose(transforms)
         self.max_bytes = int(max_bytes)
         # Configs (dicts) with equal repr build equal pipelines: share results.
-        fingerprint = (repr(transforms) if all(isinstance(t, dict)
-                                               for t in transforms)
-                       else f'id:{id(self)}')
+        shareable = all(isinstance(t, dict) for t in transforms)
+        fingerprint = repr(transforms) if shareable else f'id:{id(self)}'
         self._store = self._stores.setdefault(fingerprint, _Store())
         self.hits = 0
         self.misses = 0

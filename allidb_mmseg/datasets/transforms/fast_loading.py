@@ -41,13 +41,10 @@ from mmseg.registry import TRANSFORMS
 from ...utils import oriented_size
 
 _JPEG_MAGIC = b'\xff\xd8\xff'
-_REDUCED_FLAGS = {
-    'color': {2: cv2.IMREAD_REDUCED_COLOR_2, 4: cv2.IMREAD_REDUCED_COLOR_4,
-              8: cv2.IMREAD_REDUCED_COLOR_8},
-    'grayscale': {2: cv2.IMREAD_REDUCED_GRAYSCALE_2,
-                  4: cv2.IMREAD_REDUCED_GRAYSCALE_4,
-                  8: cv2.IMREAD_REDUCED_GRAYSCALE_8},
-}
+# color_type -> factor -> cv2.IMREAD_REDUCED_<COLOR|GRAYSCALE>_<factor>
+_REDUCED_FLAGS = {mode: {f: getattr(cv2, f'IMREAD_REDUCED_{mode.upper()}_{f}')
+                         for f in (2, 4, 8)}
+                  for mode in ('color', 'grayscale')}
 
 
 def jpeg_size(data: bytes) -> tuple[int, int] | None:

@@ -30,12 +30,6 @@ def _unit(v: np.ndarray) -> np.ndarray:
     return v / np.linalg.norm(v, axis=-1, keepdims=True)
 
 
-def _mixing_matrix(stains: np.ndarray) -> np.ndarray:
-    """3x3 rows: the two dyes and a residual orthogonal to both."""
-    s = _unit(stains)
-    return np.vstack([s, _unit(np.cross(s[0], s[1]))])
-
-
 @TRANSFORMS.register_module()
 class MGGStainJitter(BaseTransform):
     """Random MGG stain amount and colour, in optical density.
@@ -60,7 +54,8 @@ class MGGStainJitter(BaseTransform):
         white = white_point(img)
         rgb = white_balance(img, white, 255.0)[..., ::-1].astype(np.float64)
         od = -np.log((rgb.reshape(-1, 3) + 1.0) / 256.0)
-        mix = _mixing_matrix(MGG_STAIN_OD)
+        dyes = _unit(MGG_STAIN_OD)  # mixing rows: the two dyes, a residual orthogonal to both
+        mix = np.vstack([dyes, _unit(np.cross(dyes[0], dyes[1]))])
         conc = od @ np.linalg.inv(mix)
         amounts = np.random.uniform(*self.amount_range, size=2)
         new = MGG_STAIN_OD * (1 + self.tilt * np.random.randn(2, 3))
