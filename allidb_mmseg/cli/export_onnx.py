@@ -24,6 +24,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument('--tolerance', type=float, default=1e-4,
                    help='largest accepted max |logit difference| between '
                    'torch and onnxruntime (default 1e-4)')
+    p.add_argument('--portable', action='store_true',
+                   help='standard ONNX operators only (for runtimes other than '
+                   'onnxruntime); by default attention is onnxruntime\'s fused '
+                   'com.microsoft.MultiHeadAttention')
     p.add_argument('--force', action='store_true', help='overwrite existing files')
     q = p.add_argument_group('int8')
     q.add_argument('--int8', action='store_true',
@@ -75,7 +79,8 @@ def main(argv: list[str] | None = None) -> int:
     from ..deployment.export import export_onnx  # lazy: torch
 
     doc = export_onnx(args.config, args.checkpoint, args.out, opset=args.opset,
-                      tolerance=args.tolerance, force=args.force)
+                      tolerance=args.tolerance, force=args.force,
+                      portable=args.portable)
     worst = max(c['max_abs_diff'] for c in doc['export']['check'])
     print(f'wrote {args.out} and {sidecar_path(args.out)}: opset {args.opset}, dynamic '
           f'N/H/W, {doc["mode"]} inference; torch vs onnxruntime max |logit '

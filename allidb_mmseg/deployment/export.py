@@ -9,8 +9,9 @@ upsampling, counting) is described by the sidecar (:mod:`.sidecar`) and done
 by the runtime (:mod:`.runtime`).
 
 MiT attention is exported in its fused form (``scaled_dot_product_attention``,
-the same weights and outputs as mmseg's), which the TorchScript-based
-exporter writes as plain MatMul/Softmax nodes at opset 17. The decode head
+the same weights and outputs as mmseg's): by default as onnxruntime's fused
+``com.microsoft.MultiHeadAttention`` operator, or, with ``portable=True``, as
+standard MatMul/Softmax nodes that any ONNX runtime reads. The decode head
 is exported as ``FusedSegformerHead`` (fusing conv before the upsampling),
 also when the config or an older checkpoint names mmseg's ``SegformerHead``:
 same weights, same outputs.
@@ -200,8 +201,8 @@ def _max_diffs(net: Any, onnx_file: Path, shapes: list[tuple[int, int, int]],
 
 def export_onnx(config: str | os.PathLike, checkpoint: str | os.PathLike,
                 out: str | os.PathLike, *, opset: int = DEFAULT_OPSET,
-                tolerance: float = DEFAULT_TOLERANCE, force: bool = False
-                ) -> dict:
+                tolerance: float = DEFAULT_TOLERANCE, force: bool = False,
+                portable: bool = False) -> dict:
     """Write ``out`` (ONNX) and its sidecar, after checking them against torch.
 
     The graph is written to a temporary name, run by onnxruntime next to
@@ -215,6 +216,9 @@ def export_onnx(config: str | os.PathLike, checkpoint: str | os.PathLike,
         opset: ONNX opset.
         tolerance: the largest max |logit difference| accepted.
         force: replace existing files.
+        portable: standard ONNX operators only; else attention is written as
+            onnxruntime's ``com.microsoft.MultiHeadAttention`` (fused, faster:
+            docs/performance.md).
 
     Returns:
         The sidecar's content, as written.
@@ -241,7 +245,7 @@ def export_onnx(config: str | os.PathLike, checkpoint: str | os.PathLike,
         raise AllidbError(checkpoint, f'cannot load model with {config}: '
                           f'{first_line(e)}') from e
     model = revert_sync_batchnorm(model).eval()
-    set_fused_attention(model, True)
+    set_fused_attention(model, True, contrib_export=not portable)
     set_fused_head(model, True)  # also for a config naming mmseg's SegformerHead
     # load_model gave it the checkpoint's dataset_meta, when it holds one.
     spec = spec_from_model(model, str(config), getattr(model, 'dataset_meta', None))
@@ -258,7 +262,8 @@ def export_onnx(config: str | os.PathLike, checkpoint: str | os.PathLike,
                 net, (torch.zeros(n, 3, h, w),), str(tmp), opset_version=opset,
                 input_names=[spec.input_name], output_names=[spec.output_name],
                 dynamic_axes={spec.input_name: dyn, spec.output_name: dyn},
-                do_constant_folding=True, dynamo=False)
+                do_constant_folding=True, dynamo=False,
+                custom_opsets=None if portable else {'com.microsoft': 1})
         checks.extend(_max_diffs(net, tmp, shapes, spec))
         worst = max(c['max_abs_diff'] for c in checks)
         if not worst <= tolerance:
@@ -278,6 +283,7 @@ def export_onnx(config: str | os.PathLike, checkpoint: str | os.PathLike,
     spec.smear_call = None if call is None else asdict(call)
     spec.export = dict(config=str(config), checkpoint=str(checkpoint),
                        opset=opset, exporter='torch.onnx (TorchScript)',
+                       attention='onnx' if portable else 'com.microsoft.MultiHeadAttention',
                        torch=torch.__version__, mmseg=mmseg.__version__,
                        onnxruntime=onnxruntime.__version__,
                        tolerance=tolerance, check=checks)

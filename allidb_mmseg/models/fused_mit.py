@@ -13,6 +13,11 @@ The swap is a class change of each attention instance, not a fork of the
 backbone: ``set_fused_attention(model, on)`` toggles any built model, and the
 registered ``FusedMixVisionTransformer`` backbone applies it at construction
 (``fused_attention=False`` in a config restores the stock path).
+
+``set_fused_attention(model, True, contrib_export=True)`` also makes an ONNX
+export write each attention as onnxruntime's ``com.microsoft``
+``MultiHeadAttention`` operator instead of spelled-out MatMul/Softmax nodes:
+onnxruntime runs it as one fused kernel (docs/performance.md).
 """
 from __future__ import annotations
 
@@ -61,29 +66,63 @@ class FusedEfficientMultiheadAttention(EfficientMultiheadAttention):
         return (x if identity is None else identity) + self.dropout_layer(self.proj_drop(out))
 
 
+class _ContribAttention(torch.autograd.Function):
+    """SDPA on (B, N, C) tensors; exported as onnxruntime's ``MultiHeadAttention``."""
+
+    @staticmethod
+    def forward(ctx, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
+                heads: int) -> torch.Tensor:
+        return _sdpa(q, k, v, heads)
+
+    @staticmethod
+    def symbolic(g, q, k, v, heads: int):
+        return g.op('com.microsoft::MultiHeadAttention', q, k, v, num_heads_i=heads)
+
+
+def _sdpa(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, heads: int,
+          dropout: float = 0.0) -> torch.Tensor:
+    """Multi-head SDPA of batch-first (B, N, C) tensors, heads split from C."""
+    b, n_q, c = q.shape
+
+    def split(t: torch.Tensor) -> torch.Tensor:
+        return t.reshape(b, t.shape[1], heads, c // heads).transpose(1, 2)
+
+    out = F.scaled_dot_product_attention(split(q), split(k), split(v), dropout_p=dropout)
+    return out.transpose(1, 2).reshape(b, n_q, c)
+
+
 def _packed_sdpa(attn: nn.MultiheadAttention, x_q: torch.Tensor,
                  x_kv: torch.Tensor) -> torch.Tensor:
     """``nn.MultiheadAttention`` maths on batch-first tensors via fused SDPA."""
-    b, n_q, c = x_q.shape
-    n_kv = x_kv.shape[1]
-    heads = attn.num_heads
+    c = x_q.shape[2]
     w, bias = attn.in_proj_weight, attn.in_proj_bias
     b_q, b_kv = (None, None) if bias is None else (bias[:c], bias[c:])
-    q = F.linear(x_q, w[:c], b_q).view(b, n_q, heads, c // heads).transpose(1, 2)
-    kv = F.linear(x_kv, w[c:], b_kv).view(b, n_kv, 2, heads, c // heads)
-    k, v = kv.permute(2, 0, 3, 1, 4).unbind(0)
-    out = F.scaled_dot_product_attention(
-        q, k, v, dropout_p=attn.dropout if attn.training else 0.0)
-    out = out.transpose(1, 2).reshape(b, n_q, c)
+    q = F.linear(x_q, w[:c], b_q)
+    k, v = F.linear(x_kv, w[c:], b_kv).chunk(2, dim=-1)
+    if getattr(attn, 'contrib_export', False) and torch.onnx.is_in_onnx_export():
+        out = _ContribAttention.apply(q, k, v, attn.num_heads)
+    else:
+        out = _sdpa(q, k, v, attn.num_heads, attn.dropout if attn.training else 0.0)
     return attn.out_proj(out)
 
 
-def set_fused_attention(model: nn.Module, enabled: bool = True) -> int:
+def set_fused_attention(model: nn.Module, enabled: bool = True,
+                        contrib_export: bool = False) -> int:
     """Switch every MiT attention in ``model`` to the fused (or stock) forward.
 
     Works on any built model (a backbone or a whole segmentor), in place,
-    keeping parameters and state-dict keys. Returns how many modules it set,
-    so callers can tell a model without MiT attention from a no-op.
+    keeping parameters and state-dict keys.
+
+    Args:
+        model: a built model.
+        enabled: the fused forward (True) or mmseg's stock one.
+        contrib_export: with ``enabled``, an ONNX export writes the attention as
+            onnxruntime's ``com.microsoft.MultiHeadAttention`` (the model then
+            needs onnxruntime); eager outputs do not change.
+
+    Returns:
+        How many modules it set, so callers can tell a model without MiT
+        attention from a no-op.
     """
     target = FusedEfficientMultiheadAttention if enabled else EfficientMultiheadAttention
     count = 0
@@ -91,6 +130,7 @@ def set_fused_attention(model: nn.Module, enabled: bool = True) -> int:
         # mmseg's legacy-mmcv path binds forward per instance; keep it.
         if isinstance(module, EfficientMultiheadAttention) and 'forward' not in vars(module):
             module.__class__ = target
+            module.attn.contrib_export = enabled and contrib_export
             count += 1
     return count
 

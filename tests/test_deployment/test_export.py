@@ -29,20 +29,31 @@ def test_sidecar_holds_what_inference_needs(tiny_export):
     assert s.export['opset'] == 17 and s.export['checkpoint'] == str(tiny_export.checkpoint)
 
 
-def test_graph_is_standard_opset_17_with_dynamic_sizes(tiny_export):
+@pytest.mark.parametrize('portable', [False, True])
+def test_graph_is_opset_17_with_dynamic_sizes(tiny_export, tmp_path, portable):
     import onnx
     import onnxruntime as ort
     import torch
 
     from allidb_mmseg.apis import load_model
+    from allidb_mmseg.deployment import export_onnx
     from allidb_mmseg.deployment.export import encode_decode_module
 
-    graph = onnx.load(str(tiny_export.onnx))
+    path = tiny_export.onnx
+    if portable:
+        path = tmp_path / 'portable.onnx'
+        export_onnx(tiny_export.config, tiny_export.checkpoint, path, portable=True)
+    graph = onnx.load(str(path))
     assert {o.domain: o.version for o in graph.opset_import}[''] == 17
-    assert {n.domain for n in graph.graph.node} <= {''}  # no ATen/custom ops
-    assert 'MatMul' in {n.op_type for n in graph.graph.node}  # fused attention
+    ops = {(n.domain, n.op_type) for n in graph.graph.node}
+    contrib = ('com.microsoft', 'MultiHeadAttention')
+    if portable:  # standard operators only: attention spelled out
+        assert {d for d, _ in ops} <= {''} and ('', 'MatMul') in ops
+    else:  # the fused attention, and no other non-standard operator
+        assert contrib in ops and {o for o in ops if o[0]} == {contrib}
+        assert ('', 'Softmax') not in ops
     net = encode_decode_module(load_model(tiny_export.config, tiny_export.checkpoint))
-    sess = ort.InferenceSession(str(tiny_export.onnx), providers=['CPUExecutionProvider'])
+    sess = ort.InferenceSession(str(path), providers=['CPUExecutionProvider'])
     rng = np.random.default_rng(3)
     for n, h, w in [(3, 64, 64), (1, 100, 130), (1, 37, 203)]:
         x = rng.standard_normal((n, 3, h, w)).astype(np.float32)
