@@ -97,6 +97,11 @@ METHODS = {m.name: m for m in (
     # Ablation rows (research configs under benchmarks/configs/).
     Method('native_cmr', ABLATIONS + 'native_cmr', iters=1000, batch_size=4),
     Method('native_cmr_weight', ABLATIONS + 'native_cmr_weight', iters=1000, batch_size=4),
+    Method('native_real_dice', ABLATIONS + 'native_real_dice', iters=1000, batch_size=4),
+    # A larger working scale (red cells 48 px, not 32): more nuclear detail to
+    # tell lymphocytes from other white cells, 2.25x the pixels at inference.
+    Method('native_real_rbc48', 'segformer_allidb_native_real', iters=1000, batch_size=4,
+           options=(('working_rbc_px', 48),)),
 )}
 DEFAULT_METHODS = tuple(METHODS[m] for m in ('128_aug', 'native', 'native_real'))
 
