@@ -61,9 +61,9 @@ def test_configs_are_equal_apart_from_crop_size_and_pipelines():
                               keep_ratio=False)
         views = cfg.train_dataloader.dataset.datasets
         assert len(views) == (2 if name.endswith('_aug') else 1)
-        assert not any(t['type'] == 'Albu' for t in views[0].pipeline)
+        assert not any(t['type'] == 'SeededAlbu' for t in views[0].pipeline)
         if name.endswith('_aug'):
-            assert [t['type'] for t in views[1].pipeline].count('Albu') == 1
+            assert [t['type'] for t in views[1].pipeline].count('SeededAlbu') == 1
 
 
 def test_each_config_states_only_its_difference():

@@ -1,8 +1,9 @@
 """Data transforms registered in mmseg.registry.TRANSFORMS."""
 from .cache import CachedCompose
 from .fast_loading import LoadImageFromFileFast
+from .seeded_albu import SeededAlbu
 from .stain import MGGStainJitter, StainNormalize
 from .working_scale import RescaleToWorkingScale
 
 __all__ = ['CachedCompose', 'LoadImageFromFileFast', 'MGGStainJitter',
-           'RescaleToWorkingScale', 'StainNormalize']
+           'RescaleToWorkingScale', 'SeededAlbu', 'StainNormalize']

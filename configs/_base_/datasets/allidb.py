@@ -29,9 +29,10 @@ pack_inputs = dict(type='PackSegInputs')
 # their borders by reflection (border_mode=4, cv2.BORDER_REFLECT_101), the
 # albumentations 1.x default of the paper's time; 2.x would pad with black.
 # Applied after the whole field is resized to a square crop, so RandomRotate90
-# keeps the shape (mmseg's Albu does not update img_shape).
+# keeps the shape (mmseg's Albu does not update img_shape). SeededAlbu is mmseg's
+# Albu with albumentations' own generator seeded from the run's seed.
 table1_augmentation = dict(
-    type='Albu',
+    type='SeededAlbu',
     keymap={'img': 'image', 'gt_seg_map': 'mask'},
     update_pad_shape=False,
     transforms=[

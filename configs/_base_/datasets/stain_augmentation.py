@@ -8,7 +8,7 @@
 stain_augmentation = [
     dict(type='MGGStainJitter', amount_range=(0.6, 1.4), tilt=0.1, p=0.8),
     dict(
-        type='Albu',
+        type='SeededAlbu',
         keymap={'img': 'image', 'gt_seg_map': 'mask'},
         update_pad_shape=False,
         transforms=[
