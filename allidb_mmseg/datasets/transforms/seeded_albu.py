@@ -1,6 +1,8 @@
 """mmseg's ``Albu`` made reproducible under mmengine's ``randomness.seed``."""
 from __future__ import annotations
 
+import os
+
 import numpy as np
 from mmseg.datasets.transforms import Albu
 from mmseg.registry import TRANSFORMS
@@ -15,13 +17,14 @@ class SeededAlbu(Albu):
     different augmentations (and ended with different losses). Here that
     generator is seeded on first use from numpy's global state, which mmengine
     seeds per process and per DataLoader worker: the same seed gives the same
-    draws, and workers still draw differently. Arguments are ``Albu``'s.
+    draws, and workers still draw differently (also when forked from a
+    process that had used the transform already). Arguments are ``Albu``'s.
     """
 
-    _seeded = False
+    _seeded_in: int | None = None  # the process whose numpy state seeded it
 
     def transform(self, results: dict) -> dict:
-        if not self._seeded:
+        if self._seeded_in != os.getpid():
             self.aug.set_random_seed(int(np.random.randint(2**31)))
-            self._seeded = True
+            self._seeded_in = os.getpid()
         return super().transform(results)
