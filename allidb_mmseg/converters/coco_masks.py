@@ -229,8 +229,8 @@ def _rle_to_rle(seg: dict, height: int, width: int, where: str) -> dict:
                                   f'integers')
         total = sum(counts)
     elif isinstance(counts, (str, bytes)):  # compressed
-        counts = counts.encode('ascii') if isinstance(counts, str) else counts
         try:
+            counts = counts.encode('ascii') if isinstance(counts, str) else counts
             total = _rle_string_length(counts)
         except (ValueError, UnicodeError) as exc:
             raise ConversionError(f'{where}: corrupt compressed RLE ({exc})')

@@ -47,6 +47,8 @@ def test_file_name_outside_img_dir_is_refused_unless_allowed(tmp_path, where):
      'RLE size [None, None] does not match the image'),
     (lambda a: a.update(segmentation=[[10, 10, 30, 10, int('9' * 400), 30]]),
      'polygon part 0 has a coordinate too large for a float'),
+    (lambda a: a.update(segmentation={'counts': 'ab\u00e9', 'size': [48, 64]}),
+     'corrupt compressed RLE'),
 ])
 def test_malformed_numbers_are_one_line_errors(tmp_path, damage, problem):
     ann, img_dir, doc = tiny_export(tmp_path / 'src', n=2)
