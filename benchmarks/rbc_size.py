@@ -118,7 +118,7 @@ TXL_SOURCES = {(640, 480): 'TXL-PBC / BCCD 640x480',
                (360, 363): 'TXL-PBC / PBC 360x363',
                (366, 369): 'TXL-PBC / PBC 360x363',
                (575, 575): 'TXL-PBC / Raabin-WBC 575x575'}
-TXL_RBC_CLASS = 1  # data.yaml: names ['WBC', 'RBC', 'Platelets']
+TXL_WBC_CLASS, TXL_RBC_CLASS = 0, 1  # data.yaml: names ['WBC', 'RBC', 'Platelets']
 # Zheng Dataset 2's red-cell size in its 300x300 crops, one value for all
 # (one instrument, one magnification): the median max(w, h) of the boxes
 # of 35 isolated, whole red cells in 23 crops (a colour-distance-from-glass
@@ -152,30 +152,35 @@ def field_truth(boxes: Iterable[tuple[float, float, float, float]],
     return float(np.median(sides)) if len(sides) >= min_boxes else None
 
 
-def _voc_rbc_boxes(xml_path: Path) -> tuple[list[tuple], int, int]:
+def _voc_rbc_boxes(xml_path: Path) -> tuple[list[tuple], int, int, int]:
+    """Red-cell boxes, the image size and the number of white-cell boxes."""
     root = ET.parse(xml_path).getroot()
     width = int(root.findtext('size/width'))
     height = int(root.findtext('size/height'))
-    boxes = []
+    boxes, wbc = [], 0
     for obj in root.iter('object'):
-        if (obj.findtext('name') or '').strip() != 'RBC':
+        name = (obj.findtext('name') or '').strip()
+        wbc += name == 'WBC'
+        if name != 'RBC':
             continue
         b = obj.find('bndbox')
         boxes.append(tuple(float(b.findtext(k)) for k in
                            ('xmin', 'ymin', 'xmax', 'ymax')))
-    return boxes, width, height
+    return boxes, width, height, wbc
 
 
-def _yolo_rbc_boxes(txt_path: Path, width: int, height: int) -> list[tuple]:
-    boxes = []
+def _yolo_rbc_boxes(txt_path: Path, width: int, height: int) -> tuple[list[tuple], int]:
+    """Red-cell boxes in pixels and the number of white-cell boxes."""
+    boxes, wbc = [], 0
     for line in txt_path.read_text().splitlines():
         parts = line.split()
+        wbc += len(parts) == 5 and int(float(parts[0])) == TXL_WBC_CLASS
         if len(parts) != 5 or int(float(parts[0])) != TXL_RBC_CLASS:
             continue
         cx, cy, w, h = (float(v) for v in parts[1:])
         boxes.append(((cx - w / 2) * width, (cy - h / 2) * height,
                       (cx + w / 2) * width, (cy + h / 2) * height))
-    return boxes
+    return boxes, wbc
 
 
 def _spread(items: list, n: Optional[int]) -> list:
@@ -197,35 +202,37 @@ def real_fields(real_root: str | Path, per_source: Optional[int] = None
             over the sorted file names (None: all).
 
     Returns:
-        Rows ``dict(source, file, true_px)``; ``true_px`` None where there is
-        no reference. Fields whose boxes give no reference are left out.
+        Rows ``dict(source, file, true_px, wbc)``; ``true_px`` None where
+        there is no reference, ``wbc`` (white-cell boxes) None for Zheng's
+        crops. Fields whose boxes give no reference are left out.
     """
     root = Path(real_root)
     by_source: dict[str, list[dict]] = {}
     bccd = root / 'bccd' / 'BCCD'
     for xml_path in sorted((bccd / 'Annotations').glob('*.xml')):
         image = bccd / 'JPEGImages' / f'{xml_path.stem}.jpg'
-        boxes, width, height = _voc_rbc_boxes(xml_path)
+        boxes, width, height, wbc = _voc_rbc_boxes(xml_path)
         true = field_truth(boxes, width, height)
         if image.is_file() and true is not None:
             by_source.setdefault('BCCD 640x480', []).append(
-                dict(file=str(image), true_px=true))
+                dict(file=str(image), true_px=true, wbc=wbc))
     txl = root / 'txl_pbc' / 'TXL_PBC'
     for image in sorted((txl / 'images').glob('*/*.jpg')):
         label = txl / 'labels' / image.parent.name / f'{image.stem}.txt'
         size = _image_size(image)
         if size not in TXL_SOURCES or not label.is_file():
             continue
-        true = field_truth(_yolo_rbc_boxes(label, *size), *size)
+        boxes, wbc = _yolo_rbc_boxes(label, *size)
+        true = field_truth(boxes, *size)
         if true is not None:
             by_source.setdefault(TXL_SOURCES[size], []).append(
-                dict(file=str(image), true_px=true))
+                dict(file=str(image), true_px=true, wbc=wbc))
     zheng = root / 'zheng_wbc'
     for folder, name, true in (('Dataset 2', 'Zheng D2 300x300', ZHENG2_RBC_PX),
                                ('Dataset 1', 'Zheng D1 120x120', None)):
         for image in sorted((zheng / folder).glob('*.bmp')):
             by_source.setdefault(name, []).append(dict(file=str(image),
-                                                       true_px=true))
+                                                       true_px=true, wbc=None))
     return [dict(source=source, **f) for source, files in by_source.items()
             for f in _spread(files, per_source)]
 

@@ -278,3 +278,23 @@ def png_claiming(width: int, height: int) -> bytes:
     ihdr = struct.pack('>IIBBBBB', width, height, 8, 2, 0, 0, 0)
     return (b'\x89PNG\r\n\x1a\n' + chunk(b'IHDR', ihdr)
             + chunk(b'IDAT', zlib.compress(b'\0' * 64)) + chunk(b'IEND', b''))
+
+
+GLASS, RED_CELL, NUCLEUS = (225, 230, 240), (150, 140, 215), (150, 50, 90)  # BGR
+
+
+def white_cell_field(rbc: int = 40) -> tuple[np.ndarray, list[tuple[int, int]]]:
+    """Glass with red cells, three round nuclei, a three-lobed neutrophil and
+    platelets; returns the image and the four white cells' centres."""
+    img = np.full((600, 800, 3), GLASS, np.uint8)
+    rng = np.random.default_rng(0)
+    for x, y in rng.integers(0, [800, 600], size=(60, 2)):
+        cv2.circle(img, (int(x), int(y)), rbc // 2, RED_CELL, -1)
+    cells = [(150, 150), (600, 120), (400, 450)]
+    for x, y in cells:
+        cv2.circle(img, (x, y), int(0.8 * rbc), NUCLEUS, -1)
+    for dx, dy in ((-22, 0), (6, -16), (10, 18)):  # lobes ~0.2 rbc apart
+        cv2.circle(img, (650 + dx, 420 + dy), rbc // 3, NUCLEUS, -1)
+    for x, y in ((300, 300), (320, 305), (700, 250)):  # platelets
+        cv2.circle(img, (x, y), 3, NUCLEUS, -1)
+    return img, cells + [(650, 420)]

@@ -38,7 +38,8 @@ from ..products.blast_shapes import outline_of, streamed_shapes
 from ..products.report import ImageRow, analyse, blast_numbers, draw_overlay
 from ..products.sinks import ImageSink, Segmented, wants_outlines
 from ..products.stain_check import StainCheck
-from ..smear.cell_scale import min_blast_area
+from ..smear.cell_scale import image_rbc_px, min_blast_area
+from ..smear.white_cells import count_white_cells
 from ..utils import AllidbError, WriteError, atomic_imwrite
 from .overview import draw_overview, overlay_step, shrink
 
@@ -204,6 +205,7 @@ def segment_input(model: Any, opened: Opened, row: ImageRow, paths: OutputPaths,
         atomic_imwrite(paths.mask, mask)
         del mask
         row.fill(numbers)
+        _count_white_cells(model, opened.image, scale, row)
         overlay = draw_overlay(opened.image, count, row.all_suspected)
         atomic_imwrite(paths.overlay, overlay)
         return Segmented(row, opened.image, count, overlay)  # outlines traced once
@@ -222,6 +224,20 @@ def segment_input(model: Any, opened: Opened, row: ImageRow, paths: OutputPaths,
                          cut_components=tally.counter.cut_components)
     shapes = streamed_shapes(blasts, tally.counter.outlines, ds) if outlines else None
     return Segmented(row, overlay, None, overlay, shapes, slide=opened.slide)
+
+
+def _count_white_cells(model: Any, image: np.ndarray, scale: float,
+                       row: ImageRow) -> None:
+    """Fill the row's white-cell count and blast share; left empty when the
+    red-cell size is unknown."""
+    try:
+        rbc = image_rbc_px(image, source_rbc_px(model),
+                           scale_settings(model).get('working_rbc_px'), scale)
+    except ValueError:
+        return
+    row.wbc_count = count_white_cells(image, rbc).count
+    cells = max(row.wbc_count, row.blast_count or 0)  # a blast is a white cell
+    row.blast_share = (row.blast_count or 0) / cells if cells else None
 
 
 def _warn_scale_unsure(row: ImageRow) -> None:

@@ -29,8 +29,9 @@ __all__ = ['ImageRow', 'REPORT_FIELDS', 'draw_overlay', 'write_reports',
 
 REPORT_FIELDS = ['file', 'name', 'status', 'error', 'width', 'height',
                  'blast_count', 'blast_area_fraction', 'mean_blast_prob',
-                 'all_suspected', 'smear_score', 'all_rule', 'mask', 'overlay',
-                 'ood_score', 'ood_flag', 'scale_unsure']
+                 'all_suspected', 'smear_score', 'all_rule', 'wbc_count',
+                 'blast_share', 'mask', 'overlay', 'ood_score', 'ood_flag',
+                 'scale_unsure']
 
 CONTOUR_BGR = (0, 255, 255)   # yellow: visible on pink/purple stains
 TEXT_BGR = (0, 255, 0)
@@ -56,6 +57,11 @@ class ImageRow:
     # The evidence for the ALL flag (evaluation.smear_call.smear_score).
     smear_score: float | None = None
     all_rule: str = ''
+    # White cells counted from their nuclei (smear.white_cells), blasts
+    # included, and the blasts' share of them; None for streamed inputs
+    # (large images, slides) and where the red-cell size is unknown.
+    wbc_count: int | None = None
+    blast_share: float | None = None
     mask: str = ''
     overlay: str = ''
     blasts: list[dict] = field(default_factory=list)  # JSON only
@@ -80,7 +86,8 @@ class ImageRow:
         d = asdict(self)
         d.pop('blasts')
         d.pop('inference')
-        for k in ('blast_area_fraction', 'mean_blast_prob', 'smear_score', 'ood_score'):
+        for k in ('blast_area_fraction', 'mean_blast_prob', 'smear_score', 'blast_share',
+                  'ood_score'):
             if d[k] is not None:
                 d[k] = f'{d[k]:.6f}'
         return {k: '' if v is None else v for k, v in d.items()}

@@ -37,6 +37,7 @@ __all__ = ['RBC_DIAMETER_UM', 'BLAST_RBC_RATIO', 'MIN_BLAST_AREA_FRACTION',
            'ScaleUnknownError', 'estimate_rbc_diameter', 'source_rbc_diameter',
            'working_scale_factor', 'expected_blast_area',
            'default_min_blast_area', 'DEFAULT_MIN_BLAST_AREA', 'min_blast_area',
+           'image_rbc_px',
            'set_scale_settings', 'RbcMeasure', 'measure_rbc',
            'RBC_CONFIDENCE_MIN', 'WorkingScale', 'checked_working_scale']
 
@@ -423,22 +424,36 @@ def default_min_blast_area(rbc_px: float,
     return max(1, int(round(fraction * expected_blast_area(rbc_px))))
 
 
+def image_rbc_px(img_bgr: Optional[np.ndarray] = None,
+                 source_rbc_px: Optional[float] = None,
+                 working_rbc_px: Optional[float] = None,
+                 scale: float = 1.0) -> float:
+    """The red-cell diameter of an image, in its own pixels.
+
+    First known wins: ``working_rbc_px / scale`` (a native-scale model's
+    working size, ``scale`` being working pixels per image pixel, however it
+    was set); ``source_rbc_px``, a dataset's stated red-cell diameter; the
+    size measured in ``img_bgr``.
+
+    Raises:
+        ValueError: none of them tells (no size given, red cells not measurable).
+    """
+    if working_rbc_px is not None:
+        return float(working_rbc_px) / scale
+    return source_rbc_diameter(dict(source_rbc_px=source_rbc_px), img_bgr)
+
+
 def min_blast_area(img_bgr: Optional[np.ndarray] = None,
                    source_rbc_px: Optional[float] = None,
                    working_rbc_px: Optional[float] = None,
                    scale: float = 1.0) -> int:
     """The smallest blast counted in an image, in its own pixels.
 
-    The red-cell size it follows comes from, first known wins:
-    ``working_rbc_px / scale`` (a native-scale model's working size, ``scale``
-    being working pixels per image pixel, however it was set);
-    ``source_rbc_px``, a dataset's stated red-cell diameter; the size measured
-    in ``img_bgr``. When none tells, a warning and :data:`DEFAULT_MIN_BLAST_AREA`.
+    It follows the red-cell size of :func:`image_rbc_px`; when none tells,
+    :data:`DEFAULT_MIN_BLAST_AREA` (and a warning).
     """
-    if working_rbc_px is not None:
-        return default_min_blast_area(working_rbc_px / scale)
     try:
-        rbc = source_rbc_diameter(dict(source_rbc_px=source_rbc_px), img_bgr)
+        rbc = image_rbc_px(img_bgr, source_rbc_px, working_rbc_px, scale)
     except ValueError as e:  # red cells not measurable
         warnings.warn(f'{e}; minimum blast area {DEFAULT_MIN_BLAST_AREA} px',
                       stacklevel=2)

@@ -60,3 +60,24 @@ def test_arguments_are_checked_in_one_line(tiny_trained, tmp_path):
         assert '\n' not in str(e.value)
     with pytest.raises(AllidbError, match='no such file or folder|no input'):
         BlastInferencer(cfg, ckpt)([], tmp_path / 'out')
+
+
+def test_rows_carry_the_white_cell_count_and_blast_share(tiny_trained, tmp_path):
+    from allidb_mmseg.apis import BlastInferencer
+    from allidb_mmseg.smear.cell_scale import estimate_rbc_diameter
+    from allidb_mmseg.smear.white_cells import count_white_cells
+    from helpers import white_cell_field
+
+    img, _ = white_cell_field()
+    cv2.imwrite(str(tmp_path / 'field.png'), img)
+    cv2.imwrite(str(tmp_path / 'tiny.png'), blob_image(60, 80, 0))
+    rows = BlastInferencer(str(tiny_trained.config), str(tiny_trained.checkpoint))(
+        [str(tmp_path / 'field.png'), str(tmp_path / 'tiny.png')], out_dir=tmp_path / 'out')
+    field, tiny = rows
+    # The red cells are measured (no size in the config), then the nuclei counted.
+    assert field.wbc_count == count_white_cells(img, estimate_rbc_diameter(img)).count == 4
+    assert field.blast_share == pytest.approx(
+        field.blast_count / max(4, field.blast_count) if field.blast_count else 0.0)
+    assert tiny.wbc_count is None and tiny.blast_share is None  # too small to measure
+    table = {r['name']: r for r in csv.DictReader(open(tmp_path / 'out' / 'report.csv'))}
+    assert table['field']['wbc_count'] == '4' and table['tiny']['wbc_count'] == ''
