@@ -38,13 +38,13 @@ from ..products.blast_shapes import outline_of, streamed_shapes
 from ..products.report import ImageRow, analyse, blast_numbers, draw_overlay
 from ..products.sinks import ImageSink, Segmented, wants_outlines
 from ..products.stain_check import StainCheck
-from ..smear.cell_scale import image_rbc_px, min_blast_area
+from ..smear.cell_scale import default_min_blast_area, image_rbc_px
 from ..smear.white_cells import count_white_cells
 from ..utils import AllidbError, WriteError, atomic_imwrite
 from .overview import draw_overview, overlay_step, shrink
 
 __all__ = ['Opened', 'OutputPaths', 'output_paths', 'open_input',
-           'scaled_min_area', 'segment_input', 'process_image']
+           'image_rbc', 'scaled_min_area', 'segment_input', 'process_image']
 
 
 class OutputPaths(NamedTuple):
@@ -153,16 +153,24 @@ def open_input(model: Any, file: str, row: ImageRow, slide: bool,
         yield _image_input(file, row, mpp, stain)
 
 
+def image_rbc(model: Any, scale: float, sample: np.ndarray | None = None,
+              warn: bool = True) -> float | None:
+    """The red-cell diameter in image pixels at working scale ``scale``
+    (:func:`~allidb_mmseg.smear.cell_scale.image_rbc_px`: from the red-cell size
+    that scale came from, else the config's ``source_rbc_px``, else ``sample``'s);
+    None when unknown (with a warning when ``warn``)."""
+    return image_rbc_px(scale_sample(sample), source_rbc_px=source_rbc_px(model),
+                        working_rbc_px=scale_settings(model).get('working_rbc_px'),
+                        scale=scale, warn=warn)
+
+
 def scaled_min_area(model: Any, min_area: int | None, scale: float,
                     sample: np.ndarray | None = None) -> int:
-    """``min_area``, or (None) the minimum blast area at working scale ``scale``
-    (:func:`~allidb_mmseg.smear.cell_scale.min_blast_area`: from the red-cell size
-    that scale came from, else the config's ``source_rbc_px``, else ``sample``'s)."""
+    """``min_area``, or (None) the minimum blast area at the red-cell size of
+    :func:`image_rbc`."""
     if min_area is not None:
         return min_area
-    return min_blast_area(scale_sample(sample), source_rbc_px=source_rbc_px(model),
-                          working_rbc_px=scale_settings(model).get('working_rbc_px'),
-                          scale=scale)
+    return default_min_blast_area(image_rbc(model, scale, sample))
 
 
 def segment_input(model: Any, opened: Opened, row: ImageRow, paths: OutputPaths,
@@ -188,10 +196,14 @@ def segment_input(model: Any, opened: Opened, row: ImageRow, paths: OutputPaths,
     scale, unsure = checked_scale(model, opened.sample, opened.mpp)
     if unsure:
         _warn_scale_unsure(row)
+    # Measured once, for the minimum area and (whole fields) the white cells;
+    # a minimum area the user gave needs no warning about the default one.
+    rbc = None if opened.streamed and min_area is not None else \
+        image_rbc(model, scale, opened.sample, warn=min_area is None)
     # A minimum area the user gave is used as given; the measured one gets the
     # fitted call's size filter.
     min_area = min_area if min_area is not None else rule.counted_area(
-        scaled_min_area(model, None, scale, opened.sample))
+        default_min_blast_area(rbc))
     opened.sample = None  # measured: a slide's sample is not held any longer
     source = opened.source_at(scale)
     ds = getattr(source, 'downsample', 1)
@@ -205,7 +217,8 @@ def segment_input(model: Any, opened: Opened, row: ImageRow, paths: OutputPaths,
         atomic_imwrite(paths.mask, mask)
         del mask
         row.fill(numbers)
-        _count_white_cells(model, opened.image, scale, row)
+        if rbc is not None:
+            _count_white_cells(opened.image, rbc, row)
         overlay = draw_overlay(opened.image, count, row.all_suspected)
         atomic_imwrite(paths.overlay, overlay)
         return Segmented(row, opened.image, count, overlay)  # outlines traced once
@@ -226,15 +239,8 @@ def segment_input(model: Any, opened: Opened, row: ImageRow, paths: OutputPaths,
     return Segmented(row, overlay, None, overlay, shapes, slide=opened.slide)
 
 
-def _count_white_cells(model: Any, image: np.ndarray, scale: float,
-                       row: ImageRow) -> None:
-    """Fill the row's white-cell count and blast share; left empty when the
-    red-cell size is unknown."""
-    try:
-        rbc = image_rbc_px(image, source_rbc_px(model),
-                           scale_settings(model).get('working_rbc_px'), scale)
-    except ValueError:
-        return
+def _count_white_cells(image: np.ndarray, rbc: float, row: ImageRow) -> None:
+    """Fill the row's white-cell count and blast share."""
     row.wbc_count = count_white_cells(image, rbc).count
     cells = max(row.wbc_count, row.blast_count or 0)  # a blast is a white cell
     row.blast_share = (row.blast_count or 0) / cells if cells else None

@@ -413,52 +413,52 @@ def expected_blast_area(rbc_px: float) -> float:
     return math.pi / 4.0 * (BLAST_RBC_RATIO * float(rbc_px)) ** 2
 
 
-def default_min_blast_area(rbc_px: float,
+def default_min_blast_area(rbc_px: Optional[float],
                            fraction: float = MIN_BLAST_AREA_FRACTION) -> int:
-    """The smallest blast counted, in pixels, where red cells are ``rbc_px``.
+    """The smallest blast counted, in pixels, where red cells are ``rbc_px``
+    (None, unknown: :data:`DEFAULT_MIN_BLAST_AREA`).
 
     A fixed pixel area is right at one resolution only (150 px suits a field
     squeezed to 256 px, not the same field at 2592 px); a share of the
     expected blast area is right at all of them.
     """
+    if rbc_px is None:
+        return DEFAULT_MIN_BLAST_AREA
     return max(1, int(round(fraction * expected_blast_area(rbc_px))))
 
 
 def image_rbc_px(img_bgr: Optional[np.ndarray] = None,
                  source_rbc_px: Optional[float] = None,
                  working_rbc_px: Optional[float] = None,
-                 scale: float = 1.0) -> float:
+                 scale: float = 1.0, warn: bool = True) -> Optional[float]:
     """The red-cell diameter of an image, in its own pixels.
 
     First known wins: ``working_rbc_px / scale`` (a native-scale model's
     working size, ``scale`` being working pixels per image pixel, however it
     was set); ``source_rbc_px``, a dataset's stated red-cell diameter; the
-    size measured in ``img_bgr``.
-
-    Raises:
-        ValueError: none of them tells (no size given, red cells not measurable).
+    size measured in ``img_bgr``. When none tells (no size given, red cells
+    not measurable): None, and (``warn``) a warning that the minimum blast
+    area falls back to :data:`DEFAULT_MIN_BLAST_AREA`.
     """
     if working_rbc_px is not None:
         return float(working_rbc_px) / scale
-    return source_rbc_diameter(dict(source_rbc_px=source_rbc_px), img_bgr)
+    try:
+        return source_rbc_diameter(dict(source_rbc_px=source_rbc_px), img_bgr)
+    except ValueError as e:  # red cells not measurable
+        if warn:
+            warnings.warn(f'{e}; minimum blast area {DEFAULT_MIN_BLAST_AREA} px',
+                          stacklevel=3)
+        return None
 
 
 def min_blast_area(img_bgr: Optional[np.ndarray] = None,
                    source_rbc_px: Optional[float] = None,
                    working_rbc_px: Optional[float] = None,
                    scale: float = 1.0) -> int:
-    """The smallest blast counted in an image, in its own pixels.
-
-    It follows the red-cell size of :func:`image_rbc_px`; when none tells,
-    :data:`DEFAULT_MIN_BLAST_AREA` (and a warning).
-    """
-    try:
-        rbc = image_rbc_px(img_bgr, source_rbc_px, working_rbc_px, scale)
-    except ValueError as e:  # red cells not measurable
-        warnings.warn(f'{e}; minimum blast area {DEFAULT_MIN_BLAST_AREA} px',
-                      stacklevel=2)
-        return DEFAULT_MIN_BLAST_AREA
-    return default_min_blast_area(rbc)
+    """The smallest blast counted in an image, in its own pixels, at the
+    red-cell size of :func:`image_rbc_px` (unknown: the fixed default)."""
+    return default_min_blast_area(image_rbc_px(img_bgr, source_rbc_px,
+                                               working_rbc_px, scale))
 
 
 # Config dicts that take scale settings, by type, and which of them.

@@ -82,12 +82,12 @@ def count_white_cells(img_bgr: np.ndarray, rbc_px: float) -> WhiteCells:
     joined = cv2.dilate(nuclei, cv2.getStructuringElement(cv2.MORPH_ELLIPSE,
                                                           (2 * r + 1, 2 * r + 1)))
     n, labels = cv2.connectedComponents(joined, connectivity=8)
-    area = np.bincount(labels[nuclei > 0], minlength=n)
-    keep = np.flatnonzero(area >= MIN_NUCLEUS_RBC_AREA * np.pi / 4 * rbc ** 2)
-    keep = keep[keep > 0]
     ys, xs = np.nonzero(nuclei)
     lab = labels[ys, xs]
-    centres = np.array([((xs[lab == k].mean() + 0.5) / s - 0.5,
-                         (ys[lab == k].mean() + 0.5) / s - 0.5) for k in keep],
-                       np.float64).reshape(-1, 2)
-    return WhiteCells(len(keep), centres)
+    area = np.bincount(lab, minlength=n)
+    keep = np.flatnonzero(area >= MIN_NUCLEUS_RBC_AREA * np.pi / 4 * rbc ** 2)
+    keep = keep[keep > 0]
+    # Each cell's centre is the mean of its nucleus pixels, in image pixels.
+    centres = np.stack([np.bincount(lab, weights=v, minlength=n)[keep]
+                        for v in (xs, ys)], axis=1) / area[keep, None]
+    return WhiteCells(len(keep), (centres + 0.5) / s - 0.5)
