@@ -154,23 +154,24 @@ def open_input(model: Any, file: str, row: ImageRow, slide: bool,
 
 
 def image_rbc(model: Any, scale: float, sample: np.ndarray | None = None,
-              warn: bool = True) -> float | None:
+              warn: bool = True, mpp: float | None = None) -> float | None:
     """The red-cell diameter in image pixels at working scale ``scale``
     (:func:`~allidb_mmseg.smear.cell_scale.image_rbc_px`: from the red-cell size
-    that scale came from, else the config's ``source_rbc_px``, else ``sample``'s);
-    None when unknown (with a warning when ``warn``)."""
+    that scale came from, else the image's microns per pixel ``mpp``, else the
+    config's ``source_rbc_px``, else ``sample``'s); None when unknown (with a
+    warning when ``warn``)."""
     return image_rbc_px(scale_sample(sample), source_rbc_px=source_rbc_px(model),
                         working_rbc_px=scale_settings(model).get('working_rbc_px'),
-                        scale=scale, warn=warn)
+                        scale=scale, warn=warn, mpp=mpp)
 
 
 def scaled_min_area(model: Any, min_area: int | None, scale: float,
-                    sample: np.ndarray | None = None) -> int:
+                    sample: np.ndarray | None = None, mpp: float | None = None) -> int:
     """``min_area``, or (None) the minimum blast area at the red-cell size of
     :func:`image_rbc`."""
     if min_area is not None:
         return min_area
-    return default_min_blast_area(image_rbc(model, scale, sample))
+    return default_min_blast_area(image_rbc(model, scale, sample, mpp=mpp))
 
 
 def segment_input(model: Any, opened: Opened, row: ImageRow, paths: OutputPaths,
@@ -199,7 +200,7 @@ def segment_input(model: Any, opened: Opened, row: ImageRow, paths: OutputPaths,
     # Measured once, for the minimum area and (whole fields) the white cells;
     # a minimum area the user gave needs no warning about the default one.
     rbc = None if opened.streamed and min_area is not None else \
-        image_rbc(model, scale, opened.sample, warn=min_area is None)
+        image_rbc(model, scale, opened.sample, warn=min_area is None, mpp=opened.mpp)
     # A minimum area the user gave is used as given; the measured one gets the
     # fitted call's size filter.
     min_area = min_area if min_area is not None else rule.counted_area(

@@ -34,8 +34,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     add('--all-min-fraction', type=float, default=0.0, metavar='F',
         help='also require this blast area fraction (default 0)')
     add('--mpp', type=float, metavar='MICRONS', help='microns per pixel of the inputs (level 0 of '
-        "slides, overriding their own): the working scale of native-scale configs (default: the "
-        "slide's, else the red-cell size measured in the image)")
+        "slides, overriding their own): the working scale of native-scale configs, and for any "
+        "config the red-cell size of the minimum blast area and the white-cell count (default: "
+        "the slide's, else the red-cell size measured in the image)")
     add('--force', action='store_true', help='overwrite existing output files')
     add('--no-progress', action='store_true', help='no progress bar')
     add('--coco-out', metavar='FILE', help='also write the predicted blasts as a COCO 1.0 '

@@ -430,20 +430,22 @@ def default_min_blast_area(rbc_px: Optional[float],
 def image_rbc_px(img_bgr: Optional[np.ndarray] = None,
                  source_rbc_px: Optional[float] = None,
                  working_rbc_px: Optional[float] = None,
-                 scale: float = 1.0, warn: bool = True) -> Optional[float]:
+                 scale: float = 1.0, warn: bool = True,
+                 mpp: Optional[float] = None) -> Optional[float]:
     """The red-cell diameter of an image, in its own pixels.
 
     First known wins: ``working_rbc_px / scale`` (a native-scale model's
     working size, ``scale`` being working pixels per image pixel, however it
-    was set); ``source_rbc_px``, a dataset's stated red-cell diameter; the
-    size measured in ``img_bgr``. When none tells (no size given, red cells
-    not measurable): None, and (``warn``) a warning that the minimum blast
-    area falls back to :data:`DEFAULT_MIN_BLAST_AREA`.
+    was set); the image's microns per pixel ``mpp``; ``source_rbc_px``, a
+    dataset's stated red-cell diameter; the size measured in ``img_bgr``.
+    When none tells (no size given, red cells not measurable): None, and
+    (``warn``) a warning that the minimum blast area falls back to
+    :data:`DEFAULT_MIN_BLAST_AREA`.
     """
     if working_rbc_px is not None:
         return float(working_rbc_px) / scale
     try:
-        return source_rbc_diameter(dict(source_rbc_px=source_rbc_px), img_bgr)
+        return source_rbc_diameter(dict(source_rbc_px=source_rbc_px), img_bgr, mpp)
     except ValueError as e:  # red cells not measurable
         if warn:
             warnings.warn(f'{e}; minimum blast area {DEFAULT_MIN_BLAST_AREA} px',

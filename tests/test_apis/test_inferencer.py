@@ -81,3 +81,26 @@ def test_rows_carry_the_white_cell_count_and_blast_share(tiny_trained, tmp_path)
     assert tiny.wbc_count is None and tiny.blast_share is None  # too small to measure
     table = {r['name']: r for r in csv.DictReader(open(tmp_path / 'out' / 'report.csv'))}
     assert table['field']['wbc_count'] == '4' and table['tiny']['wbc_count'] == ''
+
+
+def test_mpp_gives_a_paper_config_the_red_cell_size(tiny_trained, tmp_path):
+    """A paper config has no working scale, yet --mpp is the red-cell size of
+    its minimum blast area and white-cell count: an image too small to
+    measure gets both, and a measurable one is not measured."""
+    from allidb_mmseg.apis import BlastInferencer
+    from allidb_mmseg.smear.cell_scale import RBC_DIAMETER_UM, default_min_blast_area
+    from allidb_mmseg.smear.white_cells import count_white_cells
+    from helpers import white_cell_field
+
+    img, _ = white_cell_field()
+    cv2.imwrite(str(tmp_path / 'field.png'), img)
+    cv2.imwrite(str(tmp_path / 'tiny.png'), blob_image(60, 80, 0))
+    mpp = 0.5  # red cells 15 px: not the field's size, so its count changes
+    rows = BlastInferencer(str(tiny_trained.config), str(tiny_trained.checkpoint), mpp=mpp)(
+        [str(tmp_path / 'field.png'), str(tmp_path / 'tiny.png')], out_dir=tmp_path / 'out')
+    field, tiny = rows
+    rbc = RBC_DIAMETER_UM / mpp
+    assert field.wbc_count == count_white_cells(img, rbc).count
+    assert tiny.wbc_count == count_white_cells(blob_image(60, 80, 0), rbc).count
+    assert tiny.blast_share is not None or tiny.wbc_count == 0
+    assert f'>= {default_min_blast_area(rbc)} px' in field.all_rule
