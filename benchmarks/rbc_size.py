@@ -36,9 +36,14 @@ from allidb_mmseg.synthetic import render_field
 
 __all__ = ['DEFAULT_WIDTHS', 'measure_rbc_estimates', 'summarize_estimates',
            'format_estimates', 'TXL_SOURCES', 'ZHENG2_RBC_PX', 'field_truth',
-           'real_fields', 'measure_real', 'summarize_real', 'format_real']
+           'real_fields', 'measure_real', 'global_factor', 'summarize_real',
+           'format_real', 'BOX_SIDES', 'MISREAD_PCT']
 
 DEFAULT_WIDTHS = (320, 480, 640, 960, 1296, 1920, 2592)
+# A box's size (:func:`field_truth`).
+BOX_SIDES = {'max': max, 'mean': lambda w, h: (w + h) / 2}
+# Off by more than this (after the global factor), a field is misread.
+MISREAD_PCT = 20.0
 
 
 def measure_rbc_estimates(widths: Iterable[int] = DEFAULT_WIDTHS,
@@ -134,19 +139,21 @@ _BORDER_PX = 2
 
 def field_truth(boxes: Iterable[tuple[float, float, float, float]],
                 width: int, height: int,
-                min_boxes: int = MIN_TRUTH_BOXES) -> Optional[float]:
+                min_boxes: int = MIN_TRUTH_BOXES, side: str = 'max') -> Optional[float]:
     """A field's reference red-cell diameter from its red-cell boxes.
 
     Args:
         boxes: ``(x0, y0, x1, y1)`` in pixels.
         width, height: the image size.
         min_boxes: fewer whole boxes than this give no reference.
+        side: a box's size, ``'max'`` (``max(w, h)``) or ``'mean'``
+            (``(w + h) / 2``, issue 17's definition).
 
     Returns:
-        The median ``max(w, h)`` of the boxes not touching the border, or
-        None.
+        The median box size of the boxes not touching the border, or None.
     """
-    sides = [max(x1 - x0, y1 - y0) for x0, y0, x1, y1 in boxes
+    size = BOX_SIDES[side]
+    sides = [size(x1 - x0, y1 - y0) for x0, y0, x1, y1 in boxes
              if x0 > _BORDER_PX and y0 > _BORDER_PX
              and x1 < width - 1 - _BORDER_PX and y1 < height - 1 - _BORDER_PX]
     return float(np.median(sides)) if len(sides) >= min_boxes else None
@@ -190,8 +197,8 @@ def _spread(items: list, n: Optional[int]) -> list:
     return [items[int(i * len(items) / n)] for i in range(n)]
 
 
-def real_fields(real_root: str | Path, per_source: Optional[int] = None
-                ) -> list[dict]:
+def real_fields(real_root: str | Path, per_source: Optional[int] = None,
+                side: str = 'max') -> list[dict]:
     """The real fields with a reference red-cell size (or none: Zheng D1).
 
     Args:
@@ -200,6 +207,7 @@ def real_fields(real_root: str | Path, per_source: Optional[int] = None
             skipped.
         per_source: at most this many fields per source, evenly spread
             over the sorted file names (None: all).
+        side: a box's size (:func:`field_truth`).
 
     Returns:
         Rows ``dict(source, file, true_px, wbc)``; ``true_px`` None where
@@ -212,7 +220,7 @@ def real_fields(real_root: str | Path, per_source: Optional[int] = None
     for xml_path in sorted((bccd / 'Annotations').glob('*.xml')):
         image = bccd / 'JPEGImages' / f'{xml_path.stem}.jpg'
         boxes, width, height, wbc = _voc_rbc_boxes(xml_path)
-        true = field_truth(boxes, width, height)
+        true = field_truth(boxes, width, height, side=side)
         if image.is_file() and true is not None:
             by_source.setdefault('BCCD 640x480', []).append(
                 dict(file=str(image), true_px=true, wbc=wbc))
@@ -223,7 +231,7 @@ def real_fields(real_root: str | Path, per_source: Optional[int] = None
         if size not in TXL_SOURCES or not label.is_file():
             continue
         boxes, wbc = _yolo_rbc_boxes(label, *size)
-        true = field_truth(boxes, *size)
+        true = field_truth(boxes, *size, side=side)
         if true is not None:
             by_source.setdefault(TXL_SOURCES[size], []).append(
                 dict(file=str(image), true_px=true, wbc=wbc))
@@ -283,12 +291,34 @@ def _unsure(row: dict, threshold: float) -> bool:
     return row['estimate_px'] is None or row['confidence'] < threshold
 
 
-def summarize_real(rows: list[dict], threshold: float = RBC_CONFIDENCE_MIN
-                   ) -> dict[str, dict]:
+def global_factor(rows: list[dict]) -> Optional[float]:
+    """The ruler's reading over the box size: the median of ``estimate_px /
+    true_px`` over the fields of the box sources (BCCD, TXL-PBC; Zheng D2's
+    reference is not a box). None without such a field.
+
+    The ruler reads the inscribed disc of a thresholded cell, inside its pale
+    rim; a box is drawn around the outer edge: one factor for every source
+    takes that difference of definition out, not a per-source fit.
+    """
+    ratios = [r['estimate_px'] / r['true_px'] for r in rows
+              if r['estimate_px'] and r['true_px'] and not r['source'].startswith('Zheng')]
+    return float(np.median(ratios)) if ratios else None
+
+
+def _pct_of(flags: list[bool]) -> Optional[float]:
+    return _round(100 * np.mean(flags)) if flags else None
+
+
+def summarize_real(rows: list[dict], threshold: float = RBC_CONFIDENCE_MIN,
+                   factor: Optional[float] = None) -> dict[str, dict]:
     """Per source: fields, median |error| %, share within 20 %, share
     unsure, and the share within 20 % of the fields not unsure.
 
     A field without an estimate counts as unsure and as not within 20 %.
+    With ``factor`` (:func:`global_factor`), also after dividing every
+    estimate by it: the median |error|, the share within 20 %, and the
+    share flagged unsure of the fields misread by more than
+    :data:`MISREAD_PCT` (or not read) and of the rest.
     """
     out = {}
     for source in dict.fromkeys(r['source'] for r in rows):
@@ -309,6 +339,16 @@ def summarize_real(rows: list[dict], threshold: float = RBC_CONFIDENCE_MIN
             sure_within_20_pct=_round(100 * np.mean(sure_within))
             if sure_within else None,
             mean_seconds=_round(np.mean([r['seconds'] for r in sel]), 3))
+        if factor and known:
+            off = [abs(100.0 * (r['estimate_px'] / factor / r['true_px'] - 1.0))
+                   if r['estimate_px'] else np.inf for r in known]
+            bad = [e > MISREAD_PCT for e in off]
+            flags = [_unsure(r, threshold) for r in known]
+            out[source].update(
+                median_abs_error_after_pct=_round(np.median(off)),
+                within_20_after_pct=_round(100 * (1 - np.mean(bad))),
+                unsure_of_misread_pct=_pct_of([f for f, b in zip(flags, bad) if b]),
+                unsure_of_rest_pct=_pct_of([f for f, b in zip(flags, bad) if not b]))
     return out
 
 
@@ -316,9 +356,10 @@ def _round(v: float, digits: int = 1) -> float:
     return round(float(v), digits)
 
 
-def format_real(summary: dict[str, dict], threshold: Optional[float] = None
-                ) -> str:
-    """The per-source summary as a Markdown table."""
+def format_real(summary: dict[str, dict], threshold: Optional[float] = None,
+                factor: Optional[float] = None) -> str:
+    """The per-source summary as a Markdown table; with ``factor``, a second
+    table of the errors after dividing by it and the flag's hits."""
     def pct(v: Optional[float]) -> str:
         return '-' if v is None else f'{v:.0f} %'
 
@@ -331,4 +372,16 @@ def format_real(summary: dict[str, dict], threshold: Optional[float] = None
                      f"{pct(s['sure_within_20_pct'])} | {s['mean_seconds']:.2f} |")
     if threshold is not None:
         lines.append(f'\nunsure: no estimate, or confidence below {threshold:.2f}')
+    if factor:
+        lines += [f'\nAfter dividing every estimate by the global factor {factor:.3f} '
+                  '(the median ruler / box ratio over the BCCD and TXL-PBC fields); '
+                  f'misread: off by more than {MISREAD_PCT:g} % or not read:\n',
+                  '| source | median abs error | within 20 % | unsure of the misread '
+                  '| unsure of the rest |', '|---|---|---|---|---|']
+        for source, s in summary.items():
+            if 'within_20_after_pct' in s:
+                lines.append(f"| {source} | {pct(s['median_abs_error_after_pct'])} | "
+                             f"{pct(s['within_20_after_pct'])} | "
+                             f"{pct(s['unsure_of_misread_pct'])} | "
+                             f"{pct(s['unsure_of_rest_pct'])} |")
     return '\n'.join(lines)

@@ -4,13 +4,15 @@
     python tools/analysis_tools/rbc_size_accuracy.py [--widths 320 640 ...]
         [--per-width 6] [--seed 0] [--rbc-density D] [--out JSON] [--force]
     python tools/analysis_tools/rbc_size_accuracy.py --real-root ../shared/real
-        [--per-source N] [--out JSON] [--force]
+        [--per-source N] [--box-side {max,mean}] [--out JSON] [--force]
 
 Prints the error per image width (Markdown) and writes every field's row to
 JSON (default work_dirs/rbc_size_accuracy.json). With ``--real-root``, real
 smears with red-cell boxes instead (benchmarks/rbc_size.py): per source, the
 fields, median |error|, share within 20 %, share flagged unsure and the
-within-20 % share of the fields not unsure.
+within-20 % share of the fields not unsure; then the same errors after
+dividing by one global factor (the median ruler / box ratio) and the
+share of misread fields (and of the rest) flagged unsure.
 """
 from __future__ import annotations
 
@@ -38,6 +40,8 @@ def main(argv=None) -> int:
                         'instead of synthetic fields')
     p.add_argument('--per-source', type=int,
                    help='at most N fields per real source (default: all)')
+    p.add_argument('--box-side', choices=sorted(rbc_size.BOX_SIDES), default='max',
+                   help="a red-cell box's size: max(w, h) (default) or (w + h) / 2")
     p.add_argument('--out', default='work_dirs/rbc_size_accuracy.json')
     p.add_argument('--force', action='store_true',
                    help='overwrite an existing JSON')
@@ -65,15 +69,16 @@ def _real(args: argparse.Namespace, rbc_size) -> int:
         raise AllidbError(args.real_root, 'no such folder (--real-root)')
     if args.per_source is not None and args.per_source < 1:
         raise AllidbError('--per-source', 'must be >= 1')
-    fields = rbc_size.real_fields(args.real_root, args.per_source)
+    fields = rbc_size.real_fields(args.real_root, args.per_source, args.box_side)
     if not fields:
         raise AllidbError(args.real_root, 'no real smear with red-cell boxes '
                           'found (expected bccd/, txl_pbc/ or zheng_wbc/)')
     rows = rbc_size.measure_real(fields, progress=True)
-    summary = rbc_size.summarize_real(rows)
-    atomic_write_json(args.out, dict(settings=vars(args), summary=summary,
-                                     fields=rows))
-    print(rbc_size.format_real(summary, rbc_size.RBC_CONFIDENCE_MIN))
+    factor = rbc_size.global_factor(rows)
+    summary = rbc_size.summarize_real(rows, factor=factor)
+    atomic_write_json(args.out, dict(settings=vars(args), global_factor=factor,
+                                     summary=summary, fields=rows))
+    print(rbc_size.format_real(summary, rbc_size.RBC_CONFIDENCE_MIN, factor))
     print(f'written: {args.out}')
     return 0
 
