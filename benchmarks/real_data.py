@@ -100,6 +100,7 @@ METHODS = {m.name: m for m in (
     Method('native_real_dice', ABLATIONS + 'native_real_dice', iters=1000, batch_size=4),
     Method('native_real_dice_long', ABLATIONS + 'native_real_dice', iters=2000, batch_size=8),
     Method('native_ohem_long', ABLATIONS + 'native_ohem', iters=2000, batch_size=8),
+    Method('native_cmr_long', ABLATIONS + 'native_cmr', iters=2000, batch_size=8),
     # A larger working scale (red cells 48 px, not 32): more nuclear detail to
     # tell lymphocytes from other white cells, 2.25x the pixels at inference.
     Method('native_real_rbc48', 'segformer_allidb_native_real', iters=1000, batch_size=4,
