@@ -343,7 +343,7 @@ def summarize_real(rows: list[dict], threshold: float = RBC_CONFIDENCE_MIN,
             off = [abs(100.0 * (r['estimate_px'] / factor / r['true_px'] - 1.0))
                    if r['estimate_px'] else np.inf for r in known]
             bad = [e > MISREAD_PCT for e in off]
-            flags = [_unsure(r, threshold) for r in known]
+            flags = [u for u, r in zip(unsure, sel) if r['true_px'] is not None]
             out[source].update(
                 median_abs_error_after_pct=_round(np.median(off)),
                 within_20_after_pct=_round(100 * (1 - np.mean(bad))),

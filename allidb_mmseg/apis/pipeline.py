@@ -166,12 +166,12 @@ def image_rbc(model: Any, scale: float, sample: np.ndarray | None = None,
 
 
 def scaled_min_area(model: Any, min_area: int | None, scale: float,
-                    sample: np.ndarray | None = None, mpp: float | None = None) -> int:
+                    sample: np.ndarray | None = None) -> int:
     """``min_area``, or (None) the minimum blast area at the red-cell size of
     :func:`image_rbc`."""
     if min_area is not None:
         return min_area
-    return default_min_blast_area(image_rbc(model, scale, sample, mpp=mpp))
+    return default_min_blast_area(image_rbc(model, scale, sample))
 
 
 def segment_input(model: Any, opened: Opened, row: ImageRow, paths: OutputPaths,
