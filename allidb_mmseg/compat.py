@@ -1,10 +1,9 @@
 """Every workaround this package needs for its pinned stack, in one place.
 
-Imported first by every subpackage that touches mmseg (datasets, models,
-engine, analysis, evaluation.metrics), so that it runs before mmseg is
-imported anywhere. Each fix names its upstream cause and is applied only when
-that cause is present, so a user with full mmcv, or a future mmengine that
-fixes checkpoint loading, gets the unmodified library behaviour.
+Imported first by every subpackage that touches mmseg, so that it runs before
+mmseg is imported anywhere. Each fix is applied only when its upstream cause
+is present (full mmcv, or an mmengine that fixes checkpoint loading, is left
+alone).
 """
 from __future__ import annotations
 
@@ -26,13 +25,10 @@ _STUB_FLAG = '__allidb_mmseg_stub__'
 
 
 # (a) mmcv._ext --------------------------------------------------------------
-# Upstream cause: mmsegmentation 1.2.2 imports ``mmcv.ops`` unconditionally
-# (mmseg/utils/mask_classification.py, models/utils/point_sample.py,
-# models/decode_heads/san_head.py, models/losses/focal_loss.py), and every
-# ``mmcv.ops`` module calls ``mmcv.utils.ext_loader.load_ext('_ext', ...)``.
-# mmcv-lite, the only mmcv with wheels, has no compiled ``mmcv._ext``.
-# SegFormer (MiT + SegformerHead + CrossEntropyLoss) never calls a compiled op,
-# so a stub that fails loudly *when an op is called* is enough.
+# Upstream cause: mmsegmentation 1.2.2 imports ``mmcv.ops`` unconditionally, and
+# every ``mmcv.ops`` module loads the compiled ``mmcv._ext``, which mmcv-lite
+# (the only mmcv with wheels) lacks. SegFormer never calls a compiled op, so a
+# stub that fails loudly *when an op is called* is enough.
 
 def _stub_getattr(name: str) -> Any:
     """A stand-in for one compiled mmcv op; calling it explains what to do."""
@@ -50,16 +46,6 @@ def _stub_getattr(name: str) -> Any:
     return missing_op
 
 
-def _real_ext_importable() -> bool:
-    if ext_stub_installed():
-        return False
-    try:
-        importlib.import_module('mmcv._ext')
-    except ImportError:
-        return False
-    return True
-
-
 def ext_stub_installed() -> bool:
     """Whether ``mmcv._ext`` is currently our stub."""
     return getattr(sys.modules.get('mmcv._ext'), _STUB_FLAG, False)
@@ -71,10 +57,13 @@ def install_mmcv_ext_stub() -> bool:
     Returns True if the stub is (now) in place. Its ``__spec__`` has no loader,
     so mmengine's ``mmcv_full_available()`` still reports False.
     """
-    if _real_ext_importable():
-        return False
     if ext_stub_installed():
         return True
+    try:
+        importlib.import_module('mmcv._ext')
+        return False
+    except ImportError:
+        pass
     stub = types.ModuleType('mmcv._ext')
     stub.__spec__ = importlib.machinery.ModuleSpec('mmcv._ext', None)
     stub.__getattr__ = _stub_getattr  # type: ignore[attr-defined]
@@ -84,17 +73,13 @@ def install_mmcv_ext_stub() -> bool:
 
 
 # (b) checkpoint loading ---------------------------------------------------
-# Upstream cause: torch>=2.6 defaults ``torch.load(weights_only=True)``, and
-# mmengine 0.10.7 (runner/checkpoint.py) calls ``torch.load`` without that
-# argument. Its own checkpoints pickle a MessageHub state with HistoryBuffer,
-# numpy arrays/scalars/dtypes, so loading them raises UnpicklingError.
-# Rather than turning the protection off (weights_only=False or
-# TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD=1), we allowlist exactly the types that
-# mmengine's own checkpoints contain; anything else still fails safely.
-# HistoryBuffer also pickles its bound statistics methods as
-# ``builtins.getattr(HistoryBuffer, 'mean')``. A general ``getattr`` would let
-# a crafted file reach arbitrary attributes, so under that name we allowlist a
-# getattr that resolves only those methods.
+# Upstream cause: torch>=2.6 defaults ``torch.load(weights_only=True)``, which
+# mmengine 0.10.7 does not pass, and its checkpoints pickle HistoryBuffer and
+# numpy arrays/scalars/dtypes: loading them raises UnpicklingError. Rather than
+# turning the protection off, we allowlist exactly those types. HistoryBuffer
+# also pickles ``builtins.getattr(HistoryBuffer, 'mean')``; a general getattr
+# would let a crafted file reach any attribute, so under that name we
+# allowlist one that resolves only the statistics methods.
 
 def _history_buffer_getattr(obj: Any, name: str) -> Any:
     from mmengine.logging import HistoryBuffer

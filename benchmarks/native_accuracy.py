@@ -221,7 +221,7 @@ def train_and_test(method: Method, run_dir: str, data_root: str, *,
 
 def _otsu(data_root: str, out: str) -> dict:
     """The Otsu baseline on the test split (deterministic: computed once)."""
-    from allidb_mmseg.evaluation.otsu import evaluate_otsu
+    from benchmarks.otsu import evaluate_otsu
 
     if osp.isfile(out):
         return json.loads(Path(out).read_text())
@@ -329,7 +329,7 @@ def plot_example(work_dir: str, data_root: str, configs_dir: str,
 
     from allidb_mmseg.apis import load_model, segment
     from allidb_mmseg.models.checkpoint import best_checkpoint
-    from allidb_mmseg.evaluation.otsu import otsu_blast_mask
+    from benchmarks.otsu import otsu_blast_mask
     from allidb_mmseg.utils import atomic_write, split_pairs
 
     pairs = split_pairs(data_root, 'test')

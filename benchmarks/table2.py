@@ -103,7 +103,7 @@ def table_rows(results: dict[str, Any], otsu: Optional[dict] = None,
 
     ``results`` maps a config stem to a tools/test.py report (mmseg's
     percentages), a list of them (one per seed), or None when that variant
-    has no result. ``otsu`` is :func:`~allidb_mmseg.evaluation.otsu.evaluate_otsu`'s
+    has no result. ``otsu`` is :func:`~benchmarks.otsu.evaluate_otsu`'s
     report.
     """
     rows = []
@@ -282,7 +282,7 @@ def reproduce(data_root: str, work_dir: str, *, configs_dir: str,
         step(f'{v.config}: done ({len(seeds)} run(s))', True)
     otsu_report = None
     if otsu:
-        from allidb_mmseg.evaluation.otsu import evaluate_otsu
+        from benchmarks.otsu import evaluate_otsu
         otsu_report = evaluate_otsu(data_root, 'test', progress=False)
     rows = table_rows(results, otsu_report)  # every row; ours where run
     note = (f'Data root: `{osp.abspath(data_root)}`; each model tested with '

@@ -1,10 +1,8 @@
 """Choose and open an inference backend: torch (config + checkpoint) or onnxruntime.
 
-``tools/infer.py`` accepts either ``CONFIG CHECKPOINT INPUTS...`` (torch,
-mmseg) or ``MODEL.onnx INPUTS...`` (onnxruntime, exported with
-``tools/deployment/export_onnx.py``). Both backends give objects that
-:func:`~allidb_mmseg.apis.segment` and :func:`~allidb_mmseg.apis.run_batch`
-accept. Nothing here imports torch unless the torch backend is opened.
+Both give models that :func:`~allidb_mmseg.apis.segment` and
+:func:`~allidb_mmseg.apis.run_batch` accept; torch is imported only when its
+backend is opened.
 """
 from __future__ import annotations
 

@@ -4,16 +4,14 @@ The folder layout, fixed so other tools can rely on it::
 
     OUT/masks/<name>.png      uint8 class indices (1 = lymphoblast)
     OUT/masks/<name>.ome.tif  the same for a slide: tiled, pyramidal
-    OUT/overlays/<name>.png   the image with blast contours and the count
-                              (at most 4096 px long for slides and images
-                              above 36 MP)
+    OUT/overlays/<name>.png   blast contours and the count (at most 4096 px
+                              long for slides and images above 36 MP)
     OUT/report.csv, OUT/report.json
 
-``<name>`` is the input's stem; a second input with the same stem becomes
-``<stem>-2`` (then ``-3``...), so nothing is overwritten within a run.
-Existing outputs are never replaced unless ``force`` is given: the whole run
-is refused before any work (files of other runs in the folder that this run
-would not write are left alone, even with ``force``).
+``<name>`` is the input's stem, ``<stem>-2`` (``-3``...) for a repeated one.
+Existing outputs are never replaced without ``force``: the whole run is
+refused before any work (files it would not write are left alone, even with
+``force``).
 """
 from __future__ import annotations
 
@@ -48,10 +46,9 @@ class InputItem:
 def collect_inputs(specs: Iterable[str]) -> list[InputItem]:
     """Expand files, folders (their files, not recursive) and glob patterns.
 
-    Every regular, non-hidden file of a folder is taken, images or not: a
-    stray non-image is reported as failed rather than silently ignored. A
-    name that matches nothing becomes a failed item too. Duplicates (same
-    file reached twice) are kept once.
+    Every non-hidden file of a folder is taken, so a stray non-image is
+    reported as failed, not silently ignored; so is a name that matches
+    nothing. A file reached twice is kept once.
     """
     items: list[InputItem] = []
     seen: set[str] = set()
@@ -121,10 +118,8 @@ def run_batch(model: Any, items: list[InputItem], out_dir: str | os.PathLike,
     ``sinks`` (review page, COCO, GeoJSON; see :mod:`.sinks`).
 
     ``stain`` (:func:`~allidb_mmseg.products.stain_check.load_stain_check`)
-    scores every image against the model's training stain, and may normalize
-    it first. ``mpp`` overrides every input's microns per pixel.
-
-    The caller checks :func:`existing_outputs` first (refuse or ``force``).
+    scores, and may normalize, every image; ``mpp`` overrides every input's
+    microns per pixel. The caller checks :func:`existing_outputs` first.
     If the run is interrupted (Ctrl-C, SIGTERM) or an output cannot be
     written, the reports of the images done so far are still written and the
     exception carries a note saying so. ``names`` (planned over a larger
@@ -156,7 +151,12 @@ def run_batch(model: Any, items: list[InputItem], out_dir: str | os.PathLike,
                 on_fail(row)
         bar.close()
     except BaseException as exc:  # Ctrl-C, SIGTERM, a full disk...
-        _write_reports_after(exc, rows, csv_path, json_path, settings)
+        try:
+            write_reports(rows, csv_path, json_path, settings)
+        except WriteError as err:
+            exc.add_note(f'the report could not be written either ({err})')
+        else:
+            exc.add_note(f'report of the {len(rows)} image(s) done so far: {csv_path}')
         raise
     else:
         write_reports(rows, csv_path, json_path, settings)
@@ -164,15 +164,3 @@ def run_batch(model: Any, items: list[InputItem], out_dir: str | os.PathLike,
         for sink in sinks:
             sink.close(rows, settings)
     return rows
-
-
-def _write_reports_after(exc: BaseException, rows: list[ImageRow],
-                         csv_path: Path, json_path: Path,
-                         settings: dict[str, Any]) -> None:
-    """Write the reports of the rows done before ``exc``; say on ``exc`` if that worked."""
-    try:
-        write_reports(rows, csv_path, json_path, settings)
-    except WriteError as err:
-        exc.add_note(f'the report could not be written either ({err})')
-    else:
-        exc.add_note(f'report of the {len(rows)} image(s) done so far: {csv_path}')

@@ -1,17 +1,12 @@
 """Folder inference in several processes (``tools/dist_infer.sh``, torchrun).
 
-Output names are planned once over the whole input list, as a single process
-would (a repeated stem gets the same ``-2`` suffix whichever rank segments it);
-input ``i`` goes to rank ``i % world_size``. Every rank writes its share's masks,
+Output names are planned once over all inputs, as one process would; input
+``i`` goes to rank ``i % world_size``. Every rank writes its share's masks,
 overlays and sink files, and its report rows under ``OUT/.dist_infer/``; rank 0
-waits for all, merges the rows into input order and writes ``report.csv``,
-``report.json``, the review page and the one COCO file (every rank's entries,
-numbered in input order). The result is byte for byte what ``tools/infer.py``
-writes in one process.
-
-Processes meet at three barriers of a gloo process group (also on GPUs: only
-the barriers use it). Across several nodes, ``OUT`` must be on a file system
-they share.
+waits for all, merges the rows into input order and writes the reports, the
+review page and the one COCO file: byte for byte what ``tools/infer.py`` writes
+in one process. The ranks meet at three barriers of a gloo process group (also
+on GPUs: only the barriers use it); across nodes, ``OUT`` must be shared.
 """
 from __future__ import annotations
 
@@ -27,7 +22,7 @@ from .batch import InputItem, plan_names, run_batch
 from ..products.report import ImageRow, write_reports
 from ..products.sinks import CocoSink, ImageSink
 
-__all__ = ['RANK_DIR', 'shard', 'rank_report_paths', 'merge_rank_reports',
+__all__ = ['RANK_DIR', 'shard', 'rank_file', 'merge_rank_reports',
            'default_threads', 'is_rank_zero', 'run_distributed']
 
 RANK_DIR = '.dist_infer'
@@ -41,14 +36,9 @@ def shard(n: int, rank: int, world: int) -> list[int]:
     return list(range(rank, n, world))
 
 
-def rank_report_paths(out_dir: Path, rank: int, world: int) -> tuple[Path, Path]:
-    """The CSV and JSON a rank writes its rows to."""
-    base = Path(out_dir) / RANK_DIR / f'rank{rank}-of-{world}'
-    return base.with_suffix('.csv'), base.with_suffix('.json')
-
-
-def _coco_path(out_dir: Path, rank: int, world: int) -> Path:
-    return Path(out_dir) / RANK_DIR / f'rank{rank}-of-{world}.coco.json'
+def rank_file(out_dir: Path, rank: int, world: int, suffix: str) -> Path:
+    """A rank's own file: its report rows (``.csv``, ``.json``) or COCO entries."""
+    return Path(out_dir) / RANK_DIR / f'rank{rank}-of-{world}{suffix}'
 
 
 class _RankSink:
@@ -76,7 +66,7 @@ def merge_rank_reports(out_dir: Path, n: int, world: int
     per_rank: list[list[ImageRow]] = []
     settings: dict[str, Any] = {}
     for rank in range(world):
-        path = rank_report_paths(out_dir, rank, world)[1]
+        path = rank_file(out_dir, rank, world, '.json')
         if not path.is_file():
             raise AllidbError(path, f'rank {rank} wrote no report (did it '
                               'fail? with several nodes, OUT must be on a '
@@ -131,18 +121,19 @@ def run_distributed(model: Any, items: list[InputItem], out_dir: str | os.PathLi
     rows = run_batch(model, [items[i] for i in mine], out_dir,
                      progress=progress and rank == 0,
                      names=[names[i] for i in mine],
-                     reports=rank_report_paths(out_dir, rank, world),
+                     reports=(rank_file(out_dir, rank, world, '.csv'),
+                              rank_file(out_dir, rank, world, '.json')),
                      sinks=[_RankSink(s) for s in sinks], **batch_kwargs)
     for sink in sinks:
         if isinstance(sink, CocoSink):
-            atomic_write_json(_coco_path(out_dir, rank, world), sink.entries)
+            atomic_write_json(rank_file(out_dir, rank, world, '.coco.json'), sink.entries)
     dist.barrier()
     if rank == 0:
         rows, settings = merge_rank_reports(out_dir, len(items), world)
         for sink in sinks:
             if isinstance(sink, CocoSink):  # every rank's images; close() numbers them
                 sink.entries = [e for r in range(world) for e in json.loads(
-                    _coco_path(out_dir, r, world).read_text())]
+                    rank_file(out_dir, r, world, '.coco.json').read_text())]
             sink.close(rows, settings)
         shutil.rmtree(out_dir / RANK_DIR, ignore_errors=True)
     dist.barrier()  # the merged report exists when any rank returns

@@ -1,17 +1,11 @@
 """Segment folders of smears with one object, as mmseg's ``MMSegInferencer``.
 
->>> from allidb_mmseg.apis import BlastInferencer
->>> inferencer = BlastInferencer('configs/segformer_allidb_native_aug.py',
-...                              'work_dirs/segformer_allidb_native_aug/best.pth')
->>> rows = inferencer(['smears/'], out_dir='results')
-
-A call writes what ``tools/infer.py`` writes (the folder layout of
-:mod:`.batch`, the review page, COCO and GeoJSON when asked), says on stderr
-what a running job says (no stain reference, each failed input, slides left out
-of the COCO file, smears unlike the training data) and returns the report rows;
-the summary is the caller's (:func:`~allidb_mmseg.products.report.summary_line`).
-Problems with the arguments are one-line :class:`~allidb_mmseg.utils.AllidbError`
-s naming the option as ``tools/infer.py`` spells it.
+A call writes what ``tools/infer.py`` writes (the layout of :mod:`.batch`, the
+review page, COCO and GeoJSON when asked), says on stderr what a running job
+says and returns the report rows; the summary is the caller's
+(:func:`~allidb_mmseg.products.report.summary_line`). Bad arguments raise a
+one-line :class:`~allidb_mmseg.utils.AllidbError` naming the option as
+``tools/infer.py`` spells it.
 """
 from __future__ import annotations
 
@@ -148,8 +142,11 @@ class BlastInferencer:
         rows = run(model, items, out_dir, min_area=min_area, rule=self.rule,
                    progress=progress, on_fail=_warn_failed, settings=settings,
                    sinks=sinks, stain=stain, mpp=self.mpp)
-        if self.speaks_for_run:
-            _say_after(rows, sinks)
+        if self.speaks_for_run:  # slides left out of COCO, smears unlike the training data
+            if skipped := skipped_line(sinks):
+                print(f'note: {skipped}', file=sys.stderr)
+            if ood := ood_summary_line(rows):
+                print(f'warning: {ood}', file=sys.stderr)
         return rows
 
     @property
@@ -214,14 +211,6 @@ def _refuse_existing(out_dir: Path, files: list[str],
         more = f' (and {len(clash) - 1} more)' if len(clash) > 1 else ''
         raise AllidbError(clash[0], f'output exists{more}; use --force to '
                           'overwrite')
-
-
-def _say_after(rows: list[ImageRow], sinks: Sequence[ImageSink]) -> None:
-    """On stderr: slides left out of the COCO file, smears unlike the training data."""
-    if skipped := skipped_line(sinks):
-        print(f'note: {skipped}', file=sys.stderr)
-    if ood := ood_summary_line(rows):
-        print(f'warning: {ood}', file=sys.stderr)
 
 
 def _warn_failed(row: ImageRow) -> None:

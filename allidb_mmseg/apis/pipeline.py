@@ -1,19 +1,14 @@
 """One path for every input: a field, a large image, a whole-slide image.
 
-Each input is opened as an :class:`Opened`: its pixels as a row source (an
-:class:`~allidb_mmseg.io.rows.ArraySource` over a decoded image, a
-:class:`~allidb_mmseg.io.slides.LevelSource` for the slide level nearest the
-working scale) and the few things that differ, as data. :func:`segment_input`
-takes any of them through scale, minimum blast area, segmentation, counting
-and writing:
+Each input is opened as an :class:`Opened` (its pixels as a row source, and
+what differs between kinds as data), which :func:`segment_input` takes through
+scale, minimum blast area, segmentation, counting and writing:
 
 * a field (up to :data:`LARGE_IMAGE_PIXELS`) is held whole: PNG mask, blasts
   counted at once, overlay at full size;
-* a large image and a slide stream: row bands go to the mask file, a band
-  counter (blasts counted across band and tile borders, once each) and a
-  small copy of the mask for an overview (:mod:`.overview`);
-* a slide's mask is a tiled pyramidal OME-TIFF at the resolution of the level
-  read; its blasts (centroids, boxes, areas) are in level-0 pixels.
+* a large image or a slide streams row bands to the mask file, a band counter
+  and a small mask copy for an overview (:mod:`.overview`); a slide's mask is a
+  pyramidal OME-TIFF of the level read, its blasts in level-0 pixels.
 """
 from __future__ import annotations
 
@@ -74,8 +69,7 @@ class Opened:
             pixel is shrunk from.
         image: the decoded image (a plain image), else None.
         streamed: count band by band and draw a downsampled overview.
-        write_mask: ``write_mask(path, bands, source)`` writes a streamed
-            input's mask file.
+        write_mask: ``write_mask(path, bands, source)``, a streamed input's mask.
         describe: the row's ``inference``, from the working scale and source.
         slide: a whole-slide image.
     """
@@ -155,11 +149,9 @@ def open_input(model: Any, file: str, row: ImageRow, slide: bool,
 
 def image_rbc(model: Any, scale: float, sample: np.ndarray | None = None,
               warn: bool = True, mpp: float | None = None) -> float | None:
-    """The red-cell diameter in image pixels at working scale ``scale``
-    (:func:`~allidb_mmseg.smear.cell_scale.image_rbc_px`: from the red-cell size
-    that scale came from, else the image's microns per pixel ``mpp``, else the
-    config's ``source_rbc_px``, else ``sample``'s); None when unknown (with a
-    warning when ``warn``)."""
+    """The red-cell diameter in image pixels at working scale ``scale``, or
+    None (warned about when ``warn``); see
+    :func:`~allidb_mmseg.smear.cell_scale.image_rbc_px`."""
     return image_rbc_px(scale_sample(sample), source_rbc_px=source_rbc_px(model),
                         working_rbc_px=scale_settings(model).get('working_rbc_px'),
                         scale=scale, warn=warn, mpp=mpp)
@@ -196,7 +188,10 @@ def segment_input(model: Any, opened: Opened, row: ImageRow, paths: OutputPaths,
     """
     scale, unsure = checked_scale(model, opened.sample, opened.mpp)
     if unsure:
-        _warn_scale_unsure(row)
+        row.scale_unsure = True
+        print(f'{row.file}: warning: red-cell size measured with low confidence; '
+              'the working scale may be wrong (give --mpp, or source_rbc_px in '
+              'the config)', file=sys.stderr)
     # Measured once, for the minimum area and (whole fields) the white cells;
     # a minimum area the user gave needs no warning about the default one.
     rbc = None if opened.streamed and min_area is not None else \
@@ -219,7 +214,9 @@ def segment_input(model: Any, opened: Opened, row: ImageRow, paths: OutputPaths,
         del mask
         row.fill(numbers)
         if rbc is not None:
-            _count_white_cells(opened.image, rbc, row)
+            row.wbc_count = count_white_cells(opened.image, rbc).count
+            cells = max(row.wbc_count, row.blast_count or 0)  # a blast is a white cell
+            row.blast_share = (row.blast_count or 0) / cells if cells else None
         overlay = draw_overlay(opened.image, count, row.all_suspected)
         atomic_imwrite(paths.overlay, overlay)
         return Segmented(row, opened.image, count, overlay)  # outlines traced once
@@ -238,21 +235,6 @@ def segment_input(model: Any, opened: Opened, row: ImageRow, paths: OutputPaths,
                          cut_components=tally.counter.cut_components)
     shapes = streamed_shapes(blasts, tally.counter.outlines, ds) if outlines else None
     return Segmented(row, overlay, None, overlay, shapes, slide=opened.slide)
-
-
-def _count_white_cells(image: np.ndarray, rbc: float, row: ImageRow) -> None:
-    """Fill the row's white-cell count and blast share."""
-    row.wbc_count = count_white_cells(image, rbc).count
-    cells = max(row.wbc_count, row.blast_count or 0)  # a blast is a white cell
-    row.blast_share = (row.blast_count or 0) / cells if cells else None
-
-
-def _warn_scale_unsure(row: ImageRow) -> None:
-    """Flag the row; say so on stderr, naming the file."""
-    row.scale_unsure = True
-    print(f'{row.file}: warning: red-cell size measured with low confidence; '
-          'the working scale may be wrong (give --mpp, or source_rbc_px in '
-          'the config)', file=sys.stderr)
 
 
 class _Streamed:

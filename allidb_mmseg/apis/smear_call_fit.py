@@ -1,11 +1,9 @@
 """Fit a model's smear call on a labelled split and save it beside the checkpoint.
 
 The evidence call (:mod:`allidb_mmseg.evaluation.smear_call`) needs a threshold
-chosen on data the model did not train on. This runs the model over a split of an
-mmseg data root (``img_dir/<split>``, ``ann_dir/<split>``), scores each image as
-inference does (the same working scale, minimum blast area and counting), and keeps
-the threshold that calls the most images right (ALL: the mask holds a blast). When
-asked, it first keeps the size filter with the best per-cell F1.
+chosen on data the model did not train on: the split (``img_dir/<split>``,
+``ann_dir/<split>`` of an mmseg data root) is scored as inference scores it, and
+the threshold that calls the most images right (ALL: the mask holds a blast) kept.
 """
 from __future__ import annotations
 

@@ -1,12 +1,10 @@
 """Console-script front ends of the tools (argparse, then one call of the package).
 
-Each module holds ``parse_args(argv)`` and ``main(argv)``; setup.py installs
-``main`` as an ``allidb-*`` command and ``tools/<same path>.py`` imports it, so
-``python tools/train.py`` and ``allidb-train`` are the same program. A module
-imports only the light part of the package at its top (numpy, OpenCV, the
-standard library); torch, mmseg, mmengine and onnxruntime are imported by
-``main``, inside :func:`command`, so that a light ``pip install`` without them
-gets one line saying what to install instead of a traceback.
+Each module holds ``parse_args(argv)`` and ``main(argv)``, installed as an
+``allidb-*`` command and imported by ``tools/<same path>.py``. Heavy
+dependencies (torch, mmseg, mmengine, onnxruntime) are imported inside
+``main``, under :func:`command`, so that an install without them gets one line
+saying what to install instead of a traceback.
 """
 from __future__ import annotations
 
@@ -22,11 +20,8 @@ EXTRA = {'onnxruntime': 'runtime', 'onnx': 'train'}  # default: the training sta
 
 
 def missing_dependency(exc: ModuleNotFoundError) -> Optional[str]:
-    """The one-line message for a dependency that is not installed, or None.
-
-    None for a module of this package (a bug, to be shown as a traceback) and
-    for a module without a name.
-    """
+    """The one-line message for a dependency that is not installed; None for
+    a module of this package (a bug, shown as a traceback) or without a name."""
     root = (exc.name or '').split('.')[0]  # what one installs: mmcv, not mmcv.ops
     if not root or root == 'allidb_mmseg':
         return None
@@ -40,16 +35,7 @@ def missing_dependency(exc: ModuleNotFoundError) -> Optional[str]:
 
 def command(func: Callable[..., Optional[int]]) -> Callable[..., int]:
     """Wrap a tool's ``main(argv)``: :func:`~allidb_mmseg.utils.tool_main`, and
-    a dependency that is not installed as one line on stderr, exit code 2.
-
-    Example::
-
-        @command
-        def main(argv: list[str] | None = None) -> int:
-            args = parse_args(argv)
-            from ..engine.runner import train  # lazy: torch
-            ...
-    """
+    a dependency that is not installed as one line on stderr, exit code 2."""
     wrapped = tool_main(func)
 
     @functools.wraps(func)

@@ -9,9 +9,8 @@ __all__ = ['add_runner_args', 'parse_runner_args']
 
 
 def add_runner_args(parser: argparse.ArgumentParser, work_dir_holds: str) -> None:
-    """Add ``--work-dir``, ``--data-root``, ``--cfg-options``, ``--launcher``
-    and ``--local-rank``, named and behaving as in mmseg's tools, and our
-    ``--skip-data-check``.
+    """Add mmseg's ``--work-dir``, ``--data-root``, ``--cfg-options``,
+    ``--launcher`` and ``--local-rank``, and our ``--skip-data-check``.
 
     Args:
         parser: the tool's parser.

@@ -7,10 +7,9 @@ Output (``out_root``)::
     splits/{train,val,test}.txt         stems, sorted, one per line
     summary.json                        counts, foreground fractions, hashes
 
-Everything is validated and built in a hidden temporary folder beside
-``out_root`` and renamed into place at the end, so bad input (reported as
-``ConversionError``) never leaves a half-written dataset, and re-running on the
-same inputs writes byte-identical files.
+It is built in a hidden temporary folder beside ``out_root`` and renamed into
+place, so bad input (``ConversionError``) never leaves a half-written dataset;
+the same inputs give byte-identical files.
 """
 from __future__ import annotations
 
@@ -150,11 +149,8 @@ def _quiet_decoders():
 
 
 def _check_image(data: bytes, path: Path, width: int, height: int) -> None:
-    """Decode fully with PIL and OpenCV; check the size against COCO.
-
-    PIL raises on truncated files (OpenCV may decode a truncated JPEG in
-    part); OpenCV is what mmseg's loader uses, so it must decode too.
-    """
+    """Decode fully with PIL (raises on truncation, where OpenCV may decode a
+    part) and OpenCV (mmseg's loader); check the size against COCO."""
     with _quiet_decoders():
         try:
             with Image.open(io.BytesIO(data)) as im:
@@ -181,12 +177,8 @@ def _check_image(data: bytes, path: Path, width: int, height: int) -> None:
 
 
 def _check_inside(images: list[dict], src: Path) -> None:
-    """Refuse a ``file_name`` that is absolute or climbs out with ``..``.
-
-    Why: such a name reads a file from anywhere on the machine into the
-    dataset, and records its absolute path in summary.json; a COCO file from
-    someone else should not be able to do that unnoticed.
-    """
+    """Refuse a ``file_name`` that is absolute or climbs out with ``..``: a COCO
+    file from someone else must not pull arbitrary files into the dataset."""
     for img in images:
         name = Path(img['file_name'])
         if name.is_absolute() or '..' in name.parts:
@@ -255,7 +247,15 @@ def convert_coco(ann_file: str | os.PathLike, img_dir: str | os.PathLike,
     if not allow_outside_img_dir:
         _check_inside(images, ann_file)
 
-    _clean_stale_temps(out_root)
+    # Temporaries of killed conversions are removed, others only reported.
+    removed, unknown = remove_stale_temps(out_root.parent, out_root.name)
+    for path in removed:
+        warnings.warn(f'{path}: removed, a temporary folder of a conversion '
+                      'that was killed', ConversionWarning, stacklevel=2)
+    for path in unknown:
+        warnings.warn(f'{path}: a temporary folder of an earlier conversion; '
+                      'delete it if no conversion is running',
+                      ConversionWarning, stacklevel=2)
     out_root.parent.mkdir(parents=True, exist_ok=True)
     tmp = temp_dir_beside(out_root)
     try:
@@ -268,19 +268,6 @@ def convert_coco(ann_file: str | os.PathLike, img_dir: str | os.PathLike,
             exc.add_note(f'{out_root} is as it was before this run')
         raise
     return summary
-
-
-def _clean_stale_temps(out_root: Path) -> None:
-    """Remove the temporary folders killed conversions left beside
-    ``out_root``; point out those whose owner cannot be told."""
-    removed, unknown = remove_stale_temps(out_root.parent, out_root.name)
-    for path in removed:
-        warnings.warn(f'{path}: removed, a temporary folder of a conversion '
-                      'that was killed', ConversionWarning, stacklevel=3)
-    for path in unknown:
-        warnings.warn(f'{path}: a temporary folder of an earlier conversion; '
-                      'delete it if no conversion is running',
-                      ConversionWarning, stacklevel=3)
 
 
 def _build(tmp: Path, ann_file: Path, raw: bytes, img_dir: Path,

@@ -1,14 +1,9 @@
 """COCO categories and segmentations (as CVAT exports them) to class-index masks.
 
-CVAT's "COCO 1.0" export writes polygons (``iscrowd=0``, one or more parts per
-annotation) and brush masks as *uncompressed* RLE (``iscrowd=1``, ``counts`` a
-list of run lengths in column-major order). Other tools write compressed RLE
-strings. ``iscrowd`` here only tells the encoding: a crowd region is still a
-region of its category, it is not turned into "ignore".
-
-Painting order (precedence) is fixed, so annotation order never matters:
-background < ignore (255) < lymphoblast (1). A "background" or "ignore" region
-drawn over a blast can therefore never erase it.
+Polygons, uncompressed RLE (CVAT's brush masks, ``iscrowd=1``) and compressed
+RLE strings are read; ``iscrowd`` only tells the encoding, a crowd region is not
+made "ignore". Precedence is fixed, background < ignore (255) < lymphoblast (1),
+so annotation order never matters and no other region can erase a blast.
 """
 from __future__ import annotations
 
@@ -63,12 +58,10 @@ def resolve_categories(categories: Sequence[Mapping], used_ids: set,
                        source: str = 'annotations') -> dict[int, int]:
     """Map COCO category ids to class indices, by category name.
 
-    Rules, first match wins: an explicit ``category_map`` entry; a lone
-    category is the lymphoblast class; a name like "lymphoblast"/"blast(s)"
-    is class 1, "background" is 0, "ignore" is 255. A category that is used by
-    an annotation and matches no rule is an error (listing all such names),
-    because silently dropping annotated cells would corrupt the masks; unused
-    unmapped categories (CVAT exports every label of a task) only warn.
+    Rules, first match wins: a ``category_map`` entry; a lone category is
+    lymphoblast; "lymphoblast"/"blast(s)" is 1, "background" 0, "ignore" 255.
+    A used category matching no rule is an error (dropping annotated cells
+    would corrupt the masks); unused ones (CVAT exports every label) only warn.
     """
     category_map = dict(category_map or {})
     names = {int(c['id']): str(c['name']) for c in categories}
@@ -133,11 +126,8 @@ def polygon_area(points: np.ndarray) -> float:
 
 
 def _rle_string_length(counts: bytes) -> int:
-    """Sum of the run lengths in a compressed COCO RLE string (maskApi.c).
-
-    pycocotools trusts the string and reads past its buffer when the runs do
-    not add up to height*width, so they are checked here first.
-    """
+    """Sum of the run lengths in a compressed COCO RLE string (maskApi.c): pycocotools
+    reads past its buffer when they do not add up to height*width."""
     runs: list[int] = []
     p = 0
     while p < len(counts):
@@ -165,9 +155,8 @@ def _rle_string_length(counts: bytes) -> int:
 def segmentation_to_rle(seg, height: int, width: int, where: str) -> dict | None:
     """One annotation's segmentation as a single (merged) compressed RLE.
 
-    Returns None (after a warning) when nothing is left to draw: an empty
-    segmentation, or only degenerate polygon parts. Polygon parts outside the
-    image are clipped with a warning. Malformed data raises ConversionError.
+    Polygon parts outside the image are clipped, with a warning; None (after a
+    warning) when nothing is left to draw. Malformed data: ConversionError.
     """
     if isinstance(seg, dict):
         return _rle_to_rle(seg, height, width, where)

@@ -1,10 +1,8 @@
 """COCO 1.0 exactly as CVAT exports it, and the pycocotools rasterization of it.
 
-:func:`coco_document` and :func:`coco_image` are the frame of every COCO file
-this package writes (the synthetic ground truth, bootstrapped ``.xyc``
-polygons, predicted blasts). The ground-truth masks are made here from the
-very polygons written to the JSON, with the same pycocotools calls a COCO
-converter uses, so a converter's output must equal them.
+:func:`coco_document` and :func:`coco_image` frame every COCO file this package
+writes. Ground-truth masks are made from the very polygons written to the JSON,
+with the pycocotools calls a converter uses, so its output must equal them.
 """
 from __future__ import annotations
 
@@ -64,10 +62,7 @@ def coco_document(images: Sequence[dict], annotations: Sequence[dict],
                   description: str = '') -> dict:
     """A whole instances file, with CVAT's top-level keys and our one category.
 
-    Args:
-        images: entries from :func:`coco_image`.
-        annotations: annotation entries.
-        description: ``info.description``.
+    ``images`` are :func:`coco_image` entries; ``description`` goes to ``info``.
     """
     return {
         'licenses': [{'name': '', 'id': 0, 'url': ''}],

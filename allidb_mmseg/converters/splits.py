@@ -1,12 +1,9 @@
 """Deterministic, stratified train/val/test split of image groups.
 
-The paper splits ALL-IDB1's 108 images 80/10/10 into 86/11/11, i.e. val and
-test are rounded and train takes the rest. Splitting is stratified by whether
-an image shows blasts (ALL) or not (healthy donor), so small val/test sets are
-not all of one kind. Images are split as *groups*: byte-identical duplicates
-(ALL-IDB's Im108_0 is Im093_0) must land in the same split, or test leaks into
-train. The result depends only on the names, strata and seed, not on the order
-in which the COCO file lists images.
+Stratified by whether an image shows blasts (ALL) or not (healthy donor), so
+small val/test sets are not all of one kind. Images are split as *groups*:
+byte-identical duplicates (ALL-IDB's Im108_0 is Im093_0) must share a split, or
+test leaks into train. The result depends only on names, strata and seed.
 """
 from __future__ import annotations
 
@@ -63,9 +60,7 @@ def stratum_targets(sizes: Mapping[str, int], n_all: int, n_healthy: int
                     ) -> dict[str, dict[str, int]]:
     """Per split, how many images of each stratum (largest remainder).
 
-    Each split's size is shared between the two strata in proportion to the
-    strata's sizes; the 'all' counts are rounded by largest remainder (ties in
-    split order) so they add up, and 'healthy' takes the rest of each split.
+    'all' is shared pro rata, ties in split order; 'healthy' takes the rest.
     """
     n = n_all + n_healthy
     if n == 0:

@@ -1,10 +1,8 @@
 """ALL-IDB1 blast centres (``.xyc``): read and write them, bootstrap masks.
 
 ALL-IDB1 publishes no pixel masks, only one ``.xyc`` file per image with the
-centre of every blast ("x y" per line; empty for a healthy smear). These are
-enough to bootstrap training polygons, so users can train without
-annotating in CVAT, and to score a model's blast counts
-(:mod:`allidb_mmseg.evaluation.count_scoring`).
+centre of every blast ("x y" per line; empty for a healthy smear): enough to
+bootstrap training polygons without annotating in CVAT.
 """
 from __future__ import annotations
 
@@ -44,9 +42,7 @@ def read_xyc(path: str | os.PathLike) -> np.ndarray:
         if not fields:
             continue
         try:
-            if len(fields) != 2:
-                raise ValueError
-            x, y = float(fields[0]), float(fields[1])
+            x, y = map(float, fields)  # ValueError unless two numbers
             if not (np.isfinite(x) and np.isfinite(y)):
                 raise ValueError
         except ValueError:
@@ -69,9 +65,9 @@ def _box(x: int, y: int, r: int) -> tuple[slice, slice]:
 def stain_feature(img_bgr: np.ndarray) -> np.ndarray:
     """Blue minus red, float32: high for white cells, low for the rest.
 
-    In May-Grunwald-Giemsa smears, blast nuclei (purple) and cytoplasm (sky
-    blue) both transmit more blue than red; red cells (eosin pink) and the
-    pale background do not. So one threshold finds whole white cells.
+    In MGG smears blast nuclei (purple) and cytoplasm (sky blue) transmit more
+    blue than red; red cells and the background do not. One threshold finds
+    whole white cells.
     """
     b, _, r = cv2.split(img_bgr)
     f = b.astype(np.float32) - r.astype(np.float32)
@@ -90,12 +86,12 @@ def bootstrap_polygons(img_bgr: np.ndarray, centres: np.ndarray,
     cell to 2.5 radii of its centre; polygon by ``approxPolyDP(epsilon)``.
 
     ``radius`` is the expected blast radius in pixels; by default the width
-    over 25 (a red cell diameter at ALL-IDB1's scale; blasts are 1.6-2.3
-    red-cell radii). A centre on no stained pixel gets a disc of the
-    median radius of the others, and a note in the returned list.
+    over 25 (a red cell diameter at ALL-IDB1's scale). A centre on no stained
+    pixel gets a disc of the others' median radius, and a note.
 
-    Returns ``(polygons, notes)``: (N, 2) float x, y arrays in centre order,
-    and one note per centre ('' or what fallback was used).
+    Returns:
+        ``(polygons, notes)``: (N, 2) float x, y arrays in centre order, and
+        one note per centre ('' or what fallback was used).
     """
     centres = np.reshape(np.asarray(centres, np.float64), (-1, 2))
     h, w = img_bgr.shape[:2]
@@ -106,10 +102,9 @@ def bootstrap_polygons(img_bgr: np.ndarray, centres: np.ndarray,
     f = stain_feature(img_bgr)
     cx = np.clip(np.floor(centres[:, 0]).astype(int), 0, w - 1)
     cy = np.clip(np.floor(centres[:, 1]).astype(int), 0, h - 1)
-    # Threshold half-way between the cells' level (around the centres) and
-    # the rest of the field (its FIELD_PERCENTILE away from the centres: red
-    # cells and background cover most of a field). Otsu fails here: windows packed with red cells
-    # make red-vs-background the strongest split.
+    # Threshold half-way between the cells' level (around the centres) and the
+    # field's FIELD_PERCENTILE away from them. Not Otsu: in windows packed with
+    # red cells, red-vs-background is the strongest split.
     rc = max(1, int(round(r0 / 3)))
     at_centres = np.concatenate([f[_box(x, y, rc)].ravel() for x, y in zip(cx, cy)])
     level_cells = float(np.median(at_centres))
@@ -184,14 +179,14 @@ def bootstrap_coco(img_dir: str | os.PathLike, xyc_dir: str | os.PathLike,
     """CVAT-style COCO 1.0 of bootstrapped blast polygons for a folder.
 
     Images ``IMG/<stem>.<ext>`` are paired with ``XYC/<stem>.xyc``; an image
-    without a .xyc is left out unless ``missing_as_healthy`` (then it is
-    written with no annotation, i.e. as a healthy smear). ``file_name`` is
-    relative to ``img_dir``, as ``tools/dataset_converters/coco_to_masks.py --img-dir`` expects.
-    A centre outside its image (a .xyc of another image, or of the image
-    before a crop) is skipped, not drawn at the edge; the log lists it.
-    Returns ``(coco_dict, log)``: one log entry per image (image, status,
-    blasts, notes, ``outside``: the skipped centres), failed images included
-    and left out of the COCO.
+    without a .xyc is left out unless ``missing_as_healthy`` (then it has no
+    annotation). ``file_name`` is relative to ``img_dir``. A centre outside
+    its image is skipped, not drawn at the edge.
+
+    Returns:
+        ``(coco_dict, log)``: one log entry per image (image, status, blasts,
+        notes, ``outside``: the skipped centres), failed ones (not in the
+        COCO) included.
     """
     img_dir, xyc_dir = Path(img_dir), Path(xyc_dir)
     images = files_by_stem(img_dir)

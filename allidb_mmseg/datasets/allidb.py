@@ -16,12 +16,10 @@ from ..utils import IMAGE_SUFFIXES
 class ALLIDBDataset(BaseSegDataset):
     """Two classes: 0 background, 1 lymphoblast; 255 is ignored.
 
-    Masks are uint8 PNGs of class indices with the image's stem
-    (``ann_dir/<stem>.png``). The image format is not fixed: ALL-IDB1 ships
-    JPEGs, ALL-IDB2 TIFFs, users bring PNG or BMP, so every file whose
-    extension (any case) is in ``img_suffix`` is listed, where mmseg's base
-    class takes one suffix. With ``ann_file`` (a list of stems such as
-    ``splits/val.txt``) each stem is looked up under any of those extensions.
+    Masks are uint8 PNGs of class indices, ``ann_dir/<stem>.png``. Images may
+    be of any format in ``img_suffix`` (any case; ALL-IDB1 ships JPEGs,
+    ALL-IDB2 TIFFs), where mmseg's base class takes one suffix. With
+    ``ann_file`` (stems, e.g. ``splits/val.txt``) each stem may have any of them.
 
     Args:
         img_suffix: an extension or a tuple of them; default: all of

@@ -1,18 +1,11 @@
 """Check a split before training or testing on it: one pass, one-line errors.
 
-Without it, bad data surfaces deep inside mmengine as a traceback, sometimes
-hours into a run and after checkpoints were written (a mask smaller than its
-image, a 1x1 image), or not at all (a mask value of 7 is scored as neither
-class). Checked for every image/mask pair:
-
-- each image has its mask and each mask its image (same stem);
-- the mask has the image's size, as mmseg loads the image (EXIF rotation
-  applied); sizes come from the file headers, without decoding images;
-- mask values are class indices: 0 (background), 1 (lymphoblast), 255
-  (ignored); masks are decoded for this (small PNGs);
-- images are at least :data:`MIN_IMAGE_SIDE` pixels on each side.
-
-The check itself needs no torch and no mmseg (PIL and numpy only).
+Without it, bad data surfaces deep inside mmengine, sometimes hours into a
+run (a mask smaller than its image, a 1x1 image), or not at all (a mask value
+of 7 is scored as neither class). Per image/mask pair (same stem, each way):
+the mask has the image's size as mmseg loads it (EXIF rotation applied; sizes
+from the headers), mask values are 0, 1 or 255, and images are at least
+:data:`MIN_IMAGE_SIDE` px a side. Needs PIL and numpy only, no torch or mmseg.
 """
 from __future__ import annotations
 
@@ -35,10 +28,7 @@ PROGRESS_FROM = 200
 
 
 def image_size(path: str | os.PathLike) -> tuple[int, int]:
-    """(width, height) of an image as mmseg loads it, from the header only.
-
-    OpenCV (mmseg's loader) applies the EXIF orientation, so a tag that
-    rotates by 90 degrees swaps the two.
+    """(width, height) of an image as mmseg loads it (EXIF rotation applied); header only.
 
     Raises:
         AllidbError: the file cannot be identified as an image.

@@ -1,10 +1,8 @@
 """Deployment: an ONNX export of the segmentor and a runtime without torch.
 
-``export_onnx`` (torch, mmseg) writes ``model.onnx`` and its JSON sidecar
-(``model.json``: what inference needs besides the network). The runtime
-(:class:`OnnxSegmentor`) needs only onnxruntime, OpenCV and numpy, and is what
-``tools/infer.py model.onnx ...`` uses; importing this package imports neither
-torch nor onnxruntime.
+``export_onnx`` (torch, mmseg) writes ``model.onnx`` and its JSON sidecar; the
+runtime (:class:`OnnxSegmentor`) needs only onnxruntime, OpenCV and numpy.
+Importing this package imports neither torch nor onnxruntime.
 """
 from ..utils.lazy import lazy_attributes
 from .sidecar import DeploySpec, read_sidecar, sidecar_path, write_sidecar

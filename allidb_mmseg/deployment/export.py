@@ -1,20 +1,13 @@
 """Export a trained segmentor to ONNX with its sidecar, and check the export.
 
-The graph is mmseg's ``encode_decode``: a normalised batch ``(N, 3, h, w)``
-to logits ``(N, C, h, w)`` (the decoder's 1/4-scale output resized back to
-the input size), with N, h and w dynamic, so one file serves the paper's
-whole-field configs (128/256 px) and the tiles of native-scale configs. What
-happens around the network (resize, normalisation, padding, tiling,
-upsampling, counting) is described by the sidecar (:mod:`.sidecar`) and done
-by the runtime (:mod:`.runtime`).
-
-MiT attention is exported in its fused form (``scaled_dot_product_attention``,
-the same weights and outputs as mmseg's): by default as onnxruntime's fused
-``com.microsoft.MultiHeadAttention`` operator, or, with ``portable=True``, as
-standard MatMul/Softmax nodes that any ONNX runtime reads. The decode head
-is exported as ``FusedSegformerHead`` (fusing conv before the upsampling),
-also when the config or an older checkpoint names mmseg's ``SegformerHead``:
-same weights, same outputs.
+The graph is mmseg's ``encode_decode``: a normalised batch ``(N, 3, h, w)`` to
+logits ``(N, C, h, w)``, with N, h and w dynamic, so one file serves whole
+fields and tiles alike; everything around the network is described by the
+sidecar (:mod:`.sidecar`) and done by the runtime (:mod:`.runtime`).
+MiT attention is exported fused (onnxruntime's ``com.microsoft.MultiHeadAttention``,
+or standard MatMul/Softmax with ``portable=True``) and the decode head as
+``FusedSegformerHead``, also for mmseg's ``SegformerHead``: same weights and
+outputs.
 """
 from __future__ import annotations
 
@@ -43,8 +36,6 @@ DEFAULT_TOLERANCE = 1e-4
 # read_image, labels are not used.
 _PASSIVE_STEPS = {'LoadImageFromFile', 'LoadImageFromNDArray', 'LoadAnnotations',
                   'PackSegInputs', 'LoadImageFromFileFast'}
-# Steps the runtime reproduces from the sidecar's working scale.
-_SCALE_STEPS = {'RescaleToWorkingScale'}
 
 
 def _plain(v: Any) -> Any:
@@ -73,7 +64,7 @@ def _resize_of(test_pipeline: Sequence[dict], where: str,
         kind = str(step.get('type', '')).split('.')[-1]
         if kind in _PASSIVE_STEPS:
             continue
-        if kind in _SCALE_STEPS:
+        if kind == 'RescaleToWorkingScale':  # the runtime follows working_rbc_px
             if working_rbc_px is None or \
                     float(step.get('working_rbc_px', -1)) != float(working_rbc_px):
                 raise AllidbError(where, f'test_pipeline step {kind!r} must '
@@ -205,9 +196,8 @@ def export_onnx(config: str | os.PathLike, checkpoint: str | os.PathLike,
                 portable: bool = False) -> dict:
     """Write ``out`` (ONNX) and its sidecar, after checking them against torch.
 
-    The graph is written to a temporary name, run by onnxruntime next to
-    torch on two inputs (see :func:`check_inputs`), and renamed only when
-    every logit agrees within ``tolerance``.
+    The graph is renamed from its temporary name only when onnxruntime's
+    logits agree with torch's within ``tolerance`` (see :func:`check_inputs`).
 
     Args:
         config: the model's config (with a top-level ``test_pipeline``).
@@ -216,9 +206,8 @@ def export_onnx(config: str | os.PathLike, checkpoint: str | os.PathLike,
         opset: ONNX opset.
         tolerance: the largest max |logit difference| accepted.
         force: replace existing files.
-        portable: standard ONNX operators only; else attention is written as
-            onnxruntime's ``com.microsoft.MultiHeadAttention`` (fused, faster:
-            docs/performance.md).
+        portable: standard ONNX operators only; else attention is onnxruntime's
+            fused ``com.microsoft.MultiHeadAttention`` (docs/performance.md).
 
     Returns:
         The sidecar's content, as written.

@@ -1,14 +1,10 @@
 """int8 models through ``onnxruntime.quantization``, offered only when accurate enough.
 
-Static quantization with MinMax calibration on real fields, in onnxruntime's
-operator format (QLinearConv, quantized MatMul), of the convolutions and of
-the matrix products with a weight operand; the attention products (both
-operands activations) stay fp32. On this network and a CPU that was the
-fastest variant tried (docs/deployment.md): dynamic quantization and
-quantizing every MatMul were slower than fp32 at large inputs. An int8 model
-is written only when, on a labelled split, it loses at most
-:data:`MAX_MIOU_LOSS` mIoU points against the fp32 model it came from; its
-sidecar records both scores.
+Static quantization (MinMax calibration on real fields, QOperator format) of
+the convolutions and of the matrix products with a weight operand; the
+attention products stay fp32. That was the fastest variant on a CPU
+(docs/deployment.md). An int8 model is kept only when it loses at most
+:data:`MAX_MIOU_LOSS` mIoU points against its fp32 model on a labelled split.
 """
 from __future__ import annotations
 

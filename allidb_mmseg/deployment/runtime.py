@@ -1,12 +1,9 @@
 """Segment smears with an exported model and onnxruntime: no torch, no mmseg.
 
-:class:`OnnxSegmentor` reads ``model.onnx`` and its sidecar and reproduces
-the torch path of :func:`allidb_mmseg.apis.segment` step by step: the test
+:class:`OnnxSegmentor` reads ``model.onnx`` and its sidecar and reproduces the
+torch path of :func:`allidb_mmseg.apis.segment` step by step: the test
 pipeline's resize (OpenCV, as mmcv does it), the preprocessor's channel swap,
-normalisation and padding, the network, the crop of the padding, and the
-same banded upsampling to the image's native size. Test-time augmentation
-(:mod:`allidb_mmseg.inference.tta`) wraps :meth:`OnnxSegmentor.predict`.
-
+normalisation and padding, the network, and the same banded upsampling.
 Needs numpy, OpenCV and onnxruntime (``pip install allidb_mmseg[runtime]``).
 """
 from __future__ import annotations

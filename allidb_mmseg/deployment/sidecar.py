@@ -1,13 +1,10 @@
 """The JSON sidecar of an exported model: everything inference needs but the network.
 
-``model.onnx`` holds the segmentor as a function from a normalised batch
-``(N, 3, h, w)`` float32 to logits ``(N, C, h, w)`` at the same size, for any
-``h`` and ``w``. ``model.json`` beside it says how an image becomes that batch
-and how the logits become a mask and a count (:class:`DeploySpec`). It also
-records the export itself and the SHA-256 of the ONNX file, so a sidecar is
-never used with another model.
-
-Reading it needs only the standard library.
+``model.onnx`` maps a normalised batch ``(N, 3, h, w)`` float32 to logits
+``(N, C, h, w)``; ``model.json`` beside it (:class:`DeploySpec`) says how an
+image becomes that batch and the logits a mask and a count, records the
+export, and the ONNX file's SHA-256, so a sidecar is never used with another
+model. Reading it needs only the standard library.
 """
 from __future__ import annotations
 
@@ -44,25 +41,21 @@ class DeploySpec:
         pad: ``{'size': [h, w] | None, 'size_divisor': int | None,
             'pad_val': float}`` when the preprocessor pads test inputs.
         mode: ``'whole'`` (the resized field in one pass) or ``'slide'``.
-        crop_size: tile ``[h, w]`` for ``'slide'``.
-        stride: tile stride ``[h, w]`` (overlap = crop_size - stride).
-        working_rbc_px: red-cell diameter the model works at (native-scale
-            configs), or None.
+        crop_size, stride: tile size and step ``[h, w]`` for ``'slide'``.
+        working_rbc_px: red-cell diameter the model works at, or None.
         source_rbc_px: red-cell diameter in the source images, or None.
         align_corners: the decode head's ``align_corners``.
         threshold: probability threshold of a sigmoid head.
         min_blast_area: smallest counted blast, pixels of the original image;
             None: per image, from its red-cell size.
         blast_class: index of the lymphoblast class.
-        input_name: the graph's input.
-        output_name: the graph's output.
+        input_name, output_name: the graph's input and output.
         onnx_sha256: SHA-256 of the ONNX file this sidecar describes.
         export: provenance: config, checkpoint, opset, versions, the check.
         quantization: for an int8 model, its method and measured accuracy.
-        stain_reference: the model's stain reference (its OOD check and
-            ``--stain-normalize``), copied from the checkpoint; or None.
-        smear_call: the model's fitted smear call (``smear_call.json`` beside
-            the checkpoint), copied at export; or None.
+        stain_reference: the model's stain reference, copied from the
+            checkpoint; or None.
+        smear_call: the model's fitted smear call, copied at export; or None.
     """
 
     mean: list[float]

@@ -1,14 +1,9 @@
 """Training-loop parts registered in mmseg's registries, and the runner helpers.
 
-- ``TrainingCurvesHook``, ``PretrainedWeightsNoticeHook``, ``ReviewPageHook``
-  (``tools/test.py --show-dir``), ``StainReferenceHook`` and
-  ``SafeCheckpointHook`` (HOOKS),
-- ``DeviceAwareDDP`` (MODEL_WRAPPERS): DDP that also runs on CPU/gloo.
-
-The registered parts live here, not in our tools, so the configs behave the
-same when run by MMSegmentation's own tools through ``custom_imports``.
-:mod:`.config` prepares a config from a command line; :mod:`.runner` builds
-the Runner and trains or tests.
+The hooks (HOOKS) and ``DeviceAwareDDP`` (MODEL_WRAPPERS: DDP that also runs
+on CPU/gloo) live here, not in our tools, so the configs behave the same when
+run by MMSegmentation's own tools through ``custom_imports``. :mod:`.config`
+prepares a config from a command line; :mod:`.runner` trains or tests.
 """
 from .. import compat  # noqa: F401,I001  (before mmseg is imported)
 from .ddp import DeviceAwareDDP

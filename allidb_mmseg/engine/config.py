@@ -1,9 +1,8 @@
 """A config made ready for a command line: data root, weights, resume, checks.
 
-The configs themselves hold everything essential (they run from mmseg's own
-tools too); this module adds what a command line needs: clear errors for bad
-paths, ``--data-root``/``--pretrained``/``--resume``/``--amp``, and a
-schedule that follows an overridden ``max_iters``.
+The configs hold everything essential (they run from mmseg's own tools too);
+this adds one-line errors for bad input and a schedule that follows an
+overridden ``max_iters``.
 """
 from __future__ import annotations
 
@@ -26,8 +25,7 @@ from .hooks import pretrained_checkpoint
 __all__ = ['LOADERS', 'walk_dataset_cfg', 'iter_dataset_cfgs', 'load_config',
            'prepare_train_config', 'set_data_root', 'set_pretrained',
            'check_pretrained', 'fit_schedule_to_max_iters', 'check_split_dirs',
-           'check_data', 'check_cfg_options', 'check_checkpoint',
-           'resolve_resume', 'require_file']
+           'check_data', 'check_cfg_options', 'check_checkpoint', 'resolve_resume']
 
 LOADERS = ('train_dataloader', 'val_dataloader', 'test_dataloader')
 # A LinearLR warm-up shorter than this never ramps: mmengine's LinearLR
@@ -48,12 +46,6 @@ _WHOLE_NUMBER_OPTIONS = {
 # -1 is mmengine's "never" for a checkpoint interval.
 _INTERVAL_OPTIONS = ('default_hooks.checkpoint.interval',)
 _POSITIVE_NUMBER_OPTIONS = ('optim_wrapper.optimizer.lr',)
-
-
-def require_file(path: str, what: str) -> None:
-    """Raise an :class:`AllidbError` naming ``path`` unless it is a file."""
-    if not osp.isfile(path):
-        raise AllidbError(path, f'{what} not found')
 
 
 def walk_dataset_cfg(ds: Any) -> Iterator[dict]:
@@ -87,11 +79,8 @@ def set_data_root(cfg: Config, data_root: str) -> None:
 
 def set_pretrained(cfg: Config, path: str) -> None:
     """Initialise the backbone from MiT weights: a local file, mmseg's URL or
-    a short name such as ``mit_b0`` (downloaded once into torch hub's cache;
-    :mod:`allidb_mmseg.models.pretrained`). The layout is checked by
-    :func:`check_pretrained`."""
-    ckpt = resolve_pretrained(path)
-    require_file(ckpt, 'pretrained weights file')
+    a short name such as ``mit_b0`` (:mod:`allidb_mmseg.models.pretrained`)."""
+    ckpt = resolve_pretrained(path)  # an existing file, else it raised
     cfg.model.backbone.init_cfg = dict(type='Pretrained', checkpoint=ckpt)
 
 
@@ -158,10 +147,8 @@ def fit_schedule_to_max_iters(cfg: Config, old_max_iters: int) -> None:
     Why: the warm-up and poly decay are written for the default max_iters;
     after ``--cfg-options train_cfg.max_iters=N`` the learning rate would not
     decay to its end. Every begin/end is scaled by N / old, so the warm-up
-    keeps its share of training; a warm-up is never shorter than
-    :data:`MIN_WARMUP_ITERS` (it would not ramp: with 1 iteration the rate
-    stayed at start_factor x lr, 6e-11, for the whole run), except in a
-    one-iteration run, which gets none and runs at the configured lr.
+    keeps its share of training, but at least :data:`MIN_WARMUP_ITERS`; a
+    one-iteration run gets none and runs at the configured lr.
     """
     new = cfg.train_cfg.get('max_iters')
     scheds = cfg.get('param_scheduler')
@@ -205,10 +192,8 @@ def check_data(cfg: Config, loaders: tuple[str, ...],
                validate: bool = True) -> None:
     """Check the splits a run needs before the Runner starts.
 
-    :func:`check_split_dirs` always; with ``validate`` also every
-    image/mask pair (:func:`allidb_mmseg.datasets.validate.validate_split`:
-    pairing, sizes, mask values, image size). ``--skip-data-check`` turns the
-    pair check off for huge sets.
+    :func:`check_split_dirs` always; with ``validate`` also every image/mask
+    pair (:func:`allidb_mmseg.datasets.validate.validate_split`).
     """
     check_split_dirs(cfg, loaders)
     if not validate:
@@ -227,7 +212,6 @@ def check_data(cfg: Config, loaders: tuple[str, ...],
 
 def check_checkpoint(path: str) -> None:
     """Fail with one line when ``path`` is not a loadable checkpoint."""
-    require_file(path, 'checkpoint')
     read_checkpoint(path)
 
 
@@ -255,7 +239,8 @@ def load_config(config: str, *, cfg_options: Optional[dict] = None,
                 work_dir: Optional[str] = None,
                 launcher: str = 'none') -> Config:
     """Load a config and apply the options common to training and testing."""
-    require_file(config, 'config file')
+    if not osp.isfile(config):
+        raise AllidbError(config, 'config file not found')
     if data_root is not None and not osp.isdir(data_root):
         raise AllidbError(data_root, 'data root is not a directory')
     check_cfg_options(cfg_options)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os.path as osp
 from typing import Any, Optional, Sequence
 
+import numpy as np
 from mmengine.dist import is_main_process
 from mmengine.fileio import LocalBackend, register_backend
 from mmengine.hooks import CheckpointHook, Hook
@@ -17,14 +18,10 @@ from ..models.checkpoint import bare_model, check_pretrained_backbone
 CURVES_KEY = 'allidb_training_curves'
 
 
-def _moving_average(values: Sequence[float], window: int) -> list[float]:
-    out, total = [], 0.0
-    for i, v in enumerate(values):
-        total += v
-        if i >= window:
-            total -= values[i - window]
-        out.append(total / min(i + 1, window))
-    return out
+def _moving_average(values: Sequence[float], window: int) -> np.ndarray:
+    """The mean of each value and the up to ``window - 1`` before it."""
+    n = len(values)
+    return np.convolve(values, np.ones(window))[:n] / np.minimum(np.arange(1, n + 1), window)
 
 
 def plot_training_curves(losses: Sequence[Sequence[float]],
@@ -118,10 +115,8 @@ class TrainingCurvesHook(Hook):
 def pretrained_checkpoint(init_cfg: Any) -> Optional[str]:
     """The checkpoint of a ``Pretrained`` init_cfg (dict or list), else None."""
     cfgs = init_cfg if isinstance(init_cfg, (list, tuple)) else [init_cfg]
-    for cfg in cfgs:
-        if isinstance(cfg, dict) and cfg.get('type') == 'Pretrained':
-            return cfg.get('checkpoint')
-    return None
+    return next((c.get('checkpoint') for c in cfgs
+                 if isinstance(c, dict) and c.get('type') == 'Pretrained'), None)
 
 
 @HOOKS.register_module()

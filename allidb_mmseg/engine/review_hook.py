@@ -61,17 +61,14 @@ class ReviewPageHook(Hook):
     def after_test_iter(self, runner, batch_idx: int,
                         data_batch: Any = None,
                         outputs: Optional[Sequence] = None) -> None:
-        import torch
-
         for sample in outputs or ():
             logits = sample.seg_logits.data.float()
-            prob = torch.softmax(logits, dim=0)[1].cpu().numpy() \
-                if logits.shape[0] > 1 else torch.sigmoid(logits[0]).cpu().numpy()
+            prob = logits.softmax(0)[1] if logits.shape[0] > 1 else logits[0].sigmoid()
             self.rows.append(review_labelled_image(
                 self.out_dir, sample.img_path, Path(sample.img_path).stem,
                 read_image(sample.img_path),
                 sample.pred_sem_seg.data[0].cpu().numpy().astype(np.uint8),
-                prob, sample.gt_sem_seg.data[0].cpu().numpy(),
+                prob.cpu().numpy(), sample.gt_sem_seg.data[0].cpu().numpy(),
                 self._min_area(runner, sample.img_path), self.rule))
 
     def after_test_epoch(self, runner, metrics: Optional[dict] = None) -> None:

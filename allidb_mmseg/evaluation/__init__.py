@@ -1,4 +1,4 @@
-"""Scoring: the IoU metric, blast counting, ``.xyc`` count scores, the Otsu baseline.
+"""Scoring: the IoU metric, blast counting, ``.xyc`` count scores.
 
 Counting and scoring need only numpy, OpenCV and SciPy, so importing this
 package does not import mmseg. ``PerClassIoUMetric`` (mmseg's METRICS
@@ -17,9 +17,8 @@ __all__ = ['AllRule', 'Blast', 'BlastCount', 'count_blasts',
            'score_counts', 'evaluate_folders', 'DETECTION_KEYS',
            'detection_row', 'label_blast_centres', 'summarize_detection',
            'PerClassIoUMetric', 'BlastDetectionMetric',
-           'segmentation_metrics', 'evaluate_otsu', 'otsu_blast_mask']
+           'segmentation_metrics']
 
 __getattr__ = lazy_attributes(__name__, {
     'PerClassIoUMetric': 'metrics', 'BlastDetectionMetric': 'metrics',
-    'segmentation_metrics': 'metrics',
-    'evaluate_otsu': 'otsu', 'otsu_blast_mask': 'otsu'})
+    'segmentation_metrics': 'metrics'})

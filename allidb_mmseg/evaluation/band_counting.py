@@ -1,16 +1,11 @@
 """Count blasts in a mask that arrives in row bands (slides, huge images).
 
-A slide's mask is never whole in memory: it comes from the tiling engine a
-band of rows at a time. :class:`BandCounter` keeps only the rows that still
-hold an *open* component (one that touches the newest row and may go on in
-the next band); every component that is finished is counted exactly as
-:func:`~.counting.count_blasts` counts it (same minimum area, same split of
-touching blasts, same mean probability) and then forgotten. A blast cut by
-a band or tile border is therefore one component, counted once.
-
-The limit: an open component taller than ``max_rows`` (a smear-wide
-artefact, never a cell) is cut there; :attr:`BandCounter.cut_components`
-says how often that happened.
+A slide's mask is never whole in memory. :class:`BandCounter` keeps only the
+rows that still hold an *open* component (one touching the newest row); each
+finished component is counted exactly as :func:`~.counting.count_blasts`
+counts it, then forgotten, so a blast cut by a band border is counted once.
+An open component taller than ``max_rows`` (a smear-wide artefact, never a
+cell) is cut there; :attr:`BandCounter.cut_components` says how often.
 """
 from __future__ import annotations
 
@@ -31,22 +26,18 @@ _MAX_OPEN_PIXELS = 2**25
 class BandCounter:
     """Blast counting over a mask fed as consecutive row bands.
 
-    The blasts found equal those of :func:`~.counting.count_blasts` on the
-    whole mask (tested), numbered in reading order of their component's
-    first pixel.
+    The blasts equal those of :func:`~.counting.count_blasts` on the whole
+    mask, numbered in reading order of their component's first pixel.
 
     Args:
         width: the mask's width.
-        min_area: the smallest blast counted, in pixels of the mask.
-        split: separate touching blasts.
-        saddle_ratio: see :func:`~.counting.count_blasts`.
+        min_area, split, saddle_ratio: as for :func:`~.counting.count_blasts`.
         process_rows: label the pending rows once this many have arrived.
         max_rows: the tallest open component followed across bands
             (default: 1024 rows, or more for narrow masks).
         outline: called as ``outline(pixels, x, y)`` on each blast's pixels
             (bool, cropped at ``x, y``) when it is counted; its results are
-            :attr:`outlines` after :meth:`finish`, one per blast, so that
-            the whole mask need never be held to trace them.
+            :attr:`outlines` after :meth:`finish`, one per blast.
     """
 
     def __init__(self, width: int, min_area: int = DEFAULT_MIN_BLAST_AREA,

@@ -1,12 +1,10 @@
 """Count blasts in a binary mask: components, touching cells split apart.
 
-A segmentation mask says which pixels are blast, not how many blasts there
-are: two blasts that touch form one connected component. Each component
-above a minimum area is therefore split: every "bulge" of the distance map (a
-local maximum separated from the others by a clear saddle) seeds one blast,
-and pixels go to the seeds by an additively weighted Voronoi rule (see
-``_split_component``), the exact split for overlapping round cells. Work is
-done per component inside its bounding box, so a huge mask costs little
+Two blasts that touch form one connected component, so each component above
+a minimum area is split: every "bulge" of the distance map (a local maximum
+separated from the others by a clear saddle) seeds one blast, and pixels go to
+the seeds by an additively weighted Voronoi rule (``_split_component``). Work
+is done per component inside its bounding box, so a huge mask costs little
 beyond its label image.
 """
 from __future__ import annotations
@@ -162,9 +160,7 @@ def _split_component(comp: np.ndarray, min_area: int, saddle_ratio: float
     seeds = _seeds(dist, 0.5 * r_min, saddle_ratio)
     if len(seeds) <= 1:
         return comp.astype(np.int32)
-    if len(seeds) > MAX_WEIGHTED_SEEDS:
-        # A blob this crowded is no cluster of round cells; plain nearest-seed
-        # (Voronoi) assignment keeps the cost linear in its size.
+    if len(seeds) > MAX_WEIGHTED_SEEDS:  # no cluster of round cells: plain Voronoi
         zero = np.ones(comp.shape, np.uint8)
         r, c = np.rint(seeds[:, :2]).astype(int).T
         zero[r, c] = 0
@@ -249,23 +245,19 @@ def count_blasts(mask: np.ndarray, min_area: int = DEFAULT_MIN_BLAST_AREA,
                  prob: np.ndarray | None = None) -> BlastCount:
     """Count the blasts in a binary mask, splitting touching ones.
 
-    Components (8-connected) smaller than ``min_area`` pixels are ignored.
-    With ``split``, touching blasts are separated by a distance-transform
-    watershed; pieces smaller than ``min_area`` are merged into a neighbour.
-
     Args:
         mask: (H, W), nonzero = blast; pass ``mask == 1`` for a class map
             with other classes.
-        min_area: the smallest blast counted, in pixels of ``mask``.
+        min_area: the smallest blast counted, in pixels of ``mask``; smaller
+            8-connected components are ignored, smaller split pieces merged
+            into a neighbour.
         split: separate touching blasts.
         saddle_ratio: how deep the neck between two distance-map maxima must
             be, as a fraction of the smaller one, for them to be two blasts.
         prob: (H, W) blast probability; each blast then gets its mean.
 
     Returns:
-        A :class:`BlastCount`: ``count``, the per-blast ``blasts`` (area,
-        centroid, bounding box, mean probability) and the ``labels`` image
-        (0 = none, k = blast k).
+        A :class:`BlastCount`.
     """
     binary = (np.asarray(mask) != 0).astype(np.uint8)
     n, cc, stats, _ = cv2.connectedComponentsWithStats(binary, connectivity=8,

@@ -1,15 +1,10 @@
 """Per-blast detection scores of a predicted mask against a label mask.
 
-IoU says how many pixels agree; a haematologist counts cells. Here each
-blast of the label is one cell to find: the label's blast components
-(touching blasts split exactly as :func:`~.counting.count_blasts` splits a
-prediction) each give one centre, its innermost pixel. Predicted blasts are
-counted as ``tools/infer.py`` counts them, and matched by
-:func:`~.matching.match_centres` (its rule: :mod:`.matching`).
-
-Both sides count only blasts of at least the minimum blast area, which
-follows the image's red-cell size
-(:func:`~allidb_mmseg.smear.cell_scale.min_blast_area`).
+IoU says how many pixels agree; a haematologist counts cells. Each label blast
+(touching ones split as :func:`~.counting.count_blasts` splits a prediction)
+gives one centre, its innermost pixel, matched to the predicted blasts by
+:func:`~.matching.match_centres`. Both sides count only blasts of at least
+the minimum blast area.
 """
 from __future__ import annotations
 
@@ -31,14 +26,11 @@ DETECTION_KEYS = ('blast_precision', 'blast_recall', 'blast_F1', 'count_MAE',
 
 
 def label_blast_centres(label: np.ndarray, min_area: int) -> np.ndarray:
-    """(N, 2) x, y centres of the label's blasts, each inside its blast.
+    """(N, 2) x, y centres of the label's blasts: each one's innermost pixel.
 
     Args:
         label: (H, W) class indices (1 = lymphoblast; 255 is not a blast).
         min_area: blasts smaller than this (pixels) are not counted.
-
-    Returns:
-        The innermost pixel (largest distance to the border) of each blast.
     """
     blasts = count_blasts(np.asarray(label) == BLAST_CLASS, min_area=min_area)
     centres = []
@@ -62,9 +54,8 @@ def detection_row(pred: np.ndarray, label: np.ndarray, min_area: int,
         rule: when an image is called ALL (default: one blast or more).
 
     Returns:
-        ``CountScore.as_dict()`` (true/predicted counts, hits, false
-        positives, misses, precision, recall, count error) plus
-        ``pred_all``, ``true_all`` and ``min_blast_area``.
+        ``CountScore.as_dict()`` plus ``pred_all``, ``true_all`` and
+        ``min_blast_area``.
     """
     if pred.shape != label.shape:
         raise ValueError(f'prediction {pred.shape} and label {label.shape} differ in size')

@@ -4,9 +4,6 @@ Matching rule (:func:`match_centres`): a centre inside a predicted blast is a
 hit. A predicted blast holding no centre is a false positive. A centre in no
 predicted blast is a miss, and so is every centre beyond the first in one
 predicted blast (two blasts predicted as one: one hit, one miss).
-
-Both the ``.xyc`` count scores (:mod:`.count_scoring`) and the per-blast
-detection scores of labelled masks (:mod:`.detection`) use it.
 """
 from __future__ import annotations
 
@@ -81,8 +78,8 @@ def hit_labels(labels: np.ndarray, centres: np.ndarray) -> set[int]:
 def match_centres(labels: np.ndarray, centres: np.ndarray) -> CountScore:
     """Score predicted blast ``labels`` (0 = none, k = blast k) against centres.
 
-    A centre is looked up at its pixel ``(int(y), int(x))``; centres outside
-    the image are misses. Precision or recall with nothing to count is 1.
+    Centres are looked up as by :func:`hit_labels`; centres outside the image
+    are misses. Precision or recall with nothing to count is 1.
     """
     n_pred = int(labels.max()) if labels.size else 0
     n_true = int(np.reshape(centres, (-1, 2)).shape[0])

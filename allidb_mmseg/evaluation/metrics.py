@@ -80,9 +80,8 @@ def segmentation_metrics(pairs: Iterable[tuple[np.ndarray, np.ndarray]],
 class BlastDetectionMetric(BaseMetric):
     """Per-blast precision, recall and F1, count MAE and ALL-vs-healthy accuracy.
 
-    Blasts are counted in the prediction and in the label at the label's
-    resolution and matched by the label blasts' centres
-    (:mod:`allidb_mmseg.evaluation.detection`). The minimum blast area
+    Blasts are matched at the label's resolution as
+    :mod:`allidb_mmseg.evaluation.detection` does. The minimum blast area
     follows each image's red-cell size: ``source_rbc_px`` when the dataset
     states it, else measured in the image file (once per file).
 

@@ -1,22 +1,15 @@
 """The smear-level call from evidence: a score over the counted blasts and a fitted threshold.
 
-The one-blast rule (:class:`~.counting.AllRule`, ``blast_count >= 1``) lets a single
-normal lymphocyte taken for a blast flip a healthy smear to "ALL suspected". The
-evidence call weighs every counted blast by how sure the model is of it and how
-blast-sized it is, sums the weights into a smear score, and flags the smear when the
-score reaches a threshold chosen on validation fields (:func:`fit_smear_call`) and
-saved with the model (``smear_call.json`` beside the checkpoint).
+Why: under the one-blast rule (:class:`~.counting.AllRule`) a single normal lymphocyte
+taken for a blast flips a healthy smear to "ALL suspected". Here each counted blast
+weighs ``mean_prob * min(1, area / expected_area)`` (the expected area: the minimum
+blast area divided by :data:`~allidb_mmseg.smear.cell_scale.MIN_BLAST_AREA_FRACTION`),
+and the smear is flagged when the summed weights reach a threshold fitted on validation
+fields and saved with the model (``smear_call.json`` beside the checkpoint).
 
-A blast's evidence is ``mean_prob * min(1, area / expected_area)``, where the expected
-area is that of a typical blast at the image's scale (the minimum blast area divided
-by :data:`~allidb_mmseg.smear.cell_scale.MIN_BLAST_AREA_FRACTION`): a confident
-blast of full size counts 1, a faint or small one less.
-
-The call also carries a fitted size filter, ``min_area_factor``
-(:func:`fit_min_area_factor`): blasts smaller than that many times the minimum
-blast area are not counted, and the score takes that larger area as its minimum.
-On real smears most false blasts are fragments of other white cells, smaller than
-a whole blast (docs/real_data.md).
+The call also carries a fitted size filter, ``min_area_factor``: on real smears most
+false blasts are fragments of other white cells, smaller than a whole blast
+(docs/real_data.md).
 """
 from __future__ import annotations
 

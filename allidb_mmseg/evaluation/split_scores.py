@@ -1,11 +1,8 @@
 """Score a segmenter on a labelled split: mIoU, lymphoblast IoU and blast F1.
 
-Used to compare inference variants on the same images (fp32 against int8,
-with and without test-time augmentation). Pixels are scored with mmseg's
-IoU arithmetic (:func:`.metrics.segmentation_metrics`, percent), blasts as
-``tools/test.py`` scores them (:func:`.detection.detection_row`: each label
-blast's innermost pixel matched to the predicted blasts), with the F1 of the
-summed hits.
+Compares inference variants on the same images (fp32 against int8, with and
+without test-time augmentation), pixels and blasts scored as ``tools/test.py``
+scores them.
 """
 from __future__ import annotations
 

@@ -2,20 +2,16 @@
 
 Two ways, chosen by the config's ``model.test_cfg.mode``:
 
-* ``'whole'`` (the four paper configs): the model sees the whole field
-  resized to the training scale (128 or 256 pixels square), through the
-  config's own ``test_pipeline``. mmseg's ``inference_model`` would then
-  upsample every class's float logits to the original size in one tensor
-  (3.2 GB for two classes of a 20000x20000 scan, plus copies). Here the
-  low-resolution logits are upsampled in row bands and reduced at once to the
-  class mask (uint8) and blast probability (float16): 3 bytes per pixel. As
-  bilinear resizing is linear, the result equals mmseg's.
+* ``'whole'`` (the paper configs): the model sees the whole field resized
+  through the config's ``test_pipeline``. Unlike mmseg's ``inference_model``,
+  which upsamples every class's float logits at once (3.2 GB for a
+  20000x20000 scan), the logits are upsampled in row bands straight to the
+  class mask and blast probability; bilinear resizing being linear, the
+  result is the same.
 * ``'slide'`` (native-scale configs): the image is rescaled to the working
-  scale (:func:`working_scale`) and segmented tile by tile by :mod:`.tiling`,
-  fed a torch ``predict`` callback (:func:`torch_predictor`).
+  scale (:func:`working_scale`) and segmented tile by tile by :mod:`.tiling`.
 
-Either way the result comes as row bands (:func:`segment_bands`), which
-:func:`segment` assembles and the large-image paths stream to disk.
+Either way the result comes as row bands (:func:`segment_bands`).
 """
 from __future__ import annotations
 
@@ -35,7 +31,7 @@ from .tiling import (BLAST_CLASS, ArraySource, Band, Predict, Preprocessing,
                      upsampled_bands, working_size)
 
 __all__ = ['load_model', 'segment', 'segment_bands', 'working_scale', 'checked_scale',
-           'torch_predictor', 'tile_settings', 'TorchBackend', 'BLAST_CLASS']
+           'torch_predictor', 'TorchBackend', 'BLAST_CLASS']
 
 # The working scale is measured on at most this central square of an image
 # (the same pixels whether it comes as a file or as a slide's level 0).
@@ -127,16 +123,6 @@ def torch_predictor(model: Any) -> Predict:
     return encode
 
 
-def tile_settings(model: Any, batch_size: int | None = None
-                  ) -> TileSettings | None:
-    """The model's tiling (None for whole-image configs); the batch size
-    defaults to :data:`DEFAULT_TILE_BATCH` of the model's device."""
-    if batch_size is None:
-        device = next(model.parameters()).device.type
-        batch_size = DEFAULT_TILE_BATCH.get(device, DEFAULT_TILE_BATCH['cuda'])
-    return TileSettings.from_config(model.cfg, batch_size=batch_size)
-
-
 def scale_settings(model: Any) -> Any:
     """The mapping that holds ``working_rbc_px``/``source_rbc_px``: the
     config of a torch model, the ``scale_settings`` of a runtime backend."""
@@ -196,7 +182,12 @@ class TorchBackend:
         self.where = getattr(model.cfg, 'filename', None) or 'config'
 
     def tile_settings(self, batch_size: int | None = None) -> TileSettings | None:
-        return tile_settings(self.model, batch_size)
+        """The model's tiling (None for whole-image configs); the batch size
+        defaults to :data:`DEFAULT_TILE_BATCH` of the model's device."""
+        if batch_size is None:
+            device = next(self.model.parameters()).device.type
+            batch_size = DEFAULT_TILE_BATCH.get(device, DEFAULT_TILE_BATCH['cuda'])
+        return TileSettings.from_config(self.model.cfg, batch_size=batch_size)
 
     def low_res_logits(self, img: np.ndarray) -> np.ndarray:
         """(C, h, w) float32 logits at the model's input scale, padding removed."""

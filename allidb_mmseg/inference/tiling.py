@@ -1,32 +1,13 @@
 """Segment an image of any size tile by tile, in bounded memory, with any backend.
 
 The engine is numpy and OpenCV only: a backend is a callback
-``predict(batch) -> logits`` that maps normalised tiles ``(N, 3, h, w)``
-float32 to logits ``(N, C, h, w)``. The torch backend is a thin adapter in
-:mod:`allidb_mmseg.inference.model`; an ONNX runtime can supply its own.
+``predict(batch) -> logits``, normalised tiles ``(N, 3, h, w)`` float32 to
+logits ``(N, C, h, w)``. Source rows are resized to the working scale a band
+at a time, cut into tiles on mmseg's ``slide`` grid, predicted, blended
+(:func:`blend_window`) and resized back to the source as :class:`Band` s.
 
-The path of the pixels:
-
-1. **Source to working scale.** The pixels read (an image, or one level of a
-   slide) are resized bilinearly to the working size, the scale the model was
-   trained at, a band of rows at a time (as mmcv's ``imresize`` would resize
-   the whole image).
-2. **Tiles.** The working image is cut into ``crop`` tiles every ``stride``
-   pixels on mmseg's ``slide`` grid (the last tile of a row or column is moved
-   back to end at the border), normalised as the config's data preprocessor
-   does, and predicted ``batch_size`` at a time.
-3. **Stitching.** Overlapping logits are blended with weights that fall
-   smoothly (sine squared) to zero near a tile edge that has a neighbour
-   (:func:`blend_window`), so no seam shows; ``blend='mean'`` averages them
-   uniformly, exactly as mmseg's ``slide_inference`` does.
-4. **Back to the source.** Finished working rows are resized bilinearly to
-   the source resolution and reduced at once to the class mask (uint8) and
-   the blast probability (float16), yielded as :class:`Band` s in row order.
-
-Only the tile row in flight is held: its pixels and one float32 plane of
-logits per class (one plane for two classes, whose softmax depends only on
-the logit difference). Memory is thus set by the tile size, the image width
-and the batch, never by the image height.
+Only the tile row in flight is held, so memory is set by the tile size, the
+image width and the batch, never by the image height.
 """
 from __future__ import annotations
 
@@ -213,9 +194,8 @@ def _resample(src: np.ndarray, y0: int, y1: int, out_w: int, ay: float,
     """Rows ``y0:y1`` of ``out[i, j] = image(ay * i + by, ax * j + bx)``, bilinear,
     edges clamped; ``src`` holds rows ``src_y0:src_y0 + len(src)`` of all ``src_h``.
 
-    Separable and in float32 from exact coordinates, so a band gives the same
-    values as the whole image would. uint8 input is rounded back to uint8.
-    Columns go in chunks to bound the temporaries.
+    In float32 from exact coordinates, so a band equals the whole image's
+    rows; uint8 is rounded back. Columns go in chunks to bound temporaries.
     """
     ylo, yhi, fy = _lerp_axis(src_h, y0, y1 - y0, ay, by, src_y0)
     xlo, xhi, fx = _lerp_axis(src.shape[1], 0, out_w, ax, bx)
@@ -286,10 +266,8 @@ def _classify(planes: np.ndarray, num_classes: int, threshold: float
 def upsampled_bands(logits: np.ndarray, out_h: int, out_w: int,
                     align_corners: bool, threshold: float = 0.5
                     ) -> Iterator[Band]:
-    """Bands of low-resolution logits ``(C, h, w)`` upsampled to the output.
-
-    The whole-image path: the model saw the whole (resized) image.
-    """
+    """Bands of low-resolution logits ``(C, h, w)`` upsampled to the output
+    (the whole-image path: the model saw the whole, resized image)."""
     yield from _ToSource(logits.shape[1:], (out_h, out_w), logits.shape[0],
                          align_corners, threshold).feed(0, _planes(logits[None])[0])
 
@@ -316,10 +294,8 @@ class _ToSource:
         self.same = tuple(work) == out
         self.ay, self.by = _axis_map(self.work_h, self.out_h, align_corners)
         self.ax, self.bx = _axis_map(self.work_w, self.out_w, align_corners)
-        # The working rows each output row samples: lo and lo + 1 (clamped).
-        u = self.ay * np.arange(self.out_h) + self.by
-        self.lo = np.clip(np.floor(u).astype(np.int64), 0, self.work_h - 1)
-        self.hi = np.minimum(self.lo + 1, self.work_h - 1)
+        # The working rows each output row samples: lo and hi = lo + 1 (clamped).
+        self.lo, self.hi, _ = _lerp_axis(self.work_h, 0, self.out_h, self.ay, self.by)
         self.buf: np.ndarray | None = None
         self.buf_y0 = 0
         self.next_row = 0

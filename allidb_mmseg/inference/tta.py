@@ -1,19 +1,12 @@
 """Test-time augmentation over the symmetries of a smear: flips and 90-degree turns.
 
 A blood smear has no up, down, left or right, so the eight transforms of the
-square (the dihedral group D4: four rotations, each with or without a mirror)
-give eight equally valid views of a field. :func:`tta_logits` runs a
-predictor on each view, turns each prediction back, and averages the class
-probabilities (softmax; sigmoid for a one-channel head), as mmseg's
-``SegTTAModel`` does for its flips. It returns the log of the averaged
-probabilities, so callers keep treating the result as logits (argmax and
-softmax of it give the averaged prediction).
-
-The code is backend-agnostic: a predictor maps a batch ``(N, 3, h, w)`` to
-logits ``(N, C, h, w)``, as numpy arrays (onnxruntime) or torch tensors
-(an mmseg segmentor, see :func:`enable_tta`). Turned views of a non-square
-batch have ``h`` and ``w`` swapped, which a fully convolutional network
-accepts. Importing this module imports no torch.
+square (the dihedral group D4) give eight equally valid views of a field.
+:func:`tta_logits` averages a predictor's class probabilities over the views,
+turned back, and returns their log, so callers keep treating it as logits.
+Backend-agnostic (numpy arrays or torch tensors); imports no torch. Turned
+views of a non-square batch swap h and w, which a fully convolutional
+network accepts.
 """
 from __future__ import annotations
 
@@ -109,27 +102,24 @@ def tta_logits(predict: Callable[[Array], Array], batch: Array,
         Logits ``(N, C, h, w)`` (log of the mean probabilities), float32,
         the same kind of array as ``batch``.
     """
-    total = None
+    if not transforms:
+        return predict(batch)
+    total = 0
     for t in transforms:
         view = apply_transform(batch, t)
         if _is_numpy(view):
             view = np.ascontiguousarray(view)
-        probs = _probabilities(invert_transform(predict(view), t))
-        total = probs if total is None else total + probs
-    if total is None:
-        return predict(batch)
+        total = total + _probabilities(invert_transform(predict(view), t))
     return _to_logits(total / len(transforms))
 
 
 def enable_tta(model: Any, mode: str | bool = 'd4') -> Any:
     """Make an mmseg segmentor average its predictions over ``mode``'s views.
 
-    The instance's ``encode_decode`` is replaced by one that runs the
-    original on each turned view, with the image metas' shapes matching the
-    view. Every path reaches the network through it: mmseg's whole and slide
-    inference (so the test loop's), :func:`~allidb_mmseg.apis.segment`'s
-    whole images and its tiles, which thus get TTA per tile as in mmseg's
-    slide mode. The weights and the class are untouched; :func:`disable_tta`
+    The instance's ``encode_decode``, through which every path reaches the
+    network (mmseg's whole and slide inference, :func:`~allidb_mmseg.apis.segment`
+    and its tiles), is replaced by one that runs the original on each turned
+    view. The weights and the class are untouched; :func:`disable_tta`
     restores it.
 
     Returns:

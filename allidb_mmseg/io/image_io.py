@@ -1,12 +1,9 @@
 """Read any smear image a user may have into 8-bit BGR, or say why not.
 
-Microscopes and scanners write 16-bit TIFFs, grayscale or RGBA PNGs, and
-occasionally a truncated JPEG from an interrupted copy. The model was trained
-on 8-bit 3-channel BGR (what mmseg's loader gives), so every input is brought
-to that form here, and a file that cannot be read faithfully raises
-:class:`ImageReadError` with a one-line reason instead of being segmented as
-garbage. Conversions never hold more than one extra full-size copy, so
-very large fields stay within memory.
+16-bit TIFFs, grayscale or RGBA PNGs are brought to the 8-bit 3-channel BGR
+the model was trained on; a file that cannot be read faithfully (a truncated
+JPEG...) raises :class:`ImageReadError` with a one-line reason instead of
+being segmented as garbage. Conversions hold at most one extra full-size copy.
 """
 from __future__ import annotations
 
@@ -30,11 +27,10 @@ PIL_CHECK_MAX_PIXELS = 80_000_000
 # imagecodecs straight into one array (OpenCV's decoders peak at twice the
 # decoded size), and inference streams (docs/slides_and_large_images.md).
 LARGE_IMAGE_PIXELS = 36_000_000
-# The largest image decoded whole into memory: 1000 MP is 3 GB as BGR (4 GB
-# while an RGBA decode is converted), far above a whole field (ALL-IDB1:
-# 5 MP) or an ordinary large scan (a 20000 x 20000 stitched field is 400 MP).
-# Larger files are refused from their header, before any pixel is decoded:
-# they belong in a tiled pyramidal TIFF, read region by region as a slide.
+# The largest image decoded whole: 1000 MP is 3 GB as BGR (4 GB while an RGBA
+# decode is converted), far above a field (ALL-IDB1: 5 MP) or a 400 MP stitched
+# scan. Larger files are refused from their header: they belong in a tiled
+# pyramidal TIFF, read region by region as a slide.
 MAX_IMAGE_PIXELS = 1_000_000_000
 _ROWS_PER_BAND = 1024
 
@@ -184,14 +180,12 @@ def _decode_large(path: Path, kind: str) -> np.ndarray:
 def read_image(path: str | os.PathLike) -> np.ndarray:
     """Read ``path`` as uint8 BGR (H, W, 3); raise ImageReadError if unusable.
 
-    A JPEG or PNG is checked for truncation before decoding (so libjpeg has
-    nothing to complain about on stderr), and one that cannot be decoded is
-    reported as truncated or corrupt, not as "not an image". The header
-    decides before any pixel is decoded: an image above :data:`MAX_IMAGE_PIXELS`
-    is refused, JPEGs and PNGs above :data:`LARGE_IMAGE_PIXELS` are decoded by
-    imagecodecs (one full-size array instead of OpenCV's two). PIL decodes it
-    again (up to :data:`PIL_CHECK_MAX_PIXELS`) to catch corrupt data OpenCV
-    tolerates.
+    A JPEG or PNG is checked for truncation before decoding, and one that
+    cannot be decoded is reported as truncated or corrupt, not as "not an
+    image". From the header: an image above :data:`MAX_IMAGE_PIXELS` is
+    refused, a JPEG or PNG above :data:`LARGE_IMAGE_PIXELS` is decoded by
+    imagecodecs. PIL decodes it again (up to :data:`PIL_CHECK_MAX_PIXELS`) to
+    catch corrupt data OpenCV tolerates.
     """
     path = Path(path)
     if not path.exists():

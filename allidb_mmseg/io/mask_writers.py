@@ -1,14 +1,11 @@
 """Write a class mask that arrives in row bands, never holding it whole.
 
-A slide's mask is a tiled pyramidal OME-TIFF (:func:`write_mask_pyramid`); a
-large plain image's is a PNG, as for any image (:func:`write_mask_png`).
-
-In the TIFF, level 0 is written tile row by tile row straight from the bands (tifffile
-takes an iterator of tiles), so the full mask is never in memory; the
-reduced levels (every :data:`LEVEL_FACTOR`-th pixel, each level from the one
-above) are collected on the way, the first at 1/16 of the mask's size.
-OME-XML metadata (and the TIFF resolution tags) carry the pixel size when it
-is known, so QuPath, napari or tiffslide open the mask at the slide's scale.
+A slide's mask is a tiled pyramidal OME-TIFF (:func:`write_mask_pyramid`): level
+0 is written tile row by tile row from the bands, and the reduced levels (every
+:data:`LEVEL_FACTOR`-th pixel of the level above) are collected on the way. The
+pixel size, when known, is in the OME-XML and resolution tags, so QuPath, napari
+or tiffslide open the mask at the slide's scale. A large plain image's mask is a
+PNG (:func:`write_mask_png`).
 """
 from __future__ import annotations
 

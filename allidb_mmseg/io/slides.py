@@ -1,16 +1,11 @@
 """Read whole-slide images region by region (numpy only; no torch, no mmseg).
 
-Two maintained readers share one API: OpenSlide (``openslide-python`` with
-the ``openslide-bin`` wheel) reads the vendor formats (Aperio ``.svs``,
-Hamamatsu ``.ndpi``/``.vms``, MIRAX ``.mrxs``, Leica ``.scn``, Ventana
-``.bif``, Philips TIFF, ...); tiffslide (on tifffile) reads the TIFFs that
-OpenSlide reads as one level or not at all: pyramids in SubIFDs (OME-TIFF,
-what tifffile writes), stripped TIFFs. A TIFF goes to tiffslide first unless
-OpenSlide recognises a vendor format in it.
-
-A ``.tif``/``.tiff`` is treated as a slide when it is tiled, holds a
-pyramid, or is larger than :data:`LARGE_IMAGE_PIXELS`; otherwise (ALL-IDB2's
-small TIFFs) it is an ordinary image.
+OpenSlide reads the vendor formats (Aperio ``.svs``, Hamamatsu ``.ndpi``,
+MIRAX ``.mrxs``, ...); tiffslide reads the TIFFs OpenSlide reads as one level or
+not at all (pyramids in SubIFDs such as OME-TIFF, stripped TIFFs), so a TIFF
+goes to tiffslide unless OpenSlide recognises a vendor format in it. A
+``.tif``/``.tiff`` is a slide when it is tiled, holds a pyramid or is larger
+than :data:`LARGE_IMAGE_PIXELS`; otherwise (ALL-IDB2's TIFFs) it is an image.
 """
 from __future__ import annotations
 

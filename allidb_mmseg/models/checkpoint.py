@@ -1,20 +1,10 @@
 """Does this checkpoint fit this model? One check for every tool that loads weights.
 
-mmengine loads checkpoints with ``strict=False``: a missing, unexpected or
-differently shaped tensor is logged and skipped, and the model keeps its
-random values for it. tools/test.py would then report metrics of a model
-that is not the one the user meant, and tools/infer.py count blasts with a
-random head. So every load goes through here first:
-
-- :func:`check_fits_model`: the whole checkpoint (test, infer, benchmark,
-  train's ``--resume``) must match the model key for key and shape for shape;
-- :func:`check_pretrained_backbone`: ``--pretrained`` must fill the backbone
-  (mmseg's MiT key layout, or a full segmentor checkpoint's ``backbone.*``);
-- :func:`check_resumable`: ``--resume`` needs the training state.
-
-Which checkpoint of a run to take is decided here too: :func:`saved_checkpoints`
-(does a work dir hold a run?), :func:`find_resumable` (the last complete one)
-and :func:`best_checkpoint` (the best-validation one, else the last).
+Why: mmengine loads checkpoints with ``strict=False``: a missing, unexpected
+or differently shaped tensor is logged and skipped, and the model keeps its
+random values for it, so tools/test.py would report metrics of another model
+and tools/infer.py count blasts with a random head. Every load goes through
+here first. Which checkpoint of a run to take is decided here too.
 
 A checkpoint is a pickle: load only files you made or trust. They are read
 with ``torch.load(weights_only=True)`` and the allowlist of :mod:`allidb_mmseg.compat`.
@@ -33,13 +23,10 @@ from typing import Any, Mapping, Optional
 from .. import register_all_modules
 from ..utils import AllidbError, AllidbWarning, first_line
 
-__all__ = ['read_checkpoint', 'state_dict_of', 'StateDictDiff',
-           'compare_state_dicts', 'model_of_config', 'check_fits_model',
-           'load_into_model', 'bare_model',
-           'check_resumable', 'saved_checkpoints', 'find_resumable',
-           'best_checkpoint',
-           'PretrainedMatch',
-           'check_pretrained_backbone', 'MIN_PRETRAINED_FRACTION']
+__all__ = ['read_checkpoint', 'state_dict_of', 'StateDictDiff', 'compare_state_dicts',
+           'model_of_config', 'check_fits_model', 'load_into_model', 'bare_model',
+           'check_resumable', 'saved_checkpoints', 'find_resumable', 'best_checkpoint',
+           'PretrainedMatch', 'check_pretrained_backbone', 'MIN_PRETRAINED_FRACTION']
 
 # --pretrained must fill at least this share of the backbone's tensors.
 MIN_PRETRAINED_FRACTION = 0.5
@@ -108,16 +95,11 @@ class StateDictDiff:
             more = f', ... {len(keys) - limit} more' if len(keys) > limit else ''
             return ', '.join(keys[:limit]) + more
 
-        parts = []
-        if self.mismatched:
-            shapes = [f'{k} {tuple(f)} in the file, {tuple(m)} in the model'
-                      for k, f, m in self.mismatched]
-            parts.append(f'{len(shapes)} with another shape ({few(shapes)})')
-        if self.missing:
-            parts.append(f'{len(self.missing)} missing ({few(self.missing)})')
-        if self.unexpected:
-            parts.append(f'{len(self.unexpected)} unexpected ({few(self.unexpected)})')
-        return '; '.join(parts)
+        shapes = [f'{k} {tuple(f)} in the file, {tuple(m)} in the model'
+                  for k, f, m in self.mismatched]
+        kinds = ((shapes, 'with another shape'), (self.missing, 'missing'),
+                 (self.unexpected, 'unexpected'))
+        return '; '.join(f'{len(keys)} {what} ({few(keys)})' for keys, what in kinds if keys)
 
 
 def compare_state_dicts(model_sd: Mapping[str, Any],
@@ -141,8 +123,7 @@ def bare_model(model: Any) -> Any:
 
 def model_of_config(cfg: Any) -> Any:
     """The config's model, randomly initialised and without pretrained
-    weights: what a checkpoint must fit (built in a fraction of a second,
-    before a Runner and its log exist)."""
+    weights: what a checkpoint must fit (built before a Runner exists)."""
     from mmengine.registry import init_default_scope
     from mmseg.registry import MODELS
 
@@ -286,8 +267,7 @@ def check_pretrained_backbone(backbone: Any, path: str) -> PretrainedMatch:
     Raises:
         AllidbError: the file cannot be read, or fewer than
             :data:`MIN_PRETRAINED_FRACTION` of the backbone's tensors match
-            by name and shape; the message names the expected layout and
-            the converter for Hugging Face weights.
+            by name and shape (the message names the expected layout).
     """
     file_sd = state_dict_of(read_checkpoint(path), path)
     inner = {k[len('backbone.'):]: v for k, v in file_sd.items() if k.startswith('backbone.')}

@@ -1,15 +1,13 @@
 """SegFormer's all-MLP head with the fusing 1x1 conv moved before the upsampling.
 
-mmseg's ``SegformerHead`` maps each of the four encoder stages to ``channels``
-maps, upsamples all of them to 1/4 of the input, concatenates them and fuses
-them with one 1x1 conv (``4 * channels`` -> ``channels``), then BN and ReLU.
-Bilinear upsampling and a 1x1 channel mix without bias commute (both are
-linear, and bilinear weights act on each channel alone), so each stage's
-share of the fusing conv can run at that stage's own resolution, before the
-upsampling, and the four results are summed at 1/4 resolution: the same
-function, up to float rounding, without the ``4 * channels`` concatenation.
-
-The parameters and their names are those of ``SegformerHead``, so its
+mmseg's ``SegformerHead`` upsamples each stage's ``channels`` maps to 1/4 of
+the input, concatenates them and fuses them with one 1x1 conv
+(``4 * channels`` -> ``channels``), then BN and ReLU. Bilinear upsampling and
+a 1x1 channel mix without bias commute (both are linear, and bilinear weights
+act on each channel alone), so each stage's share of the fusing conv runs at
+that stage's own resolution and the results are summed at 1/4 resolution: the
+same function, up to float rounding, without the ``4 * channels``
+concatenation. Parameters and their names are ``SegformerHead``'s, so its
 checkpoints load unchanged.
 """
 from __future__ import annotations

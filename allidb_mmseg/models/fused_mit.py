@@ -1,23 +1,18 @@
 """MiT with fused (flash / memory-efficient) attention, same weights as mmseg's.
 
-mmseg 1.2.2's ``EfficientMultiheadAttention.forward`` calls
-``nn.MultiheadAttention`` with the default ``need_weights=True``. PyTorch then
+Why: mmseg 1.2.2's ``EfficientMultiheadAttention.forward`` calls
+``nn.MultiheadAttention`` with the default ``need_weights=True``, so PyTorch
 materialises the full ``queries x keys`` attention matrix (6 GB for one
-2592x1944 field in MiT-B0's first stage) and averages it over heads, only for
-mmseg to throw it away; it also rules out the fused SDPA kernels. Here the
-same computation runs through ``F.scaled_dot_product_attention`` with the
-module's own ``in_proj``/``out_proj`` parameters, so the parameters, their
-names (state-dict keys) and the outputs stay those of stock MiT.
+2592x1944 field in MiT-B0's first stage) only for mmseg to throw it away, and
+the fused SDPA kernels are ruled out. Here the same computation runs through
+``F.scaled_dot_product_attention`` with the module's own ``in_proj``/``out_proj``
+parameters, so the state-dict keys and the outputs stay those of stock MiT.
 
-The swap is a class change of each attention instance, not a fork of the
-backbone: ``set_fused_attention(model, on)`` toggles any built model, and the
-registered ``FusedMixVisionTransformer`` backbone applies it at construction
-(``fused_attention=False`` in a config restores the stock path).
-
-``set_fused_attention(model, True, contrib_export=True)`` also makes an ONNX
-export write each attention as onnxruntime's ``com.microsoft``
-``MultiHeadAttention`` operator instead of spelled-out MatMul/Softmax nodes:
-onnxruntime runs it as one fused kernel (docs/performance.md).
+The swap is a class change of each attention instance
+(:func:`set_fused_attention`), not a fork of the backbone; the registered
+``FusedMixVisionTransformer`` applies it at construction. With
+``contrib_export=True`` an ONNX export writes each attention as onnxruntime's
+fused ``com.microsoft`` ``MultiHeadAttention`` operator (docs/performance.md).
 """
 from __future__ import annotations
 

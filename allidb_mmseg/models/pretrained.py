@@ -1,17 +1,12 @@
 """Pretrained MiT weights from a file, mmseg's official URL, or a short name.
 
-``--pretrained`` and ``ALLIDB_PRETRAINED`` accept, in this order:
-
-* a local file (mmseg key layout; Hugging Face checkpoints convert with
-  ``tools/model_converters/hf_mit2mmseg.py``);
-* a short name ``mit_b0`` .. ``mit_b5``: mmseg's official ImageNet weights;
-* an ``http(s)://`` URL.
-
-A URL is downloaded once into torch hub's cache
-(``$TORCH_HOME/hub/checkpoints``, by default ``~/.cache/torch/hub/checkpoints``),
+``--pretrained`` and ``ALLIDB_PRETRAINED`` accept a local file (mmseg key
+layout; Hugging Face checkpoints convert with
+``tools/model_converters/hf_mit2mmseg.py``), a short name ``mit_b0`` ..
+``mit_b5`` (mmseg's official ImageNet weights) or an ``http(s)://`` URL. A URL
+is downloaded once into torch hub's cache (``$TORCH_HOME/hub/checkpoints``),
 the folder mmengine and torchvision use; a file already there (or in
-mmengine's older ``$TORCH_HOME/checkpoints``) is used as it is. Offline, one
-line says which file to download and where to put it.
+mmengine's older ``$TORCH_HOME/checkpoints``) is used as it is.
 """
 from __future__ import annotations
 

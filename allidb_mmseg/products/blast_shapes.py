@@ -1,14 +1,10 @@
 """Predicted blasts as vector shapes (holes and several parts kept), for COCO and GeoJSON.
 
-A blast is a set of pixels (one label of :class:`BlastCount`). Its outline
-is the union (shapely) of its row runs, each a 1-pixel-high box, so the
-polygon runs exactly along the pixel edges: holes and several parts come out
-as they are, its area is the pixel count, and drawn back with pycocotools (as
-CVAT and our COCO converter draw polygons) it gives the same pixels (tested).
-
-Coordinates are continuous image coordinates with the origin at the top-left
-corner of the top-left pixel: pixel (x, y) covers [x, x+1) x [y, y+1). This
-is COCO's, CVAT's and QuPath's convention.
+A blast's outline is the union (shapely) of its row runs, each a 1-pixel-high
+box, so it runs exactly along the pixel edges: its area is the pixel count,
+and pycocotools (as CVAT and our COCO converter) draws it back to the same
+pixels (tested). Coordinates have their origin at the top-left corner of the
+top-left pixel, as in COCO, CVAT and QuPath: pixel (x, y) covers [x, x+1) x [y, y+1).
 """
 from __future__ import annotations
 
@@ -56,10 +52,9 @@ def pixels_geometry(mask: np.ndarray, offset: tuple[int, int] = (0, 0)) -> Any:
         offset: (x, y) of ``mask[0, 0]`` in the image.
 
     Returns:
-        A valid Polygon (with its holes) or MultiPolygon whose edges run
-        along pixel edges, oriented as RFC 7946 asks (exterior rings
-        counterclockwise, holes clockwise); empty if the mask is. Its area is
-        the pixel count.
+        A valid Polygon (with its holes) or MultiPolygon along pixel edges,
+        oriented as RFC 7946 asks (exterior rings counterclockwise, holes
+        clockwise); empty if the mask is.
     """
     from shapely import MultiPolygon, Polygon, box, union_all
     from shapely.geometry.polygon import orient

@@ -1,29 +1,21 @@
 """Predicted blasts for annotation tools: CVAT "COCO 1.0" pre-annotations and QuPath GeoJSON.
 
-**COCO (CVAT).** One instances file for a whole run, laid out as CVAT
-exports "COCO 1.0" (``licenses``, ``info``, ``categories``, ``images``,
-``annotations``), so "Upload annotations" -> "COCO 1.0" imports it into a
-task holding the same images. CVAT matches images by file name without
-folder or extension, so ``file_name`` is the input's own name. One
-annotation per predicted blast, category ``lymphoblast``:
+**COCO (CVAT).** One instances file per run, laid out as CVAT exports "COCO
+1.0", so "Upload annotations" -> "COCO 1.0" imports it into a task holding the
+same images (CVAT matches them by file name, so ``file_name`` is the input's
+own name). One ``lymphoblast`` annotation per predicted blast:
 
-- a blast without holes is a polygon (``iscrowd=0``); a blast in several
-  parts has one polygon per part, and CVAT groups them;
-- a blast with a hole cannot be a COCO polygon (a polygon has no holes), so
-  it is written as CVAT writes a brush mask: uncompressed RLE (``counts`` a
-  list of column-major run lengths) with ``iscrowd=1``. CVAT (Datumaro)
-  imports it as a mask shape; our converter reads it as a region of its
-  category (``iscrowd`` only tells the encoding);
-- the blast's mean probability is in ``attributes.score``, beside
-  ``occluded: false``, as CVAT writes attributes. CVAT keeps it only if the
-  task's label has an attribute named ``score``; otherwise it is ignored.
+- without holes, a polygon per part (``iscrowd=0``; CVAT groups the parts);
+- with a hole (a COCO polygon has none), an uncompressed RLE brush mask with
+  ``iscrowd=1``, as CVAT writes one; CVAT imports it as a mask shape, our
+  converter as a region of its category;
+- the mean probability in ``attributes.score`` beside ``occluded: false``
+  (CVAT keeps it only if the task's label has a ``score`` attribute).
 
-**GeoJSON (QuPath).** One FeatureCollection per image, as QuPath's
-"Import objects" reads it: a Polygon (MultiPolygon for a blast in parts)
-feature per blast, with ``properties.objectType`` (``detection`` or
-``annotation``), ``classification`` ``{"name": "Lymphoblast", "color":
-[r, g, b]}`` and ``measurements`` (area in pixels, mean probability). QuPath
-takes coordinates in pixels of the full-resolution image, origin top left.
+**GeoJSON (QuPath).** One FeatureCollection per image, as QuPath's "Import
+objects" reads it: a (Multi)Polygon feature per blast with
+``properties.objectType``, ``classification`` and ``measurements``, in pixels
+of the full-resolution image.
 
 Both use the exact pixel-edge outlines of :mod:`.blast_shapes`.
 """

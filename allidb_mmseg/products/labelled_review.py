@@ -1,13 +1,10 @@
 """The review page for a labelled set (``tools/test.py --show-dir``).
 
-Each prediction is compared with its label: blast pixels found (true
-positive), predicted where the label has none (false positive) and missed
-(false negative) are painted in three colours, and each image gets its
-lymphoblast IoU, so the page can sort the worst images to the top. Pixels
-the label marks "ignore" (255) take no part. The page and its pictures are
-those of :mod:`.review_page`; ``report.json`` holds the rows (with ``iou``,
-``true_count``, ``tp``, ``fp``, ``fn``) and the summary (with the pooled
-``iou`` over all pixels, as mmseg computes a class IoU).
+Each prediction is compared with its label (pixels marked 255 are ignored):
+true-positive, false-positive and false-negative blast pixels are painted in
+three colours, and each image gets its lymphoblast IoU, so the page of
+:mod:`.review_page` can sort the worst images first. ``report.json`` adds the
+pooled ``iou`` over all pixels, as mmseg computes a class IoU.
 """
 from __future__ import annotations
 

@@ -1,15 +1,14 @@
 """Per-image results of inference: the overlay picture and the report rows.
 
-The report is what a user reads first, so one row holds everything about an
-image (size, count, area, confidence, the ALL flag and the rule behind it)
-and failed files are rows too, with the reason, so nothing goes missing
-silently. Both CSV (spreadsheets) and JSON (scripts) are written, each to a
-temporary name first and then renamed, so an interrupted run never leaves a
-half-written report.
+One row holds everything about an image (size, count, area, confidence, the
+ALL flag and its rule); a failed file is a row too, with the reason. The CSV
+and JSON are each written under a temporary name and renamed, so an
+interrupted run never leaves a half-written report.
 """
 from __future__ import annotations
 
 import csv
+import io
 import json
 import math
 import os
@@ -22,8 +21,7 @@ import numpy as np
 from ..evaluation.counting import AllRule, Blast, BlastCount, count_blasts
 from ..utils import BLAST_CLASS, atomic_write_bytes
 
-__all__ = ['ImageRow', 'REPORT_FIELDS', 'draw_overlay', 'write_reports',
-           'report_document',
+__all__ = ['ImageRow', 'REPORT_FIELDS', 'draw_overlay', 'write_reports', 'report_document',
            'summary_line', 'blast_numbers', 'overlay_style', 'draw_label',
            'draw_banner', 'analyse', 'SCALED_MIN_AREA']
 
@@ -83,9 +81,7 @@ class ImageRow:
             setattr(self, k, v)
 
     def csv_row(self) -> dict[str, Any]:
-        d = asdict(self)
-        d.pop('blasts')
-        d.pop('inference')
+        d = {k: v for k, v in asdict(self).items() if k in REPORT_FIELDS}
         for k in ('blast_area_fraction', 'mean_blast_prob', 'smear_score', 'blast_share',
                   'ood_score'):
             if d[k] is not None:
@@ -116,9 +112,8 @@ def blast_numbers(blasts: list[Blast], blast_pixels: int, total_pixels: int,
 
 
 def overlay_style(shape: tuple[int, ...]) -> tuple[float, int]:
-    """(text scale, line width) for marks on an image of ``shape``: they
-    grow with the image, so they stay readable on a 640-pixel thumbnail and
-    on a 2592-pixel field alike."""
+    """(text scale, line width) for marks on an image of ``shape``, growing
+    with it so they stay readable on a thumbnail and a 2592-pixel field alike."""
     scale = max(shape[:2]) / 1000.0
     return scale, max(1, round(2 * scale))
 
@@ -192,8 +187,6 @@ def write_reports(rows: list[ImageRow], csv_path: str | os.PathLike,
                   settings: dict[str, Any] | None = None) -> None:
     """report.csv (one row per image) and report.json (rows with per-blast
     stats, the settings used and a summary)."""
-    import io
-
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=REPORT_FIELDS, lineterminator='\n')
     writer.writeheader()

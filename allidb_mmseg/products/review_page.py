@@ -1,19 +1,14 @@
 """A review page for an output folder: ``index.html``, opened straight from disk.
 
-The page needs no server and no network: it is one HTML file with its
-script and style inline, and its data is the run's ``report.json`` embedded
-as JSON (the per-blast lists left out), so what it shows is what the report
-says. Images are files beside it, referenced by relative paths, so the folder
-can be moved or zipped as a whole::
+One HTML file, script and style inline, with the run's ``report.json`` embedded
+(per-blast lists left out), so it needs no server and shows what the report
+says. Its pictures are files beside it, by relative path, so the folder can be
+moved or zipped whole::
 
     OUT/index.html
     OUT/overlays/<name>.png        the full overlay ("mask on")
     OUT/review/images/<name>.jpg   the image itself ("mask off"), at most 2048 px
-    OUT/review/thumbs/<name>.jpg   the card thumbnail, at most 256 px
-
-Thumbnails are small JPEGs (a few kB) and load lazily, so a page of 1000
-images opens quickly. Every file is written under a temporary name and
-renamed.
+    OUT/review/thumbs/<name>.jpg   the card thumbnail, at most 256 px, lazily loaded
 """
 from __future__ import annotations
 
@@ -61,14 +56,8 @@ def _fit(img: np.ndarray, side: int) -> np.ndarray:
 
 def write_review_images(out_dir: str | Path, name: str, overlay: np.ndarray,
                         plain: np.ndarray) -> None:
-    """The card thumbnail (of the overlay) and the "mask off" picture.
-
-    Args:
-        out_dir: the output folder (the page's folder).
-        name: the image's output name.
-        overlay: BGR overlay, as written to ``overlays/<name>.png``.
-        plain: the BGR image itself.
-    """
+    """The card thumbnail (of the BGR ``overlay``) and the "mask off" picture
+    (the BGR image ``plain``) of image ``name`` in the page's folder."""
     import cv2
 
     paths = review_paths(out_dir, name)

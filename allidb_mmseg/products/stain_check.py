@@ -1,9 +1,8 @@
 """Inference with a model's stain reference: the OOD score per image and optional normalization.
 
-:class:`StainCheck` is what :func:`~allidb_mmseg.apis.batch.run_batch` applies to each
-image before segmenting it: it scores how unlike the training data the smear looks
-(``ood_score``, flagged above 1) and, when asked, maps the smear onto the training
-stain first. The score is computed on the image as given, never on the normalized one.
+:class:`StainCheck` scores how unlike the training data each smear looks
+(``ood_score``, flagged above 1), always on the image as given, and may first
+map it onto the training stain.
 """
 from __future__ import annotations
 

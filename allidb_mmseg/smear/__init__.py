@@ -1,4 +1,2 @@
-"""Measurements of the smear image itself, torch-free: the red-cell size
-(working scale), the stain reference, stain normalization and the
-out-of-distribution score. Training transforms,
-hooks and both inference backends share them."""
+"""Torch-free measurements of the smear image (red-cell size, stain reference and
+normalization, OOD score, white cells), shared by training and both inference backends."""

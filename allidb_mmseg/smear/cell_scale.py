@@ -1,22 +1,11 @@
 """The working scale of native-scale configs: cell size in pixels.
 
-A native-scale config (``configs/segformer_allidb_native_aug.py``) does not
-squeeze a field to a fixed image size. It rescales every image once so that
-red blood cells measure ``working_rbc_px`` pixels across, whatever the
-camera, magnification or image size, and then works in tiles. This module is
-the one place that knows how big the cells of an image are. It needs only
-numpy and OpenCV (no torch, no mmseg), so the inference engine, the counting
-code and the tools can all use it.
-
-The contract, kept stable for ``allidb_mmseg.apis`` (each function's
-docstring states its part): :func:`measure_rbc` and
-:func:`estimate_rbc_diameter` measure the red cells of an image;
-:func:`source_rbc_diameter` gives the input's red-cell size from, first given
-wins, an explicit ``source_rbc_px``, ``mpp`` (microns per pixel; a red cell is
-:data:`RBC_DIAMETER_UM` across), the config's ``source_rbc_px`` or a
-measurement; :func:`working_scale_factor` and :func:`checked_working_scale`
-turn it into output pixels per input pixel; :func:`default_min_blast_area`
-and :func:`min_blast_area` give the smallest blast counted.
+A native-scale config (``configs/segformer_allidb_native_aug.py``) rescales
+every image once so that red blood cells measure ``working_rbc_px`` pixels
+across, whatever the camera, magnification or image size, and then works in
+tiles. This module, numpy and OpenCV only, is the one place that knows how
+big the cells of an image are; its contract is kept stable for
+``allidb_mmseg.apis``.
 
 ``cfg_or_settings`` is an mmengine ``Config`` or any mapping holding the
 config's top-level scale settings: ``working_rbc_px`` (the working scale) and
@@ -35,11 +24,9 @@ from scipy import ndimage as ndi
 
 __all__ = ['RBC_DIAMETER_UM', 'BLAST_RBC_RATIO', 'MIN_BLAST_AREA_FRACTION',
            'ScaleUnknownError', 'estimate_rbc_diameter', 'source_rbc_diameter',
-           'working_scale_factor', 'expected_blast_area',
-           'default_min_blast_area', 'DEFAULT_MIN_BLAST_AREA', 'min_blast_area',
-           'image_rbc_px',
-           'set_scale_settings', 'RbcMeasure', 'measure_rbc',
-           'RBC_CONFIDENCE_MIN', 'WorkingScale', 'checked_working_scale']
+           'working_scale_factor', 'default_min_blast_area', 'DEFAULT_MIN_BLAST_AREA',
+           'min_blast_area', 'image_rbc_px', 'set_scale_settings', 'RbcMeasure',
+           'measure_rbc', 'RBC_CONFIDENCE_MIN', 'WorkingScale', 'checked_working_scale']
 
 # A human red blood cell is about 7.5 microns across.
 RBC_DIAMETER_UM = 7.5
@@ -66,16 +53,14 @@ _MIN_CELLS = 8
 # distance peaks no longer measure single cells.
 _MAX_CELL_SHARE = 0.8
 # The confidence (:func:`measure_rbc`): candidate masks whose radii differ
-# by this much in log scale agree to exp(-1); a mode of this many peaks or
-# more has its full weight.
+# by this much in log scale agree to exp(-1); a mode of
+# _FULL_CONFIDENCE_CELLS peaks or more has its full weight.
 _AGREE_LOG = 0.15
-# The colour-distance mask cuts at this share of Otsu's threshold.
-_GLASS_CUT = 1.0
+_FULL_CONFIDENCE_CELLS = 30
 # Candidates whose mode holds at least this share of the best support are
 # all plausible; the largest radius of them wins (fragments, rims and
 # noise make small modes, never large ones).
 _PLAUSIBLE_SUPPORT = 0.6
-_FULL_CONFIDENCE_CELLS = 30
 # Cells measured smaller than this (pixels) are never trusted.
 _MIN_SURE_PX = 8.0
 # Below this confidence a measured red-cell size is unsure: not used to
@@ -110,12 +95,10 @@ def _otsu_thresholds(gray: np.ndarray) -> tuple[int, int]:
 def _cell_masks(img_bgr: np.ndarray) -> list[np.ndarray]:
     """Candidate masks of the cells against the glass, holes (pale centres) filled.
 
-    Cells absorb green light. Otsu's threshold of the green channel usually
-    splits glass from cells, but with pale red cells may split single cells
-    from overlaps and nuclei; the upper threshold of a three-class Otsu
-    (glass | red cells | nuclei) does not. The colour distance from the glass
-    separates cells on a yellowish or pinkish background and keeps the pale
-    rim of a real red cell, which Otsu's threshold shaves off.
+    Otsu's threshold of the green channel may split pale red cells from
+    overlaps and nuclei instead of from the glass; the upper threshold of a
+    three-class Otsu (glass | red cells | nuclei) does not. The colour distance
+    from the glass works on a tinted background and keeps the pale rims.
     """
     green = img_bgr[..., 1] if img_bgr.ndim == 3 else img_bgr
     green = cv2.GaussianBlur(np.ascontiguousarray(green), (0, 0), 1.0)
@@ -138,7 +121,7 @@ def _glass_distance_mask(img_bgr: np.ndarray) -> np.ndarray:
     top = max(1e-6, float(np.percentile(dist, 99.5)))
     dist8 = np.clip(dist * (255.0 / top), 0, 255).astype(np.uint8)
     otsu, _ = cv2.threshold(dist8, 0, 1, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
-    return (dist8 > _GLASS_CUT * otsu).astype(np.uint8)
+    return (dist8 > otsu).astype(np.uint8)
 
 
 def _peak_heights(cells: np.ndarray) -> np.ndarray:
@@ -177,11 +160,10 @@ class RbcMeasure(NamedTuple):
     """A red-cell measurement (:func:`measure_rbc`).
 
     Attributes:
-        diameter: the typical red-cell diameter in pixels of the image
-            measured, or None when it shows too few separable cells.
-        confidence: 0-1, how well the ruler's own estimates agree (see
-            :func:`measure_rbc`); below :data:`RBC_CONFIDENCE_MIN` the
-            diameter is not to be trusted.
+        diameter: the typical red-cell diameter in pixels, or None when the
+            image shows too few separable cells.
+        confidence: 0-1; below :data:`RBC_CONFIDENCE_MIN` the diameter is
+            not to be trusted.
         n_cells: the cells (distance-map peaks) the diameter came from.
     """
 
@@ -219,12 +201,10 @@ def _measure(img_bgr: np.ndarray) -> RbcMeasure:
 
 
 def _confidence(best: _Candidate, cands: list[_Candidate]) -> float:
-    """How far the ruler trusts ``best``, 0-1: the product of the share of its
-    peaks near their mode (one size, not fragments), its agreement with the
-    nearest other mask (a lone one counts half) and its number of cells
-    (:data:`_MIN_CELLS` peaks are a guess, :data:`_FULL_CONFIDENCE_CELLS` a
-    measurement). Cells below :data:`_MIN_SURE_PX` get none: stain grain or
-    noise (a field of random pixels agrees with itself perfectly well)."""
+    """How far the ruler trusts ``best``, 0-1: the share of its peaks near
+    their mode, times its agreement with the nearest other mask (a lone one
+    counts half), times its number of cells. Cells below :data:`_MIN_SURE_PX`
+    get none: a field of random pixels agrees with itself perfectly well."""
     if 2.0 * best.radius < _MIN_SURE_PX:
         return 0.0
     others = [abs(math.log(c.radius / best.radius)) for c in cands if c is not best]
@@ -241,15 +221,12 @@ def measure_rbc(img_bgr: np.ndarray) -> RbcMeasure:
     typical size of all cells is theirs. Each cell is measured as twice the
     radius of its inscribed disc (a peak of the distance transform of the
     cell mask), which overlapping cells do not inflate, unlike areas of
-    connected components; the typical value is the mode of those radii.
-    Large images are measured on a reduced copy (about one megapixel, but
-    never with red cells below 16 px), then scaled back.
+    connected components. Large images are measured on a reduced copy
+    (about one megapixel, but never with red cells below 16 px).
 
-    The confidence comes from the agreement of the ruler's own estimates:
-    the share of cells near the typical size, the agreement of its candidate
-    cell masks and the number of cells. Checked on real smears of five labs
-    (``docs/real_data.md``): below :data:`RBC_CONFIDENCE_MIN` are most of
-    the fields misread by more than 20 %.
+    The confidence comes from the agreement of the ruler's own estimates
+    (``docs/real_data.md``): below :data:`RBC_CONFIDENCE_MIN` most fields
+    of real smears are misread by more than 20 %.
 
     Args:
         img_bgr: uint8 (H, W, 3) BGR image (or (H, W) gray).
@@ -278,22 +255,14 @@ def measure_rbc(img_bgr: np.ndarray) -> RbcMeasure:
 
 
 def estimate_rbc_diameter(img_bgr: np.ndarray) -> Optional[float]:
-    """Median red-cell diameter of a smear image, in pixels; None if unclear.
+    """Red-cell diameter of a smear image, in pixels; None if unclear.
 
     The diameter of :func:`measure_rbc`, whatever its confidence (use
-    :func:`measure_rbc` to know whether to trust it).
-
-    Measured on 42 synthetic fields 320-2592 px wide
-    (``tools/analysis_tools/rbc_size_accuracy.py``, docs/native_scale.md):
-    mean error +0.2 %, standard deviation 3.1 %, at most 6.9 %; 0.2-0.5 s
-    per field on one CPU core. Real smears: ``docs/real_data.md``.
+    :func:`measure_rbc` to know whether to trust it). Accuracy: on synthetic
+    fields docs/native_scale.md, on real smears docs/real_data.md.
 
     Args:
         img_bgr: uint8 (H, W, 3) BGR image (or (H, W) gray).
-
-    Returns:
-        The diameter in pixels of ``img_bgr``, or None when the image shows
-        too few separable cells (blank, out of focus, cells everywhere).
     """
     return measure_rbc(img_bgr).diameter
 
@@ -356,13 +325,8 @@ def working_scale_factor(cfg_or_settings: Mapping[str, Any],
                          source_rbc_px: Optional[float] = None) -> float:
     """Output pixels per input pixel that bring red cells to the working scale.
 
-    Args:
-        cfg_or_settings: a config (or mapping) with ``working_rbc_px`` and,
-            optionally, ``source_rbc_px``.
-        img_bgr, mpp, source_rbc_px: as for :func:`source_rbc_diameter`.
-
-    Returns:
-        ``working_rbc_px / source_rbc_diameter(...)``.
+    ``working_rbc_px / source_rbc_diameter(...)``, the arguments as for
+    :func:`source_rbc_diameter`, the config also holding ``working_rbc_px``.
 
     Raises:
         KeyError: the config has no ``working_rbc_px`` (not a native-scale
@@ -378,10 +342,9 @@ class WorkingScale(NamedTuple):
 
     Attributes:
         factor: output pixels per input pixel.
-        unsure: the red-cell size was measured and the ruler does not trust
-            it (:attr:`RbcMeasure.sure` false): the factor is that
-            measurement all the same (nothing better is known), and the
-            input is to be flagged, never rescaled silently.
+        unsure: the factor rests on a measured red-cell size the ruler does
+            not trust (:attr:`RbcMeasure.sure` false; nothing better is
+            known): the input is to be flagged, never rescaled silently.
     """
 
     factor: float
@@ -408,11 +371,6 @@ def checked_working_scale(cfg_or_settings: Mapping[str, Any],
     return WorkingScale(_positive(working, 'working_rbc_px') / rbc, unsure)
 
 
-def expected_blast_area(rbc_px: float) -> float:
-    """Area in pixels of a typical lymphoblast where red cells are ``rbc_px``."""
-    return math.pi / 4.0 * (BLAST_RBC_RATIO * float(rbc_px)) ** 2
-
-
 def default_min_blast_area(rbc_px: Optional[float],
                            fraction: float = MIN_BLAST_AREA_FRACTION) -> int:
     """The smallest blast counted, in pixels, where red cells are ``rbc_px``
@@ -424,7 +382,8 @@ def default_min_blast_area(rbc_px: Optional[float],
     """
     if rbc_px is None:
         return DEFAULT_MIN_BLAST_AREA
-    return max(1, int(round(fraction * expected_blast_area(rbc_px))))
+    expected_blast_area = math.pi / 4.0 * (BLAST_RBC_RATIO * float(rbc_px)) ** 2
+    return max(1, int(round(fraction * expected_blast_area)))
 
 
 def image_rbc_px(img_bgr: Optional[np.ndarray] = None,
@@ -435,11 +394,10 @@ def image_rbc_px(img_bgr: Optional[np.ndarray] = None,
     """The red-cell diameter of an image, in its own pixels.
 
     First known wins: ``working_rbc_px / scale`` (a native-scale model's
-    working size, ``scale`` being working pixels per image pixel, however it
-    was set); the image's microns per pixel ``mpp``; ``source_rbc_px``, a
-    dataset's stated red-cell diameter; the size measured in ``img_bgr``.
-    When none tells (no size given, red cells not measurable): None, and
-    (``warn``) a warning that the minimum blast area falls back to
+    working size, ``scale`` being working pixels per image pixel); the
+    image's microns per pixel ``mpp``; ``source_rbc_px``, a dataset's stated
+    red-cell diameter; the size measured in ``img_bgr``. When none tells:
+    None, and (``warn``) a warning that the minimum blast area falls back to
     :data:`DEFAULT_MIN_BLAST_AREA`.
     """
     if working_rbc_px is not None:

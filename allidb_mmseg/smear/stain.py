@@ -1,19 +1,12 @@
 """A model's stain reference: its training smears' colour, for normalization and an OOD score.
 
 One :class:`StainReference` is fitted on the training images and saved with the model
-(``stain_reference.json`` in the work dir, and inside every checkpoint). It holds
-
-- the training fields' **white point** (the lamp colour: an empty field's RGB);
-- the **Macenko** stain matrix and 99th-percentile stain concentrations of the pooled,
-  white-balanced training pixels, and their **Reinhard** LAB means and standard deviations
-  (both computed by ``torchstain``'s numpy normalizers);
-- the mean and (shrunk) inverse covariance of a few **colour statistics** per image
-  (:func:`colour_features`), and the distance beyond which an image looks unlike them.
-
-:meth:`StainReference.normalize` maps a smear onto the training look: white balance to the
-training white point, then Macenko or Reinhard. :meth:`StainReference.ood_score` is the
-Mahalanobis distance of an image's colour statistics from the training set's, divided by the
-threshold, so a score above 1 means "unlike the training data". Nothing here needs torch.
+(``stain_reference.json`` in the work dir, and inside every checkpoint). It holds the
+training fields' white point (the lamp colour), the Macenko stain matrix and Reinhard LAB
+statistics of their pooled, white-balanced pixels (``torchstain``'s numpy normalizers), and
+the mean and shrunk inverse covariance of per-image colour statistics
+(:func:`colour_features`) with the distance beyond which an image looks unlike them.
+Nothing here needs torch.
 """
 from __future__ import annotations
 
@@ -118,9 +111,9 @@ def _mahalanobis(x: np.ndarray, mean: np.ndarray, inv_cov: np.ndarray) -> float:
 
 
 def _inverse_covariance(feats: np.ndarray) -> np.ndarray:
-    """Inverse of the covariance shrunk towards its diagonal, with a std floor."""
-    n, d = feats.shape
-    cov = np.cov(feats.T) if n > 1 else np.zeros((d, d))
+    """Inverse of the covariance (of two or more rows) shrunk towards its diagonal,
+    with a std floor."""
+    cov = np.cov(feats.T)
     cov = (1 - _SHRINK) * cov + _SHRINK * np.diag(np.diag(cov))
     cov += np.diag(_STD_FLOOR ** 2)
     return np.linalg.inv(cov)
@@ -128,7 +121,7 @@ def _inverse_covariance(feats: np.ndarray) -> np.ndarray:
 
 @dataclass
 class StainReference:
-    """The training set's colour: see the module docstring. Build it with :meth:`fit`."""
+    """The training set's colour (see the module docstring); build it with :meth:`fit`."""
 
     white_rgb: list[float]
     macenko_stains: list[list[float]]   # 3 x 2: the two stains' OD vectors (columns)

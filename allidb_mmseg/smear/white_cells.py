@@ -1,13 +1,10 @@
-"""Count the white cells of a smear field from their stained nuclei.
+"""Count the white cells of a smear field (blasts included) from their stained nuclei.
 
-The smear call weighs blasts against the white cells around them (a blast
-share), so the report needs the number of white cells, blasts included.
-Nuclei are the only purple-blue, dark objects of a stained field: red cells
-are red, the glass is pale. A pixel's nucleus score is ``(255 - 2R + B) / 2``
-(dark, and bluer than red); the threshold is Otsu's over the field, never
-below :data:`NUCLEUS_SCORE_FLOOR` (a field without a white cell has no
-nucleus class for Otsu to find). A neutrophil's lobes are joined by closing
-gaps under :data:`LOBE_GAP_RBC` red-cell diameters, and pieces under
+Nuclei are the only purple-blue, dark objects of a stained field. A pixel's
+nucleus score is ``(255 - 2R + B) / 2``; the threshold is Otsu's over the
+field, never below :data:`NUCLEUS_SCORE_FLOOR` (a field without a white cell
+has no nucleus class for Otsu to find). A neutrophil's lobes are joined by
+closing gaps under :data:`LOBE_GAP_RBC` red-cell diameters, and pieces under
 :data:`MIN_NUCLEUS_RBC_AREA` red-cell areas (platelets, debris) are dropped.
 Measured on real smears in docs/real_data.md ("Counting white cells").
 """
@@ -58,9 +55,6 @@ def count_white_cells(img_bgr: np.ndarray, rbc_px: float) -> WhiteCells:
     Args:
         img_bgr: (H, W, 3) uint8 BGR image.
         rbc_px: the red-cell diameter in the image's pixels.
-
-    Returns:
-        The count and the centres.
 
     Raises:
         ValueError: ``img_bgr`` is not an (H, W, 3) uint8 image or ``rbc_px``

@@ -1,14 +1,12 @@
 """Drawing single blood cells into optical-density layers.
 
-Brightfield light through a stained smear is attenuated by absorbance (Beer-Lambert), so
-cells are painted as optical density (OD, -ln transmittance, per RGB channel) and the image
-is made at the end as illumination * exp(-OD). In OD space overlapping red cells add up and
-look darker where they overlap, as on a real smear, with no depth sorting.
+Cells are painted as optical density (OD, -ln transmittance per RGB channel; Beer-Lambert)
+and the image is made at the end as illumination * exp(-OD), so overlapping red cells add
+up and look darker, as on a real smear, with no depth sorting.
 
-Layers: ``rbc`` sums red-cell thickness (turned into OD with the image's eosin colour at
-the end); ``od_bg`` takes platelets (additive); ``od_wbc`` takes white cells, painted over
-one another ("over" compositing), and ``cover`` remembers where white cells lie, so that
-red cells under them are mostly hidden.
+Layers: ``rbc`` sums red-cell thickness (the eosin colour is applied at the end); ``od_bg``
+takes platelets (additive); ``od_wbc`` white cells, composited "over" one another; ``cover``
+marks where white cells lie, so red cells under them are mostly hidden.
 """
 from __future__ import annotations
 
@@ -24,8 +22,7 @@ def smooth_noise(rng: np.random.Generator, height: int, width: int,
                  sigma: float) -> np.ndarray:
     """Unit-variance Gaussian-correlated noise of correlation length ``sigma`` px.
 
-    Large sigmas are drawn on a coarse grid and upsampled, so the cost stays
-    proportional to the image size, not to sigma squared.
+    Large sigmas are drawn coarse and upsampled: the cost does not grow with sigma squared.
     """
     factor = max(1.0, sigma / 1.5)
     h = int(np.ceil(height / factor)) + 2
@@ -76,8 +73,7 @@ class Canvas:
 def rbc_template(shape: RadialShape, pallor: float) -> np.ndarray:
     """Thickness map of a biconcave red cell: darker rim, pale centre, soft edge.
 
-    Red cells are hundreds per field, so each is drawn once as a small template
-    (centred on its middle pixel) and reused; see :func:`add_template`.
+    Drawn once as a small template centred on its middle pixel, reused by the hundred.
     """
     half = int(np.ceil(shape.rmax)) + 1
     grid = np.arange(-half, half + 1, dtype=np.float32)

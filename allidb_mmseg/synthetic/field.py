@@ -134,10 +134,8 @@ def _illumination(rng: np.random.Generator, height: int, width: int,
 
 
 def _camera(rng: np.random.Generator, rgb: list[np.ndarray], d_rbc: float) -> np.ndarray:
-    """Saturation, defocus, sensor noise and a JPEG pass; nothing geometric.
-
-    Takes float R, G, B planes (0..255), returns uint8 BGR.
-    """
+    """Saturation, defocus, sensor noise and a JPEG pass (nothing geometric): float R, G,
+    B planes (0..255) to uint8 BGR."""
     bgr = cv2.merge(rgb[::-1])
     gray = cv2.cvtColor(cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY), cv2.COLOR_GRAY2BGR)
     sat = rng.uniform(0.85, 1.2)

@@ -1,11 +1,9 @@
 """Named stain profiles: one lab's May-Grunwald-Giemsa batch, staining time and white balance.
 
-The generator already varies stain hue and strength from image to image; a profile moves
-the whole distribution, as a second lab's slides do. Each profile multiplies the optical
-density of the basic dye (azure/methylene blue: nuclei, blue cytoplasm, platelets) and of
-the acid dye (eosin: red cells, neutrophil granules) per RGB channel, and sets the lamp's
-colour (the background of an empty field). The random draws of a field are the same under
-every profile, so the same seed gives the same cells, stained differently.
+A profile moves the generator's per-image stain distribution, as a second lab's slides do:
+it scales the OD of the basic dye (azure/methylene blue: nuclei, blue cytoplasm, platelets)
+and of the acid dye (eosin: red cells, neutrophil granules) per RGB channel and sets the
+lamp colour. Random draws do not depend on it: the same seed gives the same cells.
 """
 from __future__ import annotations
 

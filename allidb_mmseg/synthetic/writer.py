@@ -1,8 +1,7 @@
 """Write a synthetic data set in the layout of a CVAT "COCO 1.0" export plus ground truth.
 
-ALL-IDB may not be redistributed, so the demo and the tests run on these fields. The COCO
-file is what a user would export from CVAT, so the demo runs the real converter on it; the
-masks beside it are the truth the converter's output must equal.
+The demo runs the real converter on the COCO file; the masks beside it are the truth the
+converter's output must equal.
 """
 from __future__ import annotations
 
@@ -16,28 +15,12 @@ import numpy as np
 
 from ..utils import swap_in_dir, temp_dir_beside
 from ..converters.cvat_coco import cvat_coco, polygons_to_mask
+from ..converters.xyc import write_xyc
 from .field import render_field
 from .stain_profiles import get_stain_profile
 
 JPEG_PARAMS = [cv2.IMWRITE_JPEG_QUALITY, 95, cv2.IMWRITE_JPEG_OPTIMIZE, 0,
                cv2.IMWRITE_JPEG_PROGRESSIVE, 0]
-
-
-def _is_nonempty(path: Path) -> bool:
-    if not path.exists() and not path.is_symlink():
-        return False
-    return not path.is_dir() or any(path.iterdir())
-
-
-def _image_rng(seed: int, index: int) -> np.random.Generator:
-    """Image i's own stream: the same field for the same (seed, i), whatever num_images is."""
-    return np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(0, index)))
-
-
-def _healthy_indices(seed: int, num_images: int, healthy_fraction: float) -> set[int]:
-    n_healthy = int(round(healthy_fraction * num_images))
-    rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(1,)))
-    return set(int(i) for i in rng.permutation(num_images)[:n_healthy])
 
 
 def _write_all(tmp: Path, num_images: int, size: tuple[int, int], seed: int,
@@ -46,14 +29,17 @@ def _write_all(tmp: Path, num_images: int, size: tuple[int, int], seed: int,
     width, height = size
     for sub in ('images', 'annotations', 'masks', 'centres'):
         (tmp / sub).mkdir()
-    healthy = _healthy_indices(seed, num_images, healthy_fraction)
+    n_healthy = int(round(healthy_fraction * num_images))
+    rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(1,)))
+    healthy = {int(i) for i in rng.permutation(num_images)[:n_healthy]}
     records, coco_images = [], []
     indices = range(num_images)
     if progress:
         from tqdm import tqdm
         indices = tqdm(indices, desc='synthetic fields', unit='img')
     for i in indices:
-        rng = _image_rng(seed, i)
+        # Image i's own stream: the same field for the same (seed, i), whatever num_images.
+        rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(0, i)))
         n_blasts = 0 if i in healthy else int(rng.integers(1, 9))
         img, polygons, centres = render_field(rng, (width, height), n_blasts,
                                               stain_profile=stain_profile)
@@ -63,8 +49,7 @@ def _write_all(tmp: Path, num_images: int, size: tuple[int, int], seed: int,
         mask = polygons_to_mask(polygons, height, width)
         if not cv2.imwrite(str(tmp / 'masks' / f'{stem}.png'), mask):
             raise OSError(f'{tmp / "masks" / stem}.png: could not write PNG')
-        (tmp / 'centres' / f'{stem}.xyc').write_text(
-            ''.join(f'{x} {y}\n' for x, y in centres))
+        write_xyc(tmp / 'centres' / f'{stem}.xyc', centres)
         coco_images.append((f'{stem}.jpg', width, height, polygons))
         records.append({'file_name': f'{stem}.jpg', 'width': width, 'height': height,
                         'blasts': len(polygons), 'healthy': i in healthy})
@@ -81,14 +66,11 @@ def make_synthetic(out_dir: str | os.PathLike, num_images: int = 40,
 
     Layout: ``images/synth_NNN.jpg``, ``annotations/instances_default.json`` (CVAT COCO
     1.0, category 'lymphoblast'), ``masks/synth_NNN.png`` (uint8 0/1 ground truth from the
-    same polygons, via pycocotools) and ``centres/synth_NNN.xyc`` (ALL-IDB1's "x y" lines).
-    ``round(healthy_fraction * num_images)`` images have no blasts; the others 1-8.
-
-    The set is built in a temporary folder beside ``out_dir`` and renamed into place, so
-    an interrupted run leaves no half-written output. An existing non-empty ``out_dir`` is
-    refused (FileExistsError) unless ``force``. The same arguments give byte-identical files.
-    ``stain_profile`` (a name of :data:`~allidb_mmseg.synthetic.STAIN_PROFILES`) stains the
-    same fields like another lab; None keeps the default look.
+    same polygons) and ``centres/synth_NNN.xyc``. ``round(healthy_fraction * num_images)``
+    images have no blasts, the others 1-8. Built beside ``out_dir`` and renamed into place;
+    a non-empty ``out_dir`` is refused (FileExistsError) unless ``force``. The same
+    arguments give byte-identical files. ``stain_profile`` (a name of
+    :data:`~allidb_mmseg.synthetic.STAIN_PROFILES`) stains the same fields like another lab.
     """
     out = Path(out_dir)
     width, height = (int(v) for v in size)
@@ -99,7 +81,8 @@ def make_synthetic(out_dir: str | os.PathLike, num_images: int = 40,
     if not 0.0 <= healthy_fraction <= 1.0:
         raise ValueError(f'healthy_fraction must be in [0, 1], got {healthy_fraction}')
     get_stain_profile(stain_profile)  # ValueError for an unknown name, before any work
-    if _is_nonempty(out) and not force:
+    exists = out.exists() or out.is_symlink()
+    if exists and (not out.is_dir() or any(out.iterdir())) and not force:
         raise FileExistsError(f'{out}: exists and is not empty (use force to replace it)')
 
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -8,8 +8,7 @@ from typing import Callable, Optional
 
 from .signals import report_interrupt, sigterm_as_interrupt
 
-__all__ = ['AllidbError', 'AllidbWarning', 'report_error', 'tool_main',
-           'first_line']
+__all__ = ['AllidbError', 'AllidbWarning', 'tool_main', 'first_line']
 
 EXIT_USAGE = 2
 
@@ -17,13 +16,11 @@ EXIT_USAGE = 2
 class AllidbError(Exception):
     """Bad input, or an output that cannot be made, in one line.
 
-    ``str()`` is ``<file>: <problem>`` (or just the problem while the file is
-    not known yet: a caller may set ``path`` later). Every tool prints it as
-    ``error: <file>: <problem>`` and exits with 2, through :func:`tool_main`.
+    ``str()`` is ``<file>: <problem>``, or just the problem while ``path`` is
+    None (a caller may set it later). Tools print it through :func:`tool_main`.
 
     Args:
-        path: the file or option at fault; given alone, it is the whole
-            message (for messages that already name their file).
+        path: the file or option at fault; given alone, the whole message.
         problem: what is wrong with it.
     """
 
@@ -49,17 +46,6 @@ def first_line(exc: BaseException) -> str:
     return lines[0] if lines else type(exc).__name__
 
 
-def report_error(err: AllidbError) -> int:
-    """Print ``error: <file>: <problem>`` on stderr; return the exit code 2.
-
-    Notes added on the error's way up (``err.add_note``, e.g. where the
-    report of the work done so far is) follow on the same line.
-    """
-    notes = ''.join(f'; {n}' for n in getattr(err, '__notes__', []))
-    print(f'error: {err}{notes}', file=sys.stderr)
-    return EXIT_USAGE
-
-
 def _show_warning(original: Callable) -> Callable:
     def show(message, category, filename, lineno, file=None, line=None):
         if issubclass(category, AllidbWarning):
@@ -72,7 +58,8 @@ def _show_warning(original: Callable) -> Callable:
 def tool_main(func: Callable[..., Optional[int]]) -> Callable[..., int]:
     """Wrap a tool's ``main(argv)``: one line on stderr, never a traceback.
 
-    - :class:`AllidbError`: ``error: <file>: <problem>``, exit code 2.
+    - :class:`AllidbError`: ``error: <file>: <problem>``, exit code 2; notes
+      added on its way up (``err.add_note``) follow on the same line.
     - Ctrl-C and SIGTERM: ``interrupted (SIGINT|SIGTERM)``, exit code 130 or
       143 (:mod:`.signals`); ``finally`` blocks run first, so reports of the
       work done so far are written.
@@ -86,7 +73,9 @@ def tool_main(func: Callable[..., Optional[int]]) -> Callable[..., int]:
             try:
                 return int(func(*args, **kwargs) or 0)
             except AllidbError as err:
-                return report_error(err)
+                notes = ''.join(f'; {n}' for n in getattr(err, '__notes__', []))
+                print(f'error: {err}{notes}', file=sys.stderr)
+                return EXIT_USAGE
             except KeyboardInterrupt as exc:
                 return report_interrupt(exc)
     return wrapper

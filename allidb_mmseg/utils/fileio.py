@@ -1,9 +1,8 @@
 """Writing outputs so that nothing half-written ever carries a final name.
 
-Every file is written to a hidden temporary name beside its target (same
-file system, so the rename is atomic), checked, flushed to disk and renamed.
-Folders are built beside their target and swapped in the same way. An
-existing output is replaced only when the caller says so (``--force``).
+Files are written to a hidden temporary name beside their target, checked,
+flushed and renamed (atomic on one file system); folders are built beside
+their target and swapped in.
 """
 from __future__ import annotations
 
@@ -30,17 +29,14 @@ class WriteError(AllidbError, OSError):
     """An output that could not be written (disk full, permissions, quota).
 
     Both an :class:`AllidbError` (tools print it in one line) and an
-    ``OSError`` (code that catches OS errors still does); ``errno`` is the
-    OS error's, when there was one.
+    ``OSError`` (code catching OS errors still does), with its ``errno``.
     """
 
 
 def onnx_sidecar_entry(model: PathLike, key: str) -> Any:
-    """``key`` of an exported ``.onnx`` model's JSON sidecar (``model.json``).
-
+    """``key`` of an exported ``.onnx`` model's JSON sidecar (``model.json``);
     None for another kind of file, a missing or unreadable sidecar (the model
-    loader reports a bad one) or a missing key.
-    """
+    loader reports a bad one) or a missing key."""
     if Path(model).suffix != '.onnx':
         return None
     try:
@@ -118,12 +114,9 @@ def atomic_write_json(path: PathLike, obj: Any, indent: int | None = 2) -> None:
 
 
 def atomic_imwrite(path: PathLike, img: Any, params: Sequence[int] = ()) -> None:
-    """Encode ``img`` in memory (format from the suffix), then write it
-    through a temporary file, checked against the encoded length.
-
-    ``params`` go to the encoder (e.g. ``[cv2.IMWRITE_JPEG_QUALITY, 80]``).
-    Why in memory: ``cv2.imwrite`` may report success for a file the disk
-    had no room for; Python's own write raises instead.
+    """Encode ``img`` in memory (format from the suffix; ``params`` go to the
+    encoder), then write it through a temporary file. In memory because
+    ``cv2.imwrite`` may report success for a file the disk had no room for.
 
     Raises:
         WriteError: the image cannot be encoded or the file cannot be written.
@@ -142,10 +135,9 @@ def atomic_imwrite(path: PathLike, img: Any, params: Sequence[int] = ()) -> None
 def temp_dir_beside(target: PathLike, tag: str = 'tmp') -> Path:
     """A new, empty folder next to ``target``, to build it in and rename.
 
-    Named ``.<target name>.<tag>-<pid>-<random>``: the process id tells a
-    later run whether its owner is still alive (:func:`remove_stale_temps`).
-    ``mkdtemp`` makes it private (0700); the finished output gets the mode
-    any new folder gets under the umask.
+    Named ``.<target name>.<tag>-<pid>-<random>``: the pid tells a later run
+    whether its owner is alive (:func:`remove_stale_temps`). Its mode is that
+    of any new folder under the umask, not mkdtemp's private 0700.
     """
     target = Path(target)
     tmp = Path(tempfile.mkdtemp(prefix=f'.{target.name}.{tag}-{os.getpid()}-',
@@ -202,13 +194,12 @@ def _alive(pid: int) -> bool:
 
 def remove_stale_temps(folder: PathLike, name: Optional[str] = None
                        ) -> tuple[list[Path], list[Path]]:
-    """Delete temporaries that killed runs left in ``folder``.
+    """Delete temporaries of this module that killed runs left in ``folder``.
 
-    Only this module's temporary names are considered, and only those whose
-    owning process is gone (the pid is in the name; on a file system shared
-    between machines, run this only where the writers run). A folder parked
-    by :func:`swap_in_dir` (``*.old``) whose target is missing is the
-    previous output: it is put back, not deleted.
+    Only those whose owning process is gone count (the pid is in the name; on
+    a file system shared between machines, run this where the writers run). A
+    folder parked by :func:`swap_in_dir` (``*.old``) whose target is missing
+    is the previous output: it is put back, not deleted.
 
     Args:
         folder: where to look (not recursive).
@@ -249,11 +240,10 @@ def remove_stale_temps(folder: PathLike, name: Optional[str] = None
 def check_writable_dir(path: PathLike, what: str = 'output folder') -> Path:
     """Fail early, in one line, when nothing can be written at ``path``.
 
-    Why: a tool should not load a model or train for an hour and then die on
-    its first write. The folder need not exist yet: then the nearest existing
-    parent must let us create it. The check writes (and deletes) a probe, so
-    it sees what permission bits alone do not (read-only mounts, quotas,
-    root's rights).
+    So that a tool does not train for an hour and then die on its first write.
+    A missing folder is checked in its nearest existing parent. A probe is
+    written and deleted: it sees what permission bits do not (read-only
+    mounts, quotas, root's rights).
 
     Args:
         path: the folder the tool will write into.

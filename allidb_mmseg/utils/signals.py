@@ -1,12 +1,9 @@
 """Ctrl-C and SIGTERM end a tool the same way: cleanly, in one line.
 
-A scheduler or ``kill PID`` sends SIGTERM, a user at a terminal sends SIGINT
-(Ctrl-C). Python turns only SIGINT into an exception; SIGTERM would end the
-process on the spot, with no ``finally`` blocks, so a tool could not write the
+Python turns only SIGINT into an exception; SIGTERM (a scheduler, ``kill PID``)
+would end the process with no ``finally`` blocks, so a tool could not write the
 report of the work done so far. :func:`sigterm_as_interrupt` makes SIGTERM
-raise :class:`Interrupted` (a ``KeyboardInterrupt``) instead, so both signals
-run the same clean-up, and :func:`report_interrupt` prints the one line and
-returns the conventional exit code (128 + signal number: 130 and 143).
+raise :class:`Interrupted` (a ``KeyboardInterrupt``) instead.
 """
 from __future__ import annotations
 
@@ -16,8 +13,7 @@ import sys
 import threading
 from typing import Iterator
 
-__all__ = ['Interrupted', 'sigterm_as_interrupt', 'interrupt_exit_code',
-           'report_interrupt']
+__all__ = ['Interrupted', 'sigterm_as_interrupt', 'report_interrupt']
 
 
 class Interrupted(KeyboardInterrupt):
@@ -53,18 +49,15 @@ def sigterm_as_interrupt() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
-def interrupt_exit_code(exc: BaseException) -> int:
-    """128 + the signal number: 130 for Ctrl-C (SIGINT), 143 for SIGTERM."""
-    return 128 + getattr(exc, 'signum', signal.SIGINT)
-
-
 def report_interrupt(exc: KeyboardInterrupt) -> int:
-    """Print ``interrupted (SIGNAL)[: notes]`` on stderr; return the exit code.
+    """Print ``interrupted (SIGNAL)[: notes]`` on stderr; return the exit code
+    128 + the signal number (130 for Ctrl-C, 143 for SIGTERM).
 
     Notes added to the exception on its way up (``exc.add_note``) say what
     was kept, e.g. where the report of the images done so far is.
     """
-    name = signal.Signals(getattr(exc, 'signum', signal.SIGINT)).name
+    signum = getattr(exc, 'signum', signal.SIGINT)
     notes = '; '.join(getattr(exc, '__notes__', []))
-    print(f'interrupted ({name}){": " + notes if notes else ""}', file=sys.stderr)
-    return interrupt_exit_code(exc)
+    print(f'interrupted ({signal.Signals(signum).name}){": " + notes if notes else ""}',
+          file=sys.stderr)
+    return 128 + signum

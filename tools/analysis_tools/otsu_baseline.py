@@ -28,7 +28,7 @@ def main(argv=None) -> int:
     if not osp.isdir(args.data_root):
         raise AllidbError(args.data_root, 'data root is not a directory')
     refuse_existing(out, args.force)
-    from allidb_mmseg.evaluation.otsu import evaluate_otsu
+    from benchmarks.otsu import evaluate_otsu
     try:
         report = evaluate_otsu(args.data_root, args.split)
     except ValueError as e:  # an unreadable image or mask

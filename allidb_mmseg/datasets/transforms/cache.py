@@ -1,18 +1,15 @@
 """Remember the output of the deterministic loading steps of a pipeline.
 
-At 128 px the training set is tiny once resized (86 fields x 64 KB), but every
-sample still decodes a 2592x1944 JPEG and a 2592x1944 PNG label, each epoch,
-for the same result. Measured on this project's CPU, the label PNG alone costs
-about as much as a 1/8-scale JPEG decode, so faster JPEG decoding cannot reach
-the 5x target by itself. ``CachedCompose`` runs "load image -> load label ->
-Resize" once per file and replays the small result afterwards: the effect of
-a pre-scaled copy on disk, without a converter step or stale files.
+At 128 px the resized training set is tiny (86 fields x 64 KB), but every
+sample still decodes a 2592x1944 JPEG and PNG label each epoch; the label alone
+costs about a 1/8-scale JPEG decode, so faster JPEG decoding is not enough.
+``CachedCompose`` runs "load image -> load label -> Resize" once per file and
+replays the small result: a pre-scaled copy without a converter step.
 
-The cache lives in the process that runs the pipeline (each DataLoader worker
-keeps its own; it survives epochs with ``persistent_workers=True``, mmseg's
-default). Wrappers with the same ``transforms`` config share one store, so the
-plain and the augmented view of a ConcatDataset load each file once. It is
-bounded by ``max_bytes`` and then simply stops adding.
+Each process running the pipeline (each DataLoader worker) keeps its own cache;
+it survives epochs with ``persistent_workers=True``. Wrappers with the same
+``transforms`` config share one store, so the plain and augmented views of a
+ConcatDataset load each file once. Past ``max_bytes`` it stops adding.
 """
 from __future__ import annotations
 

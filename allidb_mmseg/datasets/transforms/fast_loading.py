@@ -1,28 +1,19 @@
 """Load a JPEG already shrunk by the decoder, for pipelines that resize it anyway.
 
 Training at 128 px decodes a 2592x1944 field and then throws away more than
-99% of its pixels in ``Resize``. libjpeg can decode at 1/2, 1/4 or 1/8 scale
-by skipping most of the inverse DCT (OpenCV's ``IMREAD_REDUCED_*`` flags),
-which is several times faster and also anti-aliases. ``LoadImageFromFileFast``
-picks the largest such factor whose output is still at least the size the
-following ``Resize`` produces, so that ``Resize`` still only downsamples.
+99% of its pixels in ``Resize``. libjpeg decodes at 1/2, 1/4 or 1/8 scale
+(OpenCV's ``IMREAD_REDUCED_*`` flags) several times faster, anti-aliased.
+``LoadImageFromFileFast`` picks the largest factor whose output is still at
+least the size the following ``Resize`` produces, so it still only downsamples.
 
-Shapes, as the rest of mmseg reads them:
-
-* ``ori_shape`` is the FULL size of the file (from the JPEG header), exactly
-  as ``LoadImageFromFile`` would set it. Segmentors resize predictions back to
-  ``ori_shape`` and metrics compare them with the label loaded at its native
-  size, so validation and testing stay at the label's resolution.
-* ``img_shape`` is the shape of the decoded (reduced) image; ``Resize`` then
-  sets it to the network input size as usual.
-* ``scale_factor`` is written by ``Resize`` relative to the image it received,
-  i.e. the reduced one. No mmseg segmentor or metric reads it (they use
-  ``ori_shape``); ``decode_factor`` records the reduction for anyone who
-  needs the full chain (``full -> input = scale_factor / decode_factor``).
-
-Labels are untouched: ``LoadAnnotations`` still loads them at full size, and
-``Resize`` resizes them with nearest-neighbour straight from full size, so
-training labels are bit-identical to the naive pipeline's.
+``ori_shape`` is the FULL size of the file (JPEG header), as
+``LoadImageFromFile`` sets it: predictions are resized back to it and scored
+against the label at its native size. ``img_shape`` is the reduced shape.
+``scale_factor`` (from ``Resize``) is relative to the reduced image; no mmseg
+segmentor or metric reads it, and ``decode_factor`` records the reduction
+(``full -> input = scale_factor / decode_factor``). Labels are untouched:
+``LoadAnnotations`` loads them at full size and ``Resize`` resizes them with
+nearest-neighbour, so they are bit-identical to the naive pipeline's.
 """
 from __future__ import annotations
 
@@ -48,10 +39,9 @@ _REDUCED_FLAGS = {mode: {f: getattr(cv2, f'IMREAD_REDUCED_{mode.upper()}_{f}')
 
 
 def jpeg_size(data: bytes) -> tuple[int, int] | None:
-    """(height, width) of a JPEG as OpenCV will decode it, or None if not a JPEG.
+    """(height, width) of a JPEG as OpenCV decodes it (EXIF rotation applied), or None.
 
-    PIL reads only the header here. OpenCV applies the EXIF orientation when
-    decoding, so a rotated-by-90 tag swaps the axes.
+    Reads the header only.
     """
     if not data.startswith(_JPEG_MAGIC):
         return None

@@ -12,13 +12,11 @@ from mmseg.registry import TRANSFORMS
 class SeededAlbu(Albu):
     """mmseg's ``Albu`` whose albumentations draws follow the run's seed.
 
-    albumentations 2.x draws from a generator of its own, seeded from the OS
-    when the ``Compose`` is built, so two runs with the same seed trained on
-    different augmentations (and ended with different losses). Here that
-    generator is seeded on first use from numpy's global state, which mmengine
-    seeds per process and per DataLoader worker: the same seed gives the same
-    draws, and workers still draw differently (also when forked from a
-    process that had used the transform already). Arguments are ``Albu``'s.
+    albumentations 2.x seeds its own generator from the OS, so two runs with
+    the same seed trained on different augmentations. Here it is seeded on
+    first use in each process from numpy's global state, which mmengine seeds
+    per process and DataLoader worker: same seed, same draws, and workers
+    (forked ones too) still differ. Arguments are ``Albu``'s.
     """
 
     _seeded_in: int | None = None  # the process whose numpy state seeded it

@@ -1,12 +1,10 @@
 """Stain transforms for training pipelines: MGG stain jitter and stain normalization.
 
-``MGGStainJitter`` varies a May-Grunwald-Giemsa stain the way another batch or
-staining time does: the image is unmixed in optical density (OD) into the basic
-dye (azure/methylene blue: nuclei, blue cytoplasm), the acid dye (eosin: red
-cells) and a residual, each dye's amount is scaled, each dye's colour is tilted,
-and the image is mixed again. Unlike albumentations' ``HEStain`` (H&E presets,
-or a two-stain Macenko fit that drops the residual), nothing outside the two
-dyes is lost. ``StainNormalize`` maps every image onto a saved
+``MGGStainJitter`` varies a May-Grunwald-Giemsa stain like another batch or
+staining time: the image is unmixed in optical density into the basic dye
+(nuclei, blue cytoplasm), the acid dye (eosin: red cells) and a residual; each
+dye's amount is scaled and its colour tilted. Unlike albumentations' ``HEStain``
+the residual is kept. ``StainNormalize`` maps every image onto a saved
 :class:`~allidb_mmseg.smear.stain.StainReference`.
 """
 from __future__ import annotations

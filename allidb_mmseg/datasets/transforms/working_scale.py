@@ -17,20 +17,15 @@ __all__ = ['RescaleToWorkingScale']
 class RescaleToWorkingScale(BaseTransform):
     """Rescale so that red cells are ``working_rbc_px`` pixels across.
 
-    The factor comes from :func:`~.cell_scale.working_scale_factor`:
-    ``source_rbc_px`` when given (the dataset's red-cell size), else the
-    results' ``mpp`` (microns per pixel) when a loader set one, else the
-    red-cell size measured in the image. Images are resized with area
-    averaging when shrunk and bilinear interpolation when enlarged; every
-    map in ``seg_fields`` (labels loaded before this step) with nearest
-    neighbour to exactly the image's new size, so image and label stay
-    aligned.
+    The factor (:func:`~.cell_scale.working_scale_factor`) comes from
+    ``source_rbc_px`` when given, else the results' ``mpp`` (microns per
+    pixel), else the red-cell size measured in the image. Images are resized
+    with area averaging (shrink) or bilinear (enlarge), every map in
+    ``seg_fields`` with nearest neighbour to exactly the image's new size.
 
-    Like mmseg's ``Resize`` it keeps ``ori_shape`` (predictions are resized
-    back to it, so evaluation stays at the label's native resolution) and
-    sets ``img_shape``, ``scale_factor`` (w, h, relative to the image it
-    received) and ``keep_ratio``; it also records the factor as
-    ``working_scale``.
+    Like mmseg's ``Resize`` it keeps ``ori_shape`` (evaluation stays at the
+    label's resolution) and sets ``img_shape``, ``scale_factor`` (w, h) and
+    ``keep_ratio``; the factor is recorded as ``working_scale``.
 
     Args:
         working_rbc_px: the working scale, red-cell diameter in pixels.

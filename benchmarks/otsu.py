@@ -14,11 +14,11 @@ import cv2
 import numpy as np
 from scipy import ndimage as ndi
 
-from ..smear.cell_scale import min_blast_area
-from ..utils import split_pairs
-from .detection import detection_row, summarize_detection
-from .metrics import segmentation_metrics
-from .summary import metrics_report
+from allidb_mmseg.evaluation.detection import detection_row, summarize_detection
+from allidb_mmseg.evaluation.metrics import segmentation_metrics
+from allidb_mmseg.evaluation.summary import metrics_report
+from allidb_mmseg.smear.cell_scale import min_blast_area
+from allidb_mmseg.utils import split_pairs
 
 __all__ = ['purple_stain_score', 'otsu_blast_mask', 'evaluate_otsu']
 

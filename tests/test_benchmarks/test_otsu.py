@@ -5,7 +5,7 @@ import cv2
 import numpy as np
 import pytest
 
-from allidb_mmseg.evaluation.otsu import evaluate_otsu, otsu_blast_mask
+from benchmarks.otsu import evaluate_otsu, otsu_blast_mask
 from helpers import jpg_seg_root
 
 
