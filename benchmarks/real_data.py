@@ -94,6 +94,8 @@ METHODS = {m.name: m for m in (
     # four times the CPU of the rows above).
     Method('native_long', 'segformer_allidb_native_aug', iters=2000, batch_size=8),
     Method('native_real_long', 'segformer_allidb_native_real', iters=2000, batch_size=8),
+    # The default native config at twice the budget ("more iterations").
+    Method('native_xlong', 'segformer_allidb_native_aug', iters=4000, batch_size=8),
     # Ablation rows (research configs under benchmarks/configs/).
     Method('native_cmr', ABLATIONS + 'native_cmr', iters=1000, batch_size=4),
     Method('native_cmr_weight', ABLATIONS + 'native_cmr_weight', iters=1000, batch_size=4),
