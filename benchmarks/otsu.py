@@ -65,7 +65,7 @@ def evaluate_otsu(data_root: str, split: str = 'test',
     """Run the Otsu baseline on one split and score it like mmseg does.
 
     Also scores per-blast detection as tools/test.py does
-    (:mod:`.detection`; the minimum blast area from ``source_rbc_px`` or
+    (:mod:`allidb_mmseg.evaluation.detection`; the minimum blast area from ``source_rbc_px`` or
     each image's measured red-cell size), under ``detection``.
     """
     from tqdm import tqdm

@@ -325,12 +325,12 @@ def summarize_real(rows: list[dict], threshold: float = RBC_CONFIDENCE_MIN,
         sel = [r for r in rows if r['source'] == source]
         unsure = [_unsure(r, threshold) for r in sel]
         known = [r for r in sel if r['true_px'] is not None]
+        known_unsure = [u for u, r in zip(unsure, sel) if r['true_px'] is not None]
         errs = np.array([abs(r['error_pct']) for r in known
                          if r['error_pct'] is not None])
         within = [r['error_pct'] is not None and abs(r['error_pct']) <= 20
                   for r in known]
-        sure_within = [w for w, r in zip(within, known)
-                       if not _unsure(r, threshold)]
+        sure_within = [w for w, u in zip(within, known_unsure) if not u]
         out[source] = dict(
             fields=len(sel),
             median_abs_error_pct=_round(np.median(errs)) if errs.size else None,
@@ -343,12 +343,11 @@ def summarize_real(rows: list[dict], threshold: float = RBC_CONFIDENCE_MIN,
             off = [abs(100.0 * (r['estimate_px'] / factor / r['true_px'] - 1.0))
                    if r['estimate_px'] else np.inf for r in known]
             bad = [e > MISREAD_PCT for e in off]
-            flags = [u for u, r in zip(unsure, sel) if r['true_px'] is not None]
             out[source].update(
                 median_abs_error_after_pct=_round(np.median(off)),
                 within_20_after_pct=_round(100 * (1 - np.mean(bad))),
-                unsure_of_misread_pct=_pct_of([f for f, b in zip(flags, bad) if b]),
-                unsure_of_rest_pct=_pct_of([f for f, b in zip(flags, bad) if not b]))
+                unsure_of_misread_pct=_pct_of([u for u, b in zip(known_unsure, bad) if b]),
+                unsure_of_rest_pct=_pct_of([u for u, b in zip(known_unsure, bad) if not b]))
     return out
 
 
