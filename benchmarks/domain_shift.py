@@ -20,6 +20,7 @@ import cv2
 import numpy as np
 
 from allidb_mmseg.converters.xyc import read_xyc
+from allidb_mmseg.io.image_io import read_label
 from allidb_mmseg.synthetic import make_synthetic
 from allidb_mmseg.utils import AllidbError, atomic_write_json, atomic_write_text
 
@@ -131,8 +132,7 @@ def evaluate_set(model, check, test_dir: Path, min_area: int) -> dict:
     images = sorted((test_dir / 'images').glob('*.jpg'))
     for path in images:
         img = cv2.imread(str(path))
-        truth = cv2.imread(str(test_dir / 'masks' / f'{path.stem}.png'),
-                           cv2.IMREAD_UNCHANGED) == 1
+        truth = read_label(test_dir / 'masks' / f'{path.stem}.png') == 1
         row = ImageRow(file=str(path), name=path.stem)
         pred = segment(model, check.prepare(img, row)) == 1
         flagged += bool(row.ood_flag)

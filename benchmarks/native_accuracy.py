@@ -19,7 +19,7 @@ from typing import Callable, Optional
 
 from allidb_mmseg.utils import AllidbError, atomic_write_json
 
-from .recorded import DATASET_FILE, recorded_dataset
+from .recorded import recorded_dataset
 
 __all__ = ['DatasetSpec', 'make_dataset']
 
@@ -328,12 +328,13 @@ def plot_example(work_dir: str, data_root: str, configs_dir: str,
     from matplotlib.figure import Figure
 
     from allidb_mmseg.apis import load_model, segment
+    from allidb_mmseg.io.image_io import read_label
     from allidb_mmseg.models.checkpoint import best_checkpoint
     from benchmarks.otsu import otsu_blast_mask
     from allidb_mmseg.utils import atomic_write, split_pairs
 
     pairs = split_pairs(data_root, 'test')
-    labels = [cv2.imread(str(a), cv2.IMREAD_UNCHANGED) for _, a in pairs]
+    labels = [read_label(a) for _, a in pairs]
     k = int(np.argmax([(lab == 1).sum() for lab in labels]))
     img = cv2.imread(str(pairs[k][0]), cv2.IMREAD_COLOR)
     label = labels[k]

@@ -17,6 +17,7 @@ from scipy import ndimage as ndi
 from allidb_mmseg.evaluation.detection import detection_row, summarize_detection
 from allidb_mmseg.evaluation.metrics import segmentation_metrics
 from allidb_mmseg.evaluation.summary import metrics_report
+from allidb_mmseg.io.image_io import read_image, read_label
 from allidb_mmseg.smear.cell_scale import min_blast_area
 from allidb_mmseg.utils import split_pairs
 
@@ -76,13 +77,7 @@ def evaluate_otsu(data_root: str, split: str = 'test',
     def predictions():
         for img_path, ann_path in tqdm(pairs, desc=f'otsu {split}',
                                        disable=not progress):
-            img = cv2.imread(str(img_path), cv2.IMREAD_COLOR)
-            label = cv2.imread(str(ann_path), cv2.IMREAD_UNCHANGED)
-            if img is None or label is None:
-                bad = img_path if img is None else ann_path
-                raise ValueError(f'{bad}: cannot read image')
-            if label.ndim == 3:
-                label = label[..., 0]
+            img, label = read_image(img_path), read_label(ann_path)
             pred = otsu_blast_mask(img)
             detections.append(detection_row(
                 pred, label, min_blast_area(img, source_rbc_px)))

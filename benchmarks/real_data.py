@@ -34,6 +34,7 @@ import numpy as np
 from allidb_mmseg.converters.xyc import read_xyc
 from allidb_mmseg.evaluation.smear_call import (SmearCall, detection_f1, fit_call,
                                                 kept_blasts, smear_score)
+from allidb_mmseg.io.image_io import read_label
 from allidb_mmseg.smear.cell_scale import min_blast_area
 from allidb_mmseg.utils import AllidbError, atomic_write_json, atomic_write_text
 
@@ -153,8 +154,7 @@ def field_records(model, check, data_root: Path, split: str, min_area: int,
     records = []
     for path in sorted((data_root / 'img_dir' / split).glob('*.jpg')):
         img = cv2.imread(str(path))
-        truth = cv2.imread(str(data_root / 'ann_dir' / split / f'{path.stem}.png'),
-                           cv2.IMREAD_UNCHANGED) == 1
+        truth = read_label(data_root / 'ann_dir' / split / f'{path.stem}.png') == 1
         row = ImageRow(file=str(path), name=path.stem)
         if check is not None:
             given, img = img, check.prepare(img, row)

@@ -11,15 +11,13 @@ import os
 from pathlib import Path
 from typing import Any
 
-import cv2
-
 from ..evaluation.counting import count_blasts
 from ..evaluation.detection import label_blast_centres
 from ..evaluation.matching import hit_labels
 from ..evaluation.smear_call import SMEAR_CALL_FILE, SmearCall, fit_call
 from ..inference.model import segment, working_scale
 from ..inference.tiling import BLAST_CLASS
-from ..io.image_io import read_image
+from ..io.image_io import read_image, read_label
 from ..utils import AllidbError, refuse_existing, split_pairs
 from .pipeline import scaled_min_area
 
@@ -42,9 +40,7 @@ def fields_of_split(model: Any, data_root: str | os.PathLike, split: str = 'val'
     fields = []
     for img_path, mask_path in pairs:
         img = read_image(img_path)
-        label = cv2.imread(str(mask_path), cv2.IMREAD_UNCHANGED)
-        if label is None:
-            raise AllidbError(mask_path, 'cannot be read as a mask')
+        label = read_label(mask_path)
         mask, prob = segment(model, img, return_prob=True)
         min_area = scaled_min_area(model, None, working_scale(model, img), img)
         counted = count_blasts(mask == BLAST_CLASS, min_area=min_area, prob=prob)

@@ -12,6 +12,7 @@ import cv2
 import numpy as np
 
 from ..converters.xyc import XycError, read_xyc
+from ..io.image_io import read_label
 from ..smear.cell_scale import min_blast_area
 from ..utils import BLAST_CLASS, files_by_stem
 from .counting import DEFAULT_MIN_BLAST_AREA, AllRule, count_blasts
@@ -63,9 +64,7 @@ def evaluate_folders(pred_dir: str | os.PathLike, xyc_dir: str | os.PathLike,
     stems = [s for s in masks if s in xycs or missing_as_healthy]
     rows = []
     for stem in tqdm(stems, desc='scoring', unit='img', disable=not progress):
-        mask = cv2.imread(str(masks[stem]), cv2.IMREAD_UNCHANGED)
-        if mask is None or mask.ndim != 2:
-            raise XycError(f'{masks[stem]}: not a single-channel mask PNG')
+        mask = read_label(masks[stem])
         try:
             centres = read_xyc(xycs[stem]) if stem in xycs else np.zeros((0, 2))
         except XycError as e:

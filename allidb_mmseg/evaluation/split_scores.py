@@ -9,9 +9,9 @@ from __future__ import annotations
 import time
 from typing import Callable, Iterable
 
-import cv2
 import numpy as np
 
+from ..io.image_io import read_label
 from .count_scoring import CountScore
 from .counting import DEFAULT_MIN_BLAST_AREA
 from .detection import detection_row
@@ -33,9 +33,7 @@ def score_split(segment: Callable[[str], np.ndarray],
 
     scored, rows, seconds = [], [], 0.0
     for image, label_path in pairs:
-        label = cv2.imread(str(label_path), cv2.IMREAD_UNCHANGED)
-        if label is None:
-            raise ValueError(f'{label_path}: cannot read the label mask')
+        label = read_label(label_path)
         t0 = time.perf_counter()
         pred = segment(image)
         seconds += time.perf_counter() - t0

@@ -16,7 +16,7 @@ import numpy as np
 
 from ..utils import AllidbError, first_line
 
-__all__ = ['ImageReadError', 'read_image', 'to_bgr8', 'header_size',
+__all__ = ['ImageReadError', 'read_image', 'read_label', 'to_bgr8', 'header_size',
            'PIL_CHECK_MAX_PIXELS', 'LARGE_IMAGE_PIXELS', 'MAX_IMAGE_PIXELS']
 
 # Above this many pixels, the full PIL decode used to catch corrupt JPEG data
@@ -213,3 +213,11 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
         raise ImageReadError('not an image (unrecognised file format)')
     _check_with_pil(path)
     return to_bgr8(img)
+
+
+def read_label(path: str | os.PathLike) -> np.ndarray:
+    """Read a mask of class indices as (H, W); raise ImageReadError naming ``path`` if unusable."""
+    label = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+    if label is None or label.ndim != 2:
+        raise ImageReadError(path, 'not a readable single-channel label mask')
+    return label

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from allidb_mmseg.apis import ImageReadError, read_image, to_bgr8
+from allidb_mmseg.io.image_io import read_label
 from helpers import blob_image, png_claiming
 
 
@@ -52,6 +53,18 @@ def test_read_image_bad_files(tmp_path):
         with pytest.raises(ImageReadError, match=words) as e:
             read_image(tmp_path / name)
         assert '\n' not in str(e.value)
+
+
+def test_read_label_takes_class_indices_only(tmp_path):
+    labels = np.array([[0, 1, 255]], np.uint8)
+    cv2.imwrite(str(tmp_path / 'ok.png'), labels)
+    assert (read_label(tmp_path / 'ok.png') == labels).all()
+    cv2.imwrite(str(tmp_path / 'rgb.png'), np.zeros((3, 3, 3), np.uint8))
+    (tmp_path / 'junk.png').write_bytes(b'not a png')
+    for name in ('rgb.png', 'junk.png', 'missing.png'):
+        with pytest.raises(ImageReadError, match='single-channel label mask') as e:
+            read_label(tmp_path / name)
+        assert str(e.value).startswith(str(tmp_path / name))
 
 
 def test_read_image_jpeg_cut_inside_header(tmp_path, capfd):
