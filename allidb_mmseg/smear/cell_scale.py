@@ -52,20 +52,22 @@ _MIN_CELLS = 8
 # cells into a carpet (a very dense smear, or a threshold too high); its
 # distance peaks no longer measure single cells.
 _MAX_CELL_SHARE = 0.8
-# The confidence (:func:`measure_rbc`): candidate masks whose radii differ
-# by this much in log scale agree to exp(-1); a mode of
-# _FULL_CONFIDENCE_CELLS peaks or more has its full weight.
-_AGREE_LOG = 0.15
-_FULL_CONFIDENCE_CELLS = 30
 # Candidates whose mode holds at least this share of the best support are
 # all plausible; the largest radius of them wins (fragments, rims and
 # noise make small modes, never large ones).
 _PLAUSIBLE_SUPPORT = 0.6
 # Cells measured smaller than this (pixels) are never trusted.
 _MIN_SURE_PX = 8.0
-# Below this confidence a measured red-cell size is unsure: not used to
-# rescale an image silently (chosen on real smears, docs/real_data.md).
-RBC_CONFIDENCE_MIN = 0.12
+# The confidence: the cells counted, as discs of the measured diameter,
+# should cover about the cell mask's area. This coverage is 0.55-2.5 on the
+# real fields the ruler reads within 20 % and on synthetic ones (their cells
+# overlap more); fragments and pale-centre rims of larger cells leave most of
+# the mask unexplained (up to 80), clumps taken for single cells overshoot it
+# (below 0.5). The confidence is 1 at the range's geometric middle and
+# RBC_CONFIDENCE_MIN at its ends (chosen on real smears, docs/real_data.md);
+# below it a measured size is unsure: not used to rescale an image silently.
+_TYPICAL_COVERAGE = math.sqrt(0.55 * 2.5)
+RBC_CONFIDENCE_MIN = math.sqrt(0.55 / 2.5)
 
 
 class ScaleUnknownError(ValueError):
@@ -181,6 +183,7 @@ class _Candidate(NamedTuple):
     radius: float   # the mode of the peak heights
     support: float  # share of peaks within 15 % of it
     n: int          # peaks
+    area: float     # pixels of the cell mask
 
 
 def _measure(img_bgr: np.ndarray) -> RbcMeasure:
@@ -190,28 +193,27 @@ def _measure(img_bgr: np.ndarray) -> RbcMeasure:
     the largest radius wins: on real smears the wrong candidates are cell
     fragments, pale-centre rims and stain grain, all smaller than a red cell.
     """
-    heights = [_peak_heights(cells) for cells in _cell_masks(img_bgr)]
-    cands = [_Candidate(*_typical_radius(h), h.size) for h in heights if h.size >= _MIN_CELLS]
+    cands = []
+    for cells in _cell_masks(img_bgr):
+        h = _peak_heights(cells)
+        if h.size >= _MIN_CELLS:
+            cands.append(_Candidate(*_typical_radius(h), h.size, float(cells.sum())))
     if not cands:
         return RbcMeasure(None, 0.0, 0)
     top = max(c.support for c in cands)
     best = max((c for c in cands if c.support >= _PLAUSIBLE_SUPPORT * top),
                key=lambda c: c.radius)
-    return RbcMeasure(2.0 * best.radius, _confidence(best, cands), best.n)
+    return RbcMeasure(2.0 * best.radius, _confidence(best), best.n)
 
 
-def _confidence(best: _Candidate, cands: list[_Candidate]) -> float:
-    """How far the ruler trusts ``best``, 0-1: the share of its peaks near
-    their mode, times its agreement with the nearest other mask (a lone one
-    counts half), times its number of cells. Cells below :data:`_MIN_SURE_PX`
-    get none: a field of random pixels agrees with itself perfectly well."""
+def _confidence(best: _Candidate) -> float:
+    """How far the ruler trusts ``best``, 0-1: how close its coverage (the
+    mask's area over that of its cells as discs) is to the typical one.
+    Cells below :data:`_MIN_SURE_PX` get none (noise, stain grain)."""
     if 2.0 * best.radius < _MIN_SURE_PX:
         return 0.0
-    others = [abs(math.log(c.radius / best.radius)) for c in cands if c is not best]
-    agree = math.exp(-min(others) / _AGREE_LOG) if others else 0.5
-    count = min(1.0, (best.n - _MIN_CELLS + 1) /
-                (_FULL_CONFIDENCE_CELLS - _MIN_CELLS + 1))
-    return float(best.support * agree * count)
+    coverage = best.area / (best.n * math.pi * best.radius ** 2)
+    return float(min(coverage / _TYPICAL_COVERAGE, _TYPICAL_COVERAGE / coverage))
 
 
 def measure_rbc(img_bgr: np.ndarray) -> RbcMeasure:
@@ -224,9 +226,10 @@ def measure_rbc(img_bgr: np.ndarray) -> RbcMeasure:
     connected components. Large images are measured on a reduced copy
     (about one megapixel, but never with red cells below 16 px).
 
-    The confidence comes from the agreement of the ruler's own estimates
-    (``docs/real_data.md``): below :data:`RBC_CONFIDENCE_MIN` most fields
-    of real smears are misread by more than 20 %.
+    The confidence comes from the agreement of the ruler's own estimates:
+    the cells it counted, at the size it measured, should cover the cell
+    mask's area. Below :data:`RBC_CONFIDENCE_MIN` most fields of real smears
+    are misread by more than 20 % (``docs/real_data.md``).
 
     Args:
         img_bgr: uint8 (H, W, 3) BGR image (or (H, W) gray).
