@@ -104,6 +104,8 @@ METHODS = {m.name: m for m in (
     Method('native_real_dice_long', ABLATIONS + 'native_real_dice', iters=2000, batch_size=8),
     Method('native_ohem_long', ABLATIONS + 'native_ohem', iters=2000, batch_size=8),
     Method('native_cmr_long', ABLATIONS + 'native_cmr', iters=2000, batch_size=8),
+    # MiT-B1 at an equal CPU budget: twice the CPU per iteration, half the iterations.
+    Method('native_b1', ABLATIONS + 'native_b1', iters=1000, batch_size=8),
     # A larger working scale (red cells 48 px, not 32): more nuclear detail to
     # tell lymphocytes from other white cells, 2.25x the pixels at inference.
     Method('native_real_rbc48', 'segformer_allidb_native_real', iters=1000, batch_size=4,
