@@ -59,15 +59,18 @@ _PLAUSIBLE_SUPPORT = 0.6
 # Cells measured smaller than this (pixels) are never trusted.
 _MIN_SURE_PX = 8.0
 # The confidence: the cells counted, as discs of the measured diameter,
-# should cover about the cell mask's area. This coverage is 0.55-2.5 on the
-# real fields the ruler reads within 20 % and on synthetic ones (their cells
-# overlap more); fragments and pale-centre rims of larger cells leave most of
-# the mask unexplained (up to 80), clumps taken for single cells overshoot it
-# (below 0.5). The confidence is 1 at the range's geometric middle and
-# RBC_CONFIDENCE_MIN at its ends (chosen on real smears, docs/real_data.md);
-# below it a measured size is unsure: not used to rescale an image silently.
-_TYPICAL_COVERAGE = math.sqrt(0.55 * 2.5)
-RBC_CONFIDENCE_MIN = math.sqrt(0.55 / 2.5)
+# should cover about the cell mask's area. Fragments and pale-centre rims of
+# larger cells leave most of the mask unexplained; clumps taken for single
+# cells overshoot it. Where cells crowd, overlapping cells share distance
+# peaks and fewer are counted, so the coverage is weighted by the glass's
+# share of the image, squared. The range below holds the real fields the
+# ruler reads within 20 % and every well-read synthetic field (fitted on real
+# and synthetic smears, docs/real_data.md). The confidence is 1 at its
+# geometric middle and RBC_CONFIDENCE_MIN at its ends; below it a measured
+# size is unsure: not used to rescale an image silently.
+_COVERAGE_RANGE = (0.125, 0.42)
+_TYPICAL_COVERAGE = math.sqrt(_COVERAGE_RANGE[0] * _COVERAGE_RANGE[1])
+RBC_CONFIDENCE_MIN = math.sqrt(_COVERAGE_RANGE[0] / _COVERAGE_RANGE[1])
 
 
 class ScaleUnknownError(ValueError):
@@ -183,7 +186,7 @@ class _Candidate(NamedTuple):
     radius: float   # the mode of the peak heights
     support: float  # share of peaks within 15 % of it
     n: int          # peaks
-    area: float     # pixels of the cell mask
+    share: float    # of the image in the cell mask
 
 
 def _measure(img_bgr: np.ndarray) -> RbcMeasure:
@@ -197,23 +200,26 @@ def _measure(img_bgr: np.ndarray) -> RbcMeasure:
     for cells in _cell_masks(img_bgr):
         h = _peak_heights(cells)
         if h.size >= _MIN_CELLS:
-            cands.append(_Candidate(*_typical_radius(h), h.size, float(cells.sum())))
+            cands.append(_Candidate(*_typical_radius(h), h.size, float(cells.mean())))
     if not cands:
         return RbcMeasure(None, 0.0, 0)
     top = max(c.support for c in cands)
     best = max((c for c in cands if c.support >= _PLAUSIBLE_SUPPORT * top),
                key=lambda c: c.radius)
-    return RbcMeasure(2.0 * best.radius, _confidence(best), best.n)
+    return RbcMeasure(2.0 * best.radius, _confidence(best, img_bgr.shape[0] * img_bgr.shape[1]),
+                      best.n)
 
 
-def _confidence(best: _Candidate) -> float:
+def _confidence(best: _Candidate, pixels: int) -> float:
     """How far the ruler trusts ``best``, 0-1: how close its coverage (the
-    mask's area over that of its cells as discs) is to the typical one.
-    Cells below :data:`_MIN_SURE_PX` get none (noise, stain grain)."""
+    mask's area over that of its cells as discs, weighted for crowding) is
+    to the typical one. Cells below :data:`_MIN_SURE_PX` get none (noise,
+    stain grain)."""
     if 2.0 * best.radius < _MIN_SURE_PX:
         return 0.0
-    coverage = best.area / (best.n * math.pi * best.radius ** 2)
-    return float(min(coverage / _TYPICAL_COVERAGE, _TYPICAL_COVERAGE / coverage))
+    coverage = best.share * pixels / (best.n * math.pi * best.radius ** 2)
+    weighted = coverage * (1.0 - best.share) ** 2
+    return float(min(weighted / _TYPICAL_COVERAGE, _TYPICAL_COVERAGE / weighted))
 
 
 def measure_rbc(img_bgr: np.ndarray) -> RbcMeasure:

@@ -96,11 +96,11 @@ def test_an_unsure_red_cell_size_is_flagged_and_warned(native, tmp_path, capsys)
 
     cfg, ckpt, field, _ = native
     rng = np.random.default_rng(0)
-    img = np.full((400, 400, 3), (200, 190, 235), np.uint8)
-    for _ in range(40):  # "cells" of every size, 8-80 px across
-        r = int(rng.integers(4, 40))
-        cv2.circle(img, (int(rng.integers(0, 400)), int(rng.integers(0, 400))),
-                   r, (150, 110, 190), -1)
+    img = np.full((480, 480, 3), (200, 190, 235), np.uint8)
+    for _ in range(60):  # pale-centred cells with open rims: the ruler reads the rims
+        centre = tuple(int(v) for v in rng.integers(30, 450, 2))
+        cv2.ellipse(img, centre, (30, 30), int(rng.integers(0, 360)), 30, 360,
+                    (150, 110, 190), 8)
     odd = tmp_path / 'odd.png'
     cv2.imwrite(str(odd), img)
     model = load_model(str(cfg), str(ckpt))

@@ -27,17 +27,6 @@ def _discs(centres, radius: int, side: int = 400) -> np.ndarray:
     return img
 
 
-def _varied(seed: int = 0, side: int = 400) -> np.ndarray:
-    """40 discs of radius 4-40 px at random places."""
-    rng = np.random.default_rng(seed)
-    img = np.full((side, side, 3), GLASS, np.uint8)
-    for _ in range(40):
-        r = int(rng.integers(4, 40))
-        centre = (int(rng.integers(0, side)), int(rng.integers(0, side)))
-        cv2.circle(img, centre, r, CELL, -1)
-    return img
-
-
 @pytest.mark.parametrize('width,seed', [(480, 1), (960, 2)])
 def test_a_synthetic_field_is_measured_and_sure(width, seed):
     img, true = _field(width, seed)
@@ -65,12 +54,6 @@ def test_too_few_cells_give_no_size():
     assert m.diameter is None and not m.sure
 
 
-def test_cells_of_every_size_are_measured_but_unsure():
-    m = measure_rbc(_varied())
-    assert m.diameter is not None and m.n_cells >= 8
-    assert not m.sure and m.confidence < RBC_CONFIDENCE_MIN
-
-
 def _open_rims(n: int, side: int = 480, radius: int = 30) -> np.ndarray:
     """``n`` pale-centred cells whose rims are open (a 30 degree gap), as in
     BCCD-like smears: hole filling cannot close them."""
@@ -92,7 +75,7 @@ def test_rim_fragments_are_misread_but_unsure(n):
 
 
 def test_only_a_measurement_can_make_the_scale_unsure():
-    unsure_img = _varied()
+    unsure_img = _open_rims(60)
     cfg = dict(working_rbc_px=24)
     measured = checked_working_scale(cfg, unsure_img)
     assert measured.unsure
