@@ -63,11 +63,11 @@ _MIN_SURE_PX = 8.0
 # larger cells leave most of the mask unexplained; clumps taken for single
 # cells overshoot it. Where cells crowd, overlapping cells share distance
 # peaks and fewer are counted, so the coverage is weighted by the glass's
-# share of the image, squared. The range below holds the real fields the
-# ruler reads within 20 % and every well-read synthetic field (fitted on real
-# and synthetic smears, docs/real_data.md). The confidence is 1 at its
-# geometric middle and RBC_CONFIDENCE_MIN at its ends; below it a measured
-# size is unsure: not used to rescale an image silently.
+# share of the image, squared. The range below catches the most misread
+# real fields while flagging at most 10 % of the well-read ones, and holds
+# every well-read synthetic field (docs/real_data.md). The confidence is 1 at
+# its geometric middle and RBC_CONFIDENCE_MIN at its ends; below it a
+# measured size is unsure: not used to rescale an image silently.
 _COVERAGE_RANGE = (0.125, 0.42)
 _TYPICAL_COVERAGE = math.sqrt(_COVERAGE_RANGE[0] * _COVERAGE_RANGE[1])
 RBC_CONFIDENCE_MIN = math.sqrt(_COVERAGE_RANGE[0] / _COVERAGE_RANGE[1])
