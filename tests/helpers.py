@@ -127,6 +127,19 @@ def jpg_seg_root(root: Path, splits: dict[str, int], size: int = 32) -> Path:
     return root
 
 
+def open_rims(n: int, side: int = 480, radius: int = 30) -> np.ndarray:
+    """``n`` pale-centred red cells whose rims are open (a 30 degree gap), as in
+    BCCD-like smears: hole filling cannot close them, and the red-cell ruler
+    reads the rims' thickness, not the cells."""
+    rng = np.random.default_rng(0)
+    img = np.full((side, side, 3), (200, 190, 235), np.uint8)
+    for _ in range(n):
+        centre = tuple(int(v) for v in rng.integers(radius, side - radius, 2))
+        cv2.ellipse(img, centre, (radius, radius), int(rng.integers(0, 360)), 30, 360,
+                    (150, 110, 190), 8)
+    return img
+
+
 def blob_image(h: int = 90, w: int = 130, seed: int = 0) -> np.ndarray:
     """A pale BGR field with one purple disc."""
     rng = np.random.default_rng(seed)

@@ -10,7 +10,7 @@ import pytest
 from allidb_mmseg.smear.cell_scale import (default_min_blast_area,
                                                          estimate_rbc_diameter)
 from allidb_mmseg.synthetic import render_field
-from helpers import REPO, TINY_MIT, call_tool
+from helpers import REPO, TINY_MIT, call_tool, open_rims
 
 pytestmark = pytest.mark.usefixtures('one_torch_thread')
 
@@ -95,14 +95,8 @@ def test_an_unsure_red_cell_size_is_flagged_and_warned(native, tmp_path, capsys)
     from allidb_mmseg.apis.pipeline import process_image
 
     cfg, ckpt, field, _ = native
-    rng = np.random.default_rng(0)
-    img = np.full((480, 480, 3), (200, 190, 235), np.uint8)
-    for _ in range(60):  # pale-centred cells with open rims: the ruler reads the rims
-        centre = tuple(int(v) for v in rng.integers(30, 450, 2))
-        cv2.ellipse(img, centre, (30, 30), int(rng.integers(0, 360)), 30, 360,
-                    (150, 110, 190), 8)
     odd = tmp_path / 'odd.png'
-    cv2.imwrite(str(odd), img)
+    cv2.imwrite(str(odd), open_rims(60))
     model = load_model(str(cfg), str(ckpt))
     row = process_image(model, str(odd), 'odd', tmp_path / 'out')
     assert row.status == 'ok' and row.scale_unsure is True

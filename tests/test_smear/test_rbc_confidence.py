@@ -9,6 +9,7 @@ from allidb_mmseg.smear.cell_scale import (RBC_CONFIDENCE_MIN, RbcMeasure,
                                            checked_working_scale,
                                            estimate_rbc_diameter, measure_rbc)
 from allidb_mmseg.synthetic import render_field
+from helpers import open_rims
 
 GLASS, CELL = (200, 190, 235), (150, 110, 190)  # BGR
 
@@ -54,28 +55,17 @@ def test_too_few_cells_give_no_size():
     assert m.diameter is None and not m.sure
 
 
-def _open_rims(n: int, side: int = 480, radius: int = 30) -> np.ndarray:
-    """``n`` pale-centred cells whose rims are open (a 30 degree gap), as in
-    BCCD-like smears: hole filling cannot close them."""
-    rng = np.random.default_rng(0)
-    img = np.full((side, side, 3), GLASS, np.uint8)
-    for _ in range(n):
-        centre = tuple(int(v) for v in rng.integers(radius, side - radius, 2))
-        cv2.ellipse(img, centre, (radius, radius), int(rng.integers(0, 360)), 30, 360, CELL, 8)
-    return img
-
-
 @pytest.mark.parametrize('n', [30, 60])
 def test_rim_fragments_are_misread_but_unsure(n):
     # The ruler reads the rims' thickness, not the 60 px cells; the cells it
     # counts at that size cover a fraction of the mask, so it knows.
-    m = measure_rbc(_open_rims(n))
+    m = measure_rbc(open_rims(n))
     assert m.diameter is not None and m.diameter < 20
     assert not m.sure and m.confidence < RBC_CONFIDENCE_MIN
 
 
 def test_only_a_measurement_can_make_the_scale_unsure():
-    unsure_img = _open_rims(60)
+    unsure_img = open_rims(60)
     cfg = dict(working_rbc_px=24)
     measured = checked_working_scale(cfg, unsure_img)
     assert measured.unsure
