@@ -176,18 +176,6 @@ def _check_image(data: bytes, path: Path, width: int, height: int) -> None:
                       ConversionWarning, stacklevel=3)
 
 
-def _check_inside(images: list[dict], src: Path) -> None:
-    """Refuse a ``file_name`` that is absolute or climbs out with ``..``: a COCO
-    file from someone else must not pull arbitrary files into the dataset."""
-    for img in images:
-        name = Path(img['file_name'])
-        if name.is_absolute() or '..' in name.parts:
-            raise ConversionError(
-                f'{src}: image {img["id"]}: file_name {img["file_name"]!r} '
-                f'points outside --img-dir (give --allow-outside-img-dir to '
-                f'read it anyway)')
-
-
 def _check_output(out_root: Path, force: bool, inputs: Sequence[Path]) -> None:
     if not (out_root.exists() or out_root.is_symlink()):
         return
@@ -245,7 +233,13 @@ def convert_coco(ann_file: str | os.PathLike, img_dir: str | os.PathLike,
     if not images:
         raise ConversionError(f'{ann_file}: the COCO file lists no images')
     if not allow_outside_img_dir:
-        _check_inside(images, ann_file)
+        # A COCO file from someone else must not pull arbitrary files into the dataset.
+        for img in images:
+            name = Path(img['file_name'])
+            if name.is_absolute() or '..' in name.parts:
+                raise ConversionError(
+                    f'{ann_file}: image {img["id"]}: file_name {img["file_name"]!r} points '
+                    f'outside --img-dir (give --allow-outside-img-dir to read it anyway)')
 
     # Temporaries of killed conversions are removed, others only reported.
     removed, unknown = remove_stale_temps(out_root.parent, out_root.name)

@@ -236,11 +236,8 @@ def _rle_to_rle(seg: dict, height: int, width: int, where: str) -> dict:
 
 def rasterize(annotations: Sequence[Mapping], height: int, width: int,
               class_of_category: Mapping[int, int], source: str) -> np.ndarray:
-    """uint8 (height, width) mask of class indices for one image.
-
-    Regions are first united per class, then painted in PAINT_ORDER, so the
-    result does not depend on annotation order and lymphoblast always wins.
-    """
+    """uint8 (height, width) mask of class indices for one image: regions are
+    united per class, then painted in PAINT_ORDER (see the module docstring)."""
     unions: dict[int, np.ndarray] = {}
     for ann in annotations:
         where = f'{source}: annotation {ann.get("id")}'

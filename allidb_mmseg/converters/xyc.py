@@ -100,8 +100,7 @@ def bootstrap_polygons(img_bgr: np.ndarray, centres: np.ndarray,
     r0 = float(radius) if radius else w / 25.0
     win = int(np.ceil(2.5 * r0))
     f = stain_feature(img_bgr)
-    cx = np.clip(np.floor(centres[:, 0]).astype(int), 0, w - 1)
-    cy = np.clip(np.floor(centres[:, 1]).astype(int), 0, h - 1)
+    cx, cy = np.clip(np.floor(centres).astype(int), 0, (w - 1, h - 1)).T
     # Threshold half-way between the cells' level (around the centres) and the
     # field's FIELD_PERCENTILE away from them. Not Otsu: in windows packed with
     # red cells, red-vs-background is the strongest split.
@@ -120,21 +119,17 @@ def bootstrap_polygons(img_bgr: np.ndarray, centres: np.ndarray,
     fg = ndi.binary_fill_holes(fg)
     dist = cv2.distanceTransform(np.pad(fg, 1).astype(np.uint8),
                                  cv2.DIST_L2, 5)[1:-1, 1:-1]
-    n, comp = cv2.connectedComponents(fg.astype(np.uint8), connectivity=8)
+    _, comp = cv2.connectedComponents(fg.astype(np.uint8), connectivity=8)
+    at = comp[cy, cx]  # each centre's component, 0 on no stained pixel
     # Seed radius per centre: the largest inscribed disc near the centre.
     seed_r = np.array([dist[_box(x, y, 3)].max() for x, y in zip(cx, cy)], np.float64)
     owner = np.full((h, w), -1, np.int32)
-    for c in range(1, n):
-        on = np.flatnonzero(comp[cy, cx] == c)
-        if on.size == 0:
-            continue
+    for c in np.unique(at[at > 0]):
+        on = np.flatnonzero(at == c)
         ys, xs = np.nonzero(comp == c)
-        if on.size == 1:
-            owner[ys, xs] = on[0]
-            continue
         score = np.stack([np.hypot(xs - cx[i], ys - cy[i]) - seed_r[i] for i in on])
         owner[ys, xs] = on[score.argmin(0)]
-    good = seed_r[comp[cy, cx] > 0]
+    good = seed_r[at > 0]
     r_typ = float(np.median(good)) if good.size else r0
     yy, xx = np.ogrid[:h, :w]
     polys, notes = [], []
@@ -145,9 +140,8 @@ def bootstrap_polygons(img_bgr: np.ndarray, centres: np.ndarray,
         cell &= (yy[rows] - y) ** 2 + (xx[:, cols] - x) ** 2 <= win ** 2
         note = ''
         if not cell[y - y0, x - x0]:
-            disc = np.zeros(cell.shape, np.uint8)
-            cv2.circle(disc, (x - x0, y - y0), int(round(r_typ)), 1, -1)
-            cell = disc > 0
+            cell = np.zeros(cell.shape, np.uint8)
+            cv2.circle(cell, (x - x0, y - y0), int(round(r_typ)), 1, -1)
             note = 'no stained cell at centre: disc of typical radius'
         cell = cv2.morphologyEx(cell.astype(np.uint8), cv2.MORPH_OPEN, kernel)
         n_c, lab = cv2.connectedComponents(cell, connectivity=8)

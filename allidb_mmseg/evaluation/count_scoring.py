@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import os
 from dataclasses import asdict
-from pathlib import Path
 
 import cv2
 import numpy as np
@@ -69,7 +68,10 @@ def evaluate_folders(pred_dir: str | os.PathLike, xyc_dir: str | os.PathLike,
             centres = read_xyc(xycs[stem]) if stem in xycs else np.zeros((0, 2))
         except XycError as e:
             raise XycError(f'{xycs[stem]}: {e}') from None
-        area = _image_min_area(images.get(stem)) if min_area is None else min_area
+        area = min_area
+        if area is None:
+            img = cv2.imread(str(images[stem]), cv2.IMREAD_COLOR) if stem in images else None
+            area = min_blast_area(img) if img is not None else DEFAULT_MIN_BLAST_AREA
         rows.append(dict(image=stem, min_blast_area=area,
                          **score_counts(mask, centres, area, rule)))
     n = len(rows)
@@ -85,10 +87,3 @@ def evaluate_folders(pred_dir: str | os.PathLike, xyc_dir: str | os.PathLike,
     unmatched = dict(masks_without_xyc=no_xyc, xyc_without_mask=sorted(set(xycs) - set(masks)))
     return dict(images=rows, total=total, unmatched=unmatched)
 
-
-def _image_min_area(image: Path | None) -> int:
-    """The scale-aware minimum blast area of one image file (150 px without one)."""
-    if image is None:
-        return DEFAULT_MIN_BLAST_AREA
-    img = cv2.imread(str(image), cv2.IMREAD_COLOR)
-    return min_blast_area(img) if img is not None else DEFAULT_MIN_BLAST_AREA

@@ -1,10 +1,8 @@
 """Count blasts in a binary mask: components, touching cells split apart.
 
-Two blasts that touch form one connected component, so each component above
-a minimum area is split: every "bulge" of the distance map (a local maximum
-separated from the others by a clear saddle) seeds one blast, and pixels go to
-the seeds by an additively weighted Voronoi rule (``_split_component``). Work
-is done per component inside its bounding box, so a huge mask costs little
+Touching blasts form one connected component, so each component above the
+minimum area is split, one blast per "bulge" of its distance map (``_seeds``,
+``_split_component``), inside its bounding box: a huge mask costs little
 beyond its label image.
 """
 from __future__ import annotations
@@ -170,8 +168,7 @@ def _split_component(comp: np.ndarray, min_area: int, saddle_ratio: float
         lut[vor[r, c]] = np.arange(1, len(seeds) + 1)
         pieces = np.where(comp, lut[vor], 0).astype(np.int32)
     else:
-        rows, cols = np.nonzero(comp)
-        rows, cols = rows.astype(np.float32), cols.astype(np.float32)
+        rows, cols = (v.astype(np.float32) for v in np.nonzero(comp))
         best = np.full(rows.size, np.inf, np.float32)
         owner = np.zeros(rows.size, np.int32)
         for k, (r, c, h) in enumerate(seeds.astype(np.float32), start=1):
@@ -232,8 +229,7 @@ def component_blasts(comp: np.ndarray, x: int, y: int, min_area: int,
         # Centroid from row and column sums: no per-pixel index arrays.
         cy = float(sel.sum(1, dtype=np.int64) @ np.arange(sel.shape[0])) / area
         cx = float(sel.sum(0, dtype=np.int64) @ np.arange(sel.shape[1])) / area
-        mean_prob = None if prob is None else \
-            float(prob[sl][sel].sum(dtype=np.float64)) / area
+        mean_prob = None if prob is None else float(prob[sl][sel].sum(dtype=np.float64)) / area
         yield sel, x0, y0, Blast(
             label=0, area=area, centroid=(cx + x0, cy + y0),
             bbox=(x0, y0, int(sel.shape[1]), int(sel.shape[0])),
@@ -255,9 +251,6 @@ def count_blasts(mask: np.ndarray, min_area: int = DEFAULT_MIN_BLAST_AREA,
         saddle_ratio: how deep the neck between two distance-map maxima must
             be, as a fraction of the smaller one, for them to be two blasts.
         prob: (H, W) blast probability; each blast then gets its mean.
-
-    Returns:
-        A :class:`BlastCount`.
     """
     binary = (np.asarray(mask) != 0).astype(np.uint8)
     n, cc, stats, _ = cv2.connectedComponentsWithStats(binary, connectivity=8,

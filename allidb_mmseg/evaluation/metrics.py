@@ -71,8 +71,7 @@ def segmentation_metrics(pairs: Iterable[tuple[np.ndarray, np.ndarray]],
         out['m' + name] = round(float(np.nanmean(values)) * 100, 2)
     for name, values in ret.items():
         for cls, v in zip(CLASSES[:num_classes], values):
-            out[f'{name}.{cls}'] = None if np.isnan(v) else \
-                round(float(v) * 100, 2)
+            out[f'{name}.{cls}'] = None if np.isnan(v) else round(float(v) * 100, 2)
     return out
 
 

@@ -189,9 +189,7 @@ def fit_min_area_factor(fields: Sequence[Mapping],
 def fit_call(fields: Sequence[Mapping], size_filter: bool = False) -> SmearCall:
     """The size filter (when ``size_filter``), then the threshold, on validation fields.
 
-    Args:
-        fields: as for :func:`detection_f1`, each blast with ``mean_prob`` too.
-        size_filter: fit :func:`fit_min_area_factor` (else no filter).
+    ``fields`` are as for :func:`detection_f1`, each blast with ``mean_prob`` too.
     """
     factor = fit_min_area_factor(fields) if size_filter else 1.0
     scores = [smear_score(*kept_blasts(f, factor)) for f in fields]

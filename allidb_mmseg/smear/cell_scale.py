@@ -2,15 +2,13 @@
 
 A native-scale config (``configs/segformer_allidb_native_aug.py``) rescales
 every image once so that red blood cells measure ``working_rbc_px`` pixels
-across, whatever the camera, magnification or image size, and then works in
-tiles. This module, numpy and OpenCV only, is the one place that knows how
-big the cells of an image are; its contract is kept stable for
-``allidb_mmseg.apis``.
+across, whatever the camera, magnification or image size, then works in tiles.
+This module (numpy and OpenCV only) is the one place that knows how big the
+cells of an image are; its contract is kept stable for ``allidb_mmseg.apis``.
 
 ``cfg_or_settings`` is an mmengine ``Config`` or any mapping holding the
-config's top-level scale settings: ``working_rbc_px`` (the working scale) and
-``source_rbc_px`` (a per-dataset override of the input's red-cell size; None
-measures each image).
+config's ``working_rbc_px`` and ``source_rbc_px`` (a per-dataset override of
+the input's red-cell size; None measures each image).
 """
 from __future__ import annotations
 
@@ -89,8 +87,7 @@ def _otsu_thresholds(gray: np.ndarray) -> tuple[int, int]:
         s = moment[b] - moment[a]
         return np.where(w > 0, s * s / np.where(w > 0, w, 1.0), -np.inf)
 
-    t1 = np.arange(257)[:, None]
-    t2 = np.arange(257)[None, :]
+    t1, t2 = np.ogrid[:257, :257]
     score = spread(0, t1) + spread(t1, t2) + spread(t2, 256)
     score = np.where(t2 > t1, score, -np.inf)
     a, b = np.unravel_index(int(np.argmax(score)), score.shape)
@@ -110,23 +107,17 @@ def _cell_masks(img_bgr: np.ndarray) -> list[np.ndarray]:
     _, two = cv2.threshold(green, 0, 1, cv2.THRESH_BINARY_INV + cv2.THRESH_OTSU)
     _, upper = _otsu_thresholds(green)
     masks = [two, (green < upper).astype(np.uint8)]
-    if img_bgr.ndim == 3:
-        masks.append(_glass_distance_mask(img_bgr))
+    if img_bgr.ndim == 3:  # Lab colour away from the glass's (its brightest tenth)
+        lab = cv2.GaussianBlur(cv2.cvtColor(np.ascontiguousarray(img_bgr),
+                                            cv2.COLOR_BGR2LAB).astype(np.float32), (0, 0), 1.0)
+        light = lab[..., 0]
+        glass = np.median(lab[light >= np.percentile(light, 90)], axis=0)
+        dist = np.linalg.norm(lab - glass, axis=2)
+        top = max(1e-6, float(np.percentile(dist, 99.5)))
+        dist8 = np.clip(dist * (255.0 / top), 0, 255).astype(np.uint8)
+        otsu, _ = cv2.threshold(dist8, 0, 1, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
+        masks.append((dist8 > otsu).astype(np.uint8))
     return [ndi.binary_fill_holes(m).astype(np.uint8) for m in masks]
-
-
-def _glass_distance_mask(img_bgr: np.ndarray) -> np.ndarray:
-    """Pixels whose Lab colour is away from the glass's (its brightest tenth)."""
-    lab = cv2.GaussianBlur(cv2.cvtColor(np.ascontiguousarray(img_bgr),
-                                        cv2.COLOR_BGR2LAB).astype(np.float32),
-                           (0, 0), 1.0)
-    light = lab[..., 0]
-    glass = np.median(lab[light >= np.percentile(light, 90)], axis=0)
-    dist = np.linalg.norm(lab - glass, axis=2)
-    top = max(1e-6, float(np.percentile(dist, 99.5)))
-    dist8 = np.clip(dist * (255.0 / top), 0, 255).astype(np.uint8)
-    otsu, _ = cv2.threshold(dist8, 0, 1, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
-    return (dist8 > otsu).astype(np.uint8)
 
 
 def _peak_heights(cells: np.ndarray) -> np.ndarray:
@@ -195,6 +186,9 @@ def _measure(img_bgr: np.ndarray) -> RbcMeasure:
     Of the candidate masks with enough support (:data:`_PLAUSIBLE_SUPPORT`),
     the largest radius wins: on real smears the wrong candidates are cell
     fragments, pale-centre rims and stain grain, all smaller than a red cell.
+    The confidence says how close the coverage (the mask's area over that of
+    its cells as discs, weighted for crowding) is to the typical one; cells
+    below :data:`_MIN_SURE_PX` get none (noise, stain grain).
     """
     cands = []
     for cells in _cell_masks(img_bgr):
@@ -206,35 +200,23 @@ def _measure(img_bgr: np.ndarray) -> RbcMeasure:
     top = max(c.support for c in cands)
     best = max((c for c in cands if c.support >= _PLAUSIBLE_SUPPORT * top),
                key=lambda c: c.radius)
-    return RbcMeasure(2.0 * best.radius, _confidence(best, img_bgr.shape[0] * img_bgr.shape[1]),
-                      best.n)
-
-
-def _confidence(best: _Candidate, pixels: int) -> float:
-    """How far the ruler trusts ``best``, 0-1: how close its coverage (the
-    mask's area over that of its cells as discs, weighted for crowding) is
-    to the typical one. Cells below :data:`_MIN_SURE_PX` get none (noise,
-    stain grain)."""
-    if 2.0 * best.radius < _MIN_SURE_PX:
-        return 0.0
-    coverage = best.share * pixels / (best.n * math.pi * best.radius ** 2)
-    weighted = coverage * (1.0 - best.share) ** 2
-    return float(min(weighted / _TYPICAL_COVERAGE, _TYPICAL_COVERAGE / weighted))
+    confidence = 0.0
+    if 2.0 * best.radius >= _MIN_SURE_PX:
+        coverage = best.share * math.prod(img_bgr.shape[:2]) / (best.n * math.pi * best.radius ** 2)
+        weighted = coverage * (1.0 - best.share) ** 2
+        confidence = float(min(weighted / _TYPICAL_COVERAGE, _TYPICAL_COVERAGE / weighted))
+    return RbcMeasure(2.0 * best.radius, confidence, best.n)
 
 
 def measure_rbc(img_bgr: np.ndarray) -> RbcMeasure:
     """Measure the red cells of a smear image: diameter and confidence.
 
-    Red cells outnumber every other cell of a blood smear by far, so the
-    typical size of all cells is theirs. Each cell is measured as twice the
-    radius of its inscribed disc (a peak of the distance transform of the
-    cell mask), which overlapping cells do not inflate, unlike areas of
-    connected components. Large images are measured on a reduced copy
-    (about one megapixel, but never with red cells below 16 px).
-
-    The confidence comes from the agreement of the ruler's own estimates:
-    the cells it counted, at the size it measured, should cover the cell
-    mask's area. Below :data:`RBC_CONFIDENCE_MIN` most fields of real smears
+    Red cells outnumber every other cell of a smear, so the typical cell size
+    is theirs; each cell measures twice the radius of its inscribed disc (a
+    distance-map peak), which overlaps do not inflate as they do component
+    areas. Large images are measured on a copy of about one megapixel (red
+    cells never below 16 px). The confidence is the agreement of the ruler's
+    own estimates; below :data:`RBC_CONFIDENCE_MIN` most fields of real smears
     are misread by more than 20 % (``docs/real_data.md``).
 
     Args:
@@ -266,12 +248,9 @@ def measure_rbc(img_bgr: np.ndarray) -> RbcMeasure:
 def estimate_rbc_diameter(img_bgr: np.ndarray) -> Optional[float]:
     """Red-cell diameter of a smear image, in pixels; None if unclear.
 
-    The diameter of :func:`measure_rbc`, whatever its confidence (use
-    :func:`measure_rbc` to know whether to trust it). Accuracy: on synthetic
+    The diameter of :func:`measure_rbc` (same input), whatever its confidence
+    (use :func:`measure_rbc` to know whether to trust it). Accuracy: on synthetic
     fields docs/native_scale.md, on real smears docs/real_data.md.
-
-    Args:
-        img_bgr: uint8 (H, W, 3) BGR image (or (H, W) gray).
     """
     return measure_rbc(img_bgr).diameter
 
@@ -368,10 +347,7 @@ def checked_working_scale(cfg_or_settings: Mapping[str, Any],
 
     An explicit ``source_rbc_px``, ``mpp`` or the config's ``source_rbc_px``
     are never unsure; a measurement below :data:`RBC_CONFIDENCE_MIN` is.
-
-    Raises:
-        KeyError: the config has no ``working_rbc_px``.
-        ScaleUnknownError: the input's red-cell size is unknown.
+    Raises as :func:`working_scale_factor` does.
     """
     working = _setting(cfg_or_settings, 'working_rbc_px')
     if working is None:

@@ -92,10 +92,8 @@ def colour_features(img_bgr: np.ndarray) -> np.ndarray:
     dark = od[total >= np.percentile(total, 99.7)]
     s, d = stained.mean(0), dark.mean(0)
     eps = 1e-6
-    return np.array([white[0] / white.sum(), white[2] / white.sum(),
-                     s[0] / (s.sum() + eps), s[2] / (s.sum() + eps),
-                     d[0] / (d.sum() + eps), d[2] / (d.sum() + eps),
-                     np.log(np.median(stained.sum(1)) + eps),
+    return np.array([*white[[0, 2]] / white.sum(), *s[[0, 2]] / (s.sum() + eps),
+                     *d[[0, 2]] / (d.sum() + eps), np.log(np.median(stained.sum(1)) + eps),
                      np.log(dark.sum(1).mean() + eps)])
 
 
@@ -254,12 +252,10 @@ def fit_reference_from_files(paths: Iterable[str | os.PathLike],
     if len(paths) < 2:
         raise AllidbError(paths[0] if paths else '(no images)',
                           'a stain reference needs at least two training images')
-    if progress:
-        from tqdm import tqdm
-        paths = tqdm(paths, desc='stain reference', unit='img')
+    from tqdm import tqdm
 
     def images():
-        for p in paths:
+        for p in tqdm(paths, desc='stain reference', unit='img', disable=not progress):
             img = cv2.imread(p, cv2.IMREAD_COLOR)
             if img is None:
                 raise AllidbError(p, 'cannot read this image')
@@ -291,6 +287,4 @@ def find_stain_reference(checkpoint: str | os.PathLike
     except Exception:  # an unloadable checkpoint is reported by the model loader
         return None, ''
     saved = (ckpt.get('meta') or {}).get(CHECKPOINT_KEY) if isinstance(ckpt, dict) else None
-    if saved:
-        return StainReference.from_dict(saved), f'{checkpoint} (meta)'
-    return None, ''
+    return (StainReference.from_dict(saved), f'{checkpoint} (meta)') if saved else (None, '')

@@ -43,18 +43,9 @@ class WhiteCells(NamedTuple):
     centres: np.ndarray
 
 
-def _nucleus_score(img_bgr: np.ndarray) -> np.ndarray:
-    blur = cv2.GaussianBlur(img_bgr, (0, 0), 1.0).astype(np.int16)
-    score = (255 - 2 * blur[..., 2] + blur[..., 0]) // 2 + 64
-    return np.clip(score, 0, 255).astype(np.uint8)
-
-
 def count_white_cells(img_bgr: np.ndarray, rbc_px: float) -> WhiteCells:
-    """Count the white cells of a BGR uint8 field whose red cells are ``rbc_px`` wide.
-
-    Args:
-        img_bgr: (H, W, 3) uint8 BGR image.
-        rbc_px: the red-cell diameter in the image's pixels.
+    """Count the white cells of an (H, W, 3) BGR uint8 field whose red cells are
+    ``rbc_px`` of its pixels wide.
 
     Raises:
         ValueError: ``img_bgr`` is not an (H, W, 3) uint8 image or ``rbc_px``
@@ -69,7 +60,8 @@ def count_white_cells(img_bgr: np.ndarray, rbc_px: float) -> WhiteCells:
     small = img_bgr if s == 1.0 else cv2.resize(img_bgr, None, fx=s, fy=s,
                                                 interpolation=cv2.INTER_AREA)
     rbc = float(rbc_px) * s
-    score = _nucleus_score(small)
+    blur = cv2.GaussianBlur(small, (0, 0), 1.0).astype(np.int16)
+    score = np.clip((255 - 2 * blur[..., 2] + blur[..., 0]) // 2 + 64, 0, 255).astype(np.uint8)
     otsu, _ = cv2.threshold(score, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
     nuclei = (score > max(otsu, NUCLEUS_SCORE_FLOOR)).astype(np.uint8)
     r = max(1, int(round(LOBE_GAP_RBC * rbc / 2)))
