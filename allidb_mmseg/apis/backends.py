@@ -67,7 +67,7 @@ def split_model_args(positionals: list[str], backend: Optional[str] = None
     backend = model_backend(positionals[0], backend)
     n = 1 if backend == 'onnxruntime' else 2
     files, inputs = positionals[:n], positionals[n:]
-    if len(files) < n or not inputs:
+    if not inputs:
         usage = 'MODEL.onnx INPUTS...' if n == 1 else 'CONFIG CHECKPOINT INPUTS...'
         raise AllidbError('arguments', f'no input images given ({usage})')
     return ModelArgs(backend, files, inputs)

@@ -21,6 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
 
+from tqdm import tqdm
+
 from ..evaluation.counting import AllRule
 from ..io.slides import is_slide
 from ..products.report import SCALED_MIN_AREA, ImageRow, write_reports
@@ -31,8 +33,6 @@ from .pipeline import output_paths, process_image
 
 __all__ = ['InputItem', 'collect_inputs', 'plan_names', 'existing_outputs',
            'process_image', 'run_batch']
-
-_GLOB_CHARS = set('*?[')
 
 
 @dataclass
@@ -67,7 +67,7 @@ def collect_inputs(specs: Iterable[str]) -> list[InputItem]:
                     add(f)
         elif p.is_file():
             add(p)
-        elif _GLOB_CHARS & set(spec):
+        elif set('*?[') & set(spec):
             hits = [Path(h) for h in sorted(glob.glob(spec, recursive=True))
                     if Path(h).is_file()]
             if not hits:
@@ -125,8 +125,6 @@ def run_batch(model: Any, items: list[InputItem], out_dir: str | os.PathLike,
     exception carries a note saying so. ``names`` (planned over a larger
     list) and ``reports`` (other CSV/JSON paths) serve a distributed shard.
     """
-    from tqdm import tqdm
-
     out_dir = Path(out_dir)
     for folder in ('masks', 'overlays'):
         (out_dir / folder).mkdir(parents=True, exist_ok=True)

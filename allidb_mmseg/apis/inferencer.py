@@ -1,11 +1,9 @@
 """Segment folders of smears with one object, as mmseg's ``MMSegInferencer``.
 
-A call writes what ``tools/infer.py`` writes (the layout of :mod:`.batch`, the
-review page, COCO and GeoJSON when asked), says on stderr what a running job
-says and returns the report rows; the summary is the caller's
-(:func:`~allidb_mmseg.products.report.summary_line`). Bad arguments raise a
-one-line :class:`~allidb_mmseg.utils.AllidbError` naming the option as
-``tools/infer.py`` spells it.
+A call writes what ``tools/infer.py`` writes and says on stderr what a running
+job says; the summary line is the caller's. Bad arguments raise a one-line
+:class:`~allidb_mmseg.utils.AllidbError` naming the option as ``tools/infer.py``
+spells it.
 """
 from __future__ import annotations
 
@@ -86,8 +84,7 @@ class BlastInferencer:
         _require(mpp is None or mpp > 0, '--mpp', f'must be positive, got {mpp}')
         self.device, self.threads, self.mpp = device, threads, mpp
         self.tta = 'd4' if tta is True else (tta or None)
-        self.stain_normalize = stain_normalize or ('auto' if stain_normalize_all
-                                                   else None)
+        self.stain_normalize = stain_normalize or ('auto' if stain_normalize_all else None)
         self.stain_normalize_all = stain_normalize_all
         self.stain_reference = stain_reference
         self.min_blast_area = min_blast_area
@@ -140,8 +137,9 @@ class BlastInferencer:
                         mpp=self.mpp, **(stain.settings() if stain else {}))
         run = run_distributed if self.distributed else run_batch
         rows = run(model, items, out_dir, min_area=min_area, rule=self.rule,
-                   progress=progress, on_fail=_warn_failed, settings=settings,
-                   sinks=sinks, stain=stain, mpp=self.mpp)
+                   progress=progress, settings=settings, sinks=sinks, stain=stain,
+                   mpp=self.mpp, on_fail=lambda row: tqdm.write(
+                       f'warning: {row.file}: {row.error} (skipped)', file=sys.stderr))
         if self.speaks_for_run:  # slides left out of COCO, smears unlike the training data
             if skipped := skipped_line(sinks):
                 print(f'note: {skipped}', file=sys.stderr)
@@ -176,13 +174,12 @@ def _model_args(model: str, checkpoint: PathLike | None,
                 backend: str | None) -> ModelArgs:
     """A config and its checkpoint, or an exported model alone."""
     backend = model_backend(model, backend)
-    if backend == 'onnxruntime':
-        if checkpoint is not None:
-            raise AllidbError(checkpoint, 'an exported model takes no checkpoint')
-        return ModelArgs(backend, [model], [])
-    if checkpoint is None:
+    onnx = backend == 'onnxruntime'
+    if onnx and checkpoint is not None:
+        raise AllidbError(checkpoint, 'an exported model takes no checkpoint')
+    if not onnx and checkpoint is None:
         raise AllidbError(model, 'a config needs its trained checkpoint')
-    return ModelArgs(backend, [model, str(checkpoint)], [])
+    return ModelArgs(backend, [model] if onnx else [model, str(checkpoint)], [])
 
 
 def _require(ok: bool, option: str, problem: str) -> None:
@@ -211,7 +208,3 @@ def _refuse_existing(out_dir: Path, files: list[str],
         more = f' (and {len(clash) - 1} more)' if len(clash) > 1 else ''
         raise AllidbError(clash[0], f'output exists{more}; use --force to '
                           'overwrite')
-
-
-def _warn_failed(row: ImageRow) -> None:
-    tqdm.write(f'warning: {row.file}: {row.error} (skipped)', file=sys.stderr)

@@ -1,9 +1,4 @@
-"""The overview of a streamed image or slide: small enough to look at.
-
-A slide's or a large image's overlay is drawn on a copy at most
-:data:`OVERLAY_MAX_SIDE` pixels long, area-averaged from its pixels band by
-band, with the blasts' outlines from a small copy of the mask.
-"""
+"""The overlay of a streamed image or slide, drawn on a copy small enough to look at."""
 from __future__ import annotations
 
 import math

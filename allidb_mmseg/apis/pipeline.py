@@ -106,8 +106,7 @@ def _slide_input(model: Any, slide: Slide, row: ImageRow,
                  mpp: float | None) -> Opened:
     """A slide; red cells are measured in its centre only when a native-scale
     model has no microns per pixel."""
-    w0, h0 = slide.dimensions
-    row.width, row.height = w0, h0
+    row.width, row.height = w0, h0 = slide.dimensions
     mpp0 = mpp or slide.mpp
     sample = None
     if mpp0 is None and scale_settings(model).get('working_rbc_px') is not None:
@@ -149,9 +148,8 @@ def open_input(model: Any, file: str, row: ImageRow, slide: bool,
 
 def image_rbc(model: Any, scale: float, sample: np.ndarray | None = None,
               warn: bool = True, mpp: float | None = None) -> float | None:
-    """The red-cell diameter in image pixels at working scale ``scale``, or
-    None (warned about when ``warn``); see
-    :func:`~allidb_mmseg.smear.cell_scale.image_rbc_px`."""
+    """The red-cell diameter in image pixels at working scale ``scale``, or None
+    (warned about when ``warn``): :func:`~allidb_mmseg.smear.cell_scale.image_rbc_px`."""
     return image_rbc_px(scale_sample(sample), source_rbc_px=source_rbc_px(model),
                         working_rbc_px=scale_settings(model).get('working_rbc_px'),
                         scale=scale, warn=warn, mpp=mpp)
@@ -296,18 +294,17 @@ def process_image(model: Any, file: str, name: str, out_dir: Path,
         row.overlay = str(paths.overlay.relative_to(out_dir))
         for sink in sinks:
             sink.add(seg)
+        return row
     except WriteError:
         raise  # the output side failed (disk full): stop, not the next image
     except AllidbError as e:  # ImageReadError says only the problem
-        row.status, row.error = 'failed', str(e)
+        row.error = str(e)
     except MemoryError:
-        row.status, row.error = 'failed', 'out of memory while processing this image'
+        row.error = 'out of memory while processing this image'
     except Exception as e:  # one bad file must not end a batch
         msg = str(e).strip().splitlines()
-        row.status = 'failed'
         row.error = f'{type(e).__name__}: {msg[0] if msg else ""}'.rstrip(': ')
-    if row.status == 'failed':
-        row.fill(dict(blasts=[], all_rule='', **dict.fromkeys((
-            'blast_count', 'blast_area_fraction', 'mean_blast_prob',
-            'all_suspected', 'smear_score', 'ood_score', 'ood_flag'))))
+    row.fill(dict(status='failed', blasts=[], all_rule='', **dict.fromkeys((
+        'blast_count', 'blast_area_fraction', 'mean_blast_prob',
+        'all_suspected', 'smear_score', 'ood_score', 'ood_flag'))))
     return row

@@ -11,6 +11,8 @@ import os
 from pathlib import Path
 from typing import Any
 
+from tqdm import tqdm
+
 from ..evaluation.counting import count_blasts
 from ..evaluation.detection import label_blast_centres
 from ..evaluation.matching import hit_labels
@@ -33,10 +35,8 @@ def fields_of_split(model: Any, data_root: str | os.PathLike, split: str = 'val'
         that area or more) and ``blasts``; a blast is a hit when it holds the
         centre of a blast of the mask.
     """
-    pairs = split_pairs(data_root, split)
-    if progress:
-        from tqdm import tqdm
-        pairs = tqdm(pairs, desc=f'counting blasts ({split})', unit='image')
+    pairs = tqdm(split_pairs(data_root, split), desc=f'counting blasts ({split})',
+                 unit='image', disable=not progress)
     fields = []
     for img_path, mask_path in pairs:
         img = read_image(img_path)

@@ -1,6 +1,2 @@
-"""The inference core: a torch model, the tiling engine and test-time augmentation.
-
-:mod:`.model` loads a trained model and segments one image (``segment``) or a
-row source in bands (``segment_bands``); :mod:`.tiling` is the backend-free
-engine both the torch and the onnxruntime backend run; :mod:`.tta` the flips.
-"""
+"""The inference core: a torch model (:mod:`.model`), the tiling engine every
+backend runs (:mod:`.tiling`) and test-time augmentation (:mod:`.tta`)."""

@@ -18,7 +18,7 @@ from __future__ import annotations
 import copy
 import os
 from pathlib import Path
-from typing import Any, Iterator, Union
+from typing import Any, Iterator
 
 import numpy as np
 
@@ -40,8 +40,6 @@ SCALE_SAMPLE_SIDE = 4096
 # 512 px: 0.68 s/tile at batch 1, 0.87 at batch 4) and each tile in it costs
 # about 150 MB of activations; a GPU gains from batching.
 DEFAULT_TILE_BATCH = {'cpu': 1, 'cuda': 4}
-
-ImageInput = Union[str, os.PathLike, np.ndarray]
 
 
 def load_model(config: Any, checkpoint: str | os.PathLike | None = None,
@@ -161,8 +159,7 @@ def checked_scale(model: Any, img: np.ndarray | None = None,
 
 
 def scale_sample(img: np.ndarray | None) -> np.ndarray | None:
-    """The central :data:`SCALE_SAMPLE_SIDE`-pixel square of ``img``, where
-    red cells are measured (the same pixels for a file and a slide)."""
+    """The central :data:`SCALE_SAMPLE_SIDE`-pixel square of ``img``, if any."""
     if img is None:
         return None
     h, w = img.shape[:2]
@@ -231,9 +228,8 @@ def segment_bands(model: Any, source: RowSource, scale: float = 1.0,
             (they resize the whole image at once).
         scale: working pixels per source pixel (tiled configs only; see
             :func:`working_scale`).
-        progress: a progress bar over the tiles.
+        progress, desc: a progress bar over the tiles, and its label.
         batch_size: tiles per forward pass (default: 1 on CPU, 4 on GPU).
-        desc: the progress bar's label.
     """
     backend = model if hasattr(model, 'low_res_logits') else TorchBackend(model)
     settings = backend.tile_settings(batch_size)
@@ -251,9 +247,9 @@ def segment_bands(model: Any, source: RowSource, scale: float = 1.0,
                            progress=progress, desc=desc)
 
 
-def segment(model: Any, image: ImageInput, return_prob: bool = False,
-            mpp: float | None = None, progress: bool = False
-            ) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
+def segment(model: Any, image: str | os.PathLike | np.ndarray,
+            return_prob: bool = False, mpp: float | None = None,
+            progress: bool = False) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
     """Segment one image; the mask is always at the image's native size.
 
     Args:

@@ -1,10 +1,9 @@
 """Segment an image of any size tile by tile, in bounded memory, with any backend.
 
-The engine is numpy and OpenCV only: a backend is a callback
-``predict(batch) -> logits``, normalised tiles ``(N, 3, h, w)`` float32 to
-logits ``(N, C, h, w)``. Source rows are resized to the working scale a band
-at a time, cut into tiles on mmseg's ``slide`` grid, predicted, blended
-(:func:`blend_window`) and resized back to the source as :class:`Band` s.
+The engine is numpy only; a backend is a callback ``predict(tiles) -> logits``.
+Source rows are resized to the working scale a band at a time, cut into tiles
+on mmseg's ``slide`` grid, predicted, blended (:func:`blend_window`) and
+resized back to the source as :class:`Band` s.
 
 Only the tile row in flight is held, so memory is set by the tile size, the
 image width and the batch, never by the image height.
@@ -160,10 +159,8 @@ def blend_window(starts: list[int], crop: int, index: int, blend: str
         ramp[margin:margin + rise] = np.sin(
             0.5 * np.pi * (np.arange(rise) + 0.5) / rise) ** 2
         ramp[margin + rise:] = 1.0
-        if flip:
-            w[crop - length:] *= ramp[::-1].astype(np.float32)
-        else:
-            w[:length] *= ramp.astype(np.float32)
+        side = w[crop - length:][::-1] if flip else w[:length]
+        side *= ramp.astype(np.float32)
     return w
 
 
@@ -189,14 +186,29 @@ def _lerp_axis(n_src: int, first: int, n_out: int, a: float, b: float,
     return lo - offset, np.minimum(lo + 1, n_src - 1) - offset, f
 
 
-def _resample(src: np.ndarray, y0: int, y1: int, out_w: int, ay: float,
-              by: float, ax: float, bx: float, src_y0: int, src_h: int) -> np.ndarray:
-    """Rows ``y0:y1`` of ``out[i, j] = image(ay * i + by, ax * j + bx)``, bilinear,
-    edges clamped; ``src`` holds rows ``src_y0:src_y0 + len(src)`` of all ``src_h``.
+def resize_rows(src: np.ndarray, out_w: int, out_h: int, y0: int, y1: int,
+                align_corners: bool, src_y0: int = 0,
+                src_h: int | None = None) -> np.ndarray:
+    """Rows ``y0:y1`` of the bilinear resize of an image to (out_h, out_w).
 
-    In float32 from exact coordinates, so a band equals the whole image's
-    rows; uint8 is rounded back. Columns go in chunks to bound temporaries.
+    Same sampling grid as ``torch.nn.functional.interpolate(mode='bilinear')``
+    and ``cv2.resize(INTER_LINEAR)`` (half-pixel centres, edge clamping; or
+    corner alignment); only the band is materialised. In float32 from exact
+    coordinates, so a band equals the whole image's rows; uint8 is rounded
+    back. Columns go in chunks to bound temporaries.
+
+    Args:
+        src: rows ``src_y0:src_y0 + len(src)`` of the image being resized;
+            they must cover the rows the band samples (else ValueError).
+        out_w, out_h: the size of the whole resized image.
+        y0, y1: the output rows wanted.
+        align_corners: corner-aligned grid instead of half-pixel centres.
+        src_y0: the image row of ``src[0]``.
+        src_h: the image's height (default: ``src_y0 + len(src)``).
     """
+    src_h = len(src) + src_y0 if src_h is None else src_h
+    ay, by = _axis_map(src_h, out_h, align_corners)
+    ax, bx = _axis_map(src.shape[1], out_w, align_corners)
     ylo, yhi, fy = _lerp_axis(src_h, y0, y1 - y0, ay, by, src_y0)
     xlo, xhi, fx = _lerp_axis(src.shape[1], 0, out_w, ax, bx)
     if len(ylo) and (ylo.min() < 0 or yhi.max() >= len(src)):
@@ -218,30 +230,6 @@ def _resample(src: np.ndarray, y0: int, y1: int, out_w: int, ay: float,
             val = np.clip(np.rint(val), 0, 255)
         out[:, x0:x1] = val
     return out
-
-
-def resize_rows(src: np.ndarray, out_w: int, out_h: int, y0: int, y1: int,
-                align_corners: bool, src_y0: int = 0,
-                src_h: int | None = None) -> np.ndarray:
-    """Rows ``y0:y1`` of the bilinear resize of an image to (out_h, out_w).
-
-    Same sampling grid as ``torch.nn.functional.interpolate(mode='bilinear')``
-    and ``cv2.resize(INTER_LINEAR)`` (half-pixel centres, edge clamping; or
-    corner alignment); only the band is materialised.
-
-    Args:
-        src: rows ``src_y0:src_y0 + len(src)`` of the image being resized;
-            they must cover the rows the band samples (else ValueError).
-        out_w, out_h: the size of the whole resized image.
-        y0, y1: the output rows wanted.
-        align_corners: corner-aligned grid instead of half-pixel centres.
-        src_y0: the image row of ``src[0]``.
-        src_h: the image's height (default: ``src_y0 + len(src)``).
-    """
-    src_h = len(src) + src_y0 if src_h is None else src_h
-    ay, by = _axis_map(src_h, out_h, align_corners)
-    ax, bx = _axis_map(src.shape[1], out_w, align_corners)
-    return _resample(src, y0, y1, out_w, ay, by, ax, bx, src_y0, src_h)
 
 
 def _planes(logits: np.ndarray) -> np.ndarray:
@@ -288,14 +276,13 @@ class _ToSource:
 
     def __init__(self, work: tuple[int, int], out: tuple[int, int],
                  num_classes: int, align_corners: bool, threshold: float) -> None:
-        self.work_h, self.work_w = work
+        self.work_h = work[0]
         self.out_h, self.out_w = out
-        self.c, self.threshold = num_classes, threshold
+        self.c, self.threshold, self.align_corners = num_classes, threshold, align_corners
         self.same = tuple(work) == out
-        self.ay, self.by = _axis_map(self.work_h, self.out_h, align_corners)
-        self.ax, self.bx = _axis_map(self.work_w, self.out_w, align_corners)
         # The working rows each output row samples: lo and hi = lo + 1 (clamped).
-        self.lo, self.hi, _ = _lerp_axis(self.work_h, 0, self.out_h, self.ay, self.by)
+        self.lo, self.hi, _ = _lerp_axis(self.work_h, 0, self.out_h,
+                                         *_axis_map(self.work_h, self.out_h, align_corners))
         self.buf: np.ndarray | None = None
         self.buf_y0 = 0
         self.next_row = 0
@@ -316,9 +303,8 @@ class _ToSource:
             int(np.searchsorted(self.hi, end, side='left'))
         while self.next_row < stop:
             r0, r1 = self.next_row, min(stop, self.next_row + rows)
-            band = np.stack([_resample(p, r0, r1, self.out_w, self.ay, self.by,
-                                       self.ax, self.bx, self.buf_y0,
-                                       self.work_h) for p in self.buf])
+            band = np.stack([resize_rows(p, self.out_w, self.out_h, r0, r1, self.align_corners,
+                                         self.buf_y0, self.work_h) for p in self.buf])
             yield Band(r0, *_classify(band, self.c, self.threshold))
             self.next_row = r1
         if self.next_row < self.out_h:
@@ -354,8 +340,7 @@ def tiled_bands(source: RowSource, predict: Predict,
         settings: crop, stride, batch size, blending, head settings.
         work: (height, width) of the working image the tiles are cut from;
             default: the source's size (no rescaling).
-        progress: show a tqdm bar over the tiles.
-        desc: the bar's label.
+        progress, desc: a tqdm bar over the tiles, and its label.
 
     Yields:
         :class:`Band` s covering the source's rows in order, at the source's

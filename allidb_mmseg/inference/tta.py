@@ -39,18 +39,14 @@ def tta_transforms(mode: str | bool | None) -> tuple[Transform, ...]:
     return TTA_MODES[mode]
 
 
-def _is_numpy(x: Array) -> bool:
-    return isinstance(x, np.ndarray)
-
-
 def _rot90(x: Array, k: int) -> Array:
     if k % 4 == 0:
         return x
-    return np.rot90(x, k, axes=(-2, -1)) if _is_numpy(x) else x.rot90(k, (-2, -1))
+    return np.rot90(x, k, axes=(-2, -1)) if isinstance(x, np.ndarray) else x.rot90(k, (-2, -1))
 
 
 def _mirror(x: Array) -> Array:
-    return x[..., ::-1] if _is_numpy(x) else x.flip(-1)
+    return x[..., ::-1] if isinstance(x, np.ndarray) else x.flip(-1)
 
 
 def apply_transform(x: Array, t: Transform) -> Array:
@@ -68,7 +64,7 @@ def invert_transform(y: Array, t: Transform) -> Array:
 
 def _probabilities(logits: Array) -> Array:
     """Softmax over the class axis (1), or the sigmoid of a one-channel head."""
-    if _is_numpy(logits):
+    if isinstance(logits, np.ndarray):
         logits = logits.astype(np.float32, copy=False)
         if logits.shape[1] == 1:
             return 1.0 / (1.0 + np.exp(-logits))
@@ -81,7 +77,7 @@ def _probabilities(logits: Array) -> Array:
 def _to_logits(p: Array) -> Array:
     """Logits whose softmax (or sigmoid) is ``p``."""
     eps = 1e-7
-    if _is_numpy(p):
+    if isinstance(p, np.ndarray):
         p = np.clip(p, eps, 1 - eps)
         return np.log(p / (1 - p)) if p.shape[1] == 1 else np.log(p)
     p = p.clamp(eps, 1 - eps)
@@ -107,7 +103,7 @@ def tta_logits(predict: Callable[[Array], Array], batch: Array,
     total = 0
     for t in transforms:
         view = apply_transform(batch, t)
-        if _is_numpy(view):
+        if isinstance(view, np.ndarray):
             view = np.ascontiguousarray(view)
         total = total + _probabilities(invert_transform(predict(view), t))
     return _to_logits(total / len(transforms))

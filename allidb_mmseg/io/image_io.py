@@ -96,15 +96,11 @@ def to_bgr8(img: np.ndarray) -> np.ndarray:
         raise ImageReadError('empty image')
     if img.dtype != np.uint8:
         img = _to_uint8(img)
-    if img.ndim == 2:
+    if img.ndim == 3 and img.shape[2] in (2, 4):  # gray or BGR, then alpha
+        img = _composite_on_white(img[:, :, :-1], img[:, :, -1])
+    if img.ndim == 2 or img.shape[2] == 1:
         return cv2.cvtColor(img, cv2.COLOR_GRAY2BGR)
-    if img.shape[2] == 3:
-        return img
-    if img.shape[2] == 2:  # gray + alpha
-        gray, alpha = img[:, :, 0], img[:, :, 1]
-        return cv2.cvtColor(_composite_on_white(gray[..., None], alpha)[..., 0],
-                            cv2.COLOR_GRAY2BGR)
-    return _composite_on_white(img[:, :, :3], img[:, :, 3])
+    return img
 
 
 def _banded(shape: tuple[int, ...], band: Callable[[slice], np.ndarray]) -> np.ndarray:

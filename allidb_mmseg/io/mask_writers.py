@@ -26,25 +26,19 @@ LEVEL_FACTOR = 4
 def _tiles(bands: Iterator[Band], height: int, width: int,
            level1: np.ndarray) -> Iterator[np.ndarray]:
     """Tiles of level 0 in file order; fills ``level1`` on the way."""
-    pending: list[np.ndarray] = []
-    have = 0
-    y_next = 0   # image row of pending[0]
+    block = np.empty((0, width), np.uint8)  # the rows not yet written
+    y_next = 0   # image row of block[0]
     for band in bands:
-        rows = band.mask
         if level1.size:  # every LEVEL_FACTOR-th row and column
-            sub = rows[(-band.y0) % LEVEL_FACTOR::LEVEL_FACTOR, ::LEVEL_FACTOR]
+            sub = band.mask[(-band.y0) % LEVEL_FACTOR::LEVEL_FACTOR, ::LEVEL_FACTOR]
             y1 = -(-band.y0 // LEVEL_FACTOR)
             level1[y1:y1 + len(sub)] = sub
-        pending.append(rows)
-        have += len(rows)
-        while have >= TILE or (have and y_next + have == height):
-            block = np.concatenate(pending) if len(pending) > 1 else pending[0]
-            take = min(TILE, len(block))
+        block = np.concatenate([block, band.mask]) if len(block) else band.mask
+        while len(block) >= TILE or (len(block) and y_next + len(block) == height):
             for x in range(0, width, TILE):
-                yield block[:take, x:x + TILE]
-            pending = [block[take:]] if take < len(block) else []
-            have -= take
-            y_next += take
+                yield block[:TILE, x:x + TILE]
+            y_next += min(TILE, len(block))
+            block = block[TILE:]
     if y_next != height:
         raise ValueError(f'bands ended at row {y_next} of {height}')
 
@@ -53,14 +47,8 @@ def write_mask_pyramid(path: str | os.PathLike, bands: Iterator[Band],
                        height: int, width: int, mpp: float | None = None,
                        compression: str = 'zlib') -> int:
     """Write the masks of ``bands`` (row order, covering ``height`` rows) to
-    ``path`` atomically, as a tiled pyramidal OME-TIFF.
-
-    Args:
-        path: the output (``.ome.tif``).
-        bands: the mask in row bands, e.g. from :func:`.tiling.tiled_bands`.
-        height, width: the mask's size.
-        mpp: microns per mask pixel, if known.
-        compression: a tifffile compression (deflate by default: lossless).
+    ``path`` (``.ome.tif``) atomically, as a tiled pyramidal OME-TIFF of
+    ``mpp`` microns per pixel if known; ``compression`` is tifffile's.
 
     Returns:
         The number of pyramid levels written.

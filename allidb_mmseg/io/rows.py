@@ -1,9 +1,5 @@
-"""Pixels read a band of rows at a time, and results that arrive the same way.
-
-Every input of the inference engine is a :class:`RowSource`: a plain image
-(:class:`ArraySource`, a virtual reader over the decoded array) or one
-level of a slide (:class:`~.slides.LevelSource`), so one path serves both.
-"""
+"""Pixels read a band of rows at a time (an image or a slide level, so one
+inference path serves both), and results that arrive the same way."""
 from __future__ import annotations
 
 from typing import NamedTuple, Protocol

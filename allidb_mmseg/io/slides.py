@@ -32,7 +32,11 @@ _READ_COLS = 8192
 LEVEL_TOLERANCE = 0.1
 
 
-def _tiff_is_slide(path: Path) -> bool:
+def is_slide(path: str | os.PathLike) -> bool:
+    """True for files read region by region through a slide reader."""
+    name = str(path).lower()
+    if not name.endswith(_TIFF_SUFFIXES) or not Path(path).is_file():
+        return name.endswith(SLIDE_SUFFIXES)
     import tifffile
 
     try:
@@ -43,13 +47,6 @@ def _tiff_is_slide(path: Path) -> bool:
             return bool(page.is_tiled or levels > 1 or pixels > LARGE_IMAGE_PIXELS)
     except Exception:  # not a TIFF tifffile reads: leave it to the image reader
         return False
-
-
-def is_slide(path: str | os.PathLike) -> bool:
-    """True for files read region by region through a slide reader."""
-    name = str(path).lower()
-    return name.endswith(SLIDE_SUFFIXES) or (
-        name.endswith(_TIFF_SUFFIXES) and Path(path).is_file() and _tiff_is_slide(Path(path)))
 
 
 class Slide:
@@ -70,8 +67,7 @@ class Slide:
         self.level_dimensions = [tuple(int(v) for v in d)
                                  for d in handle.level_dimensions]
         self.level_downsamples = [float(d) for d in handle.level_downsamples]
-        props = handle.properties
-        mpp = [props.get(f'{reader}.mpp-{a}') for a in 'xy']
+        mpp = [handle.properties.get(f'{reader}.mpp-{a}') for a in 'xy']
         vals = [float(v) for v in mpp if v not in (None, '')]
         self.mpp = float(np.mean(vals)) if vals and min(vals) > 0 else None
 
@@ -88,7 +84,9 @@ class Slide:
             cw = min(step, w - x0)
             region = np.asarray(self._h.read_region(
                 (int((x + x0) * ds), int(y * ds)), level, (cw, h)))
-            out[:, x0:x0 + cw] = _rgb_to_bgr8(region)
+            if region.ndim == 3 and region.shape[2] in (3, 4):  # RGB(A) to BGR(A)
+                region = region[..., [2, 1, 0, 3][:region.shape[2]]]
+            out[:, x0:x0 + cw] = to_bgr8(region)
         return out
 
     def close(self) -> None:
@@ -99,14 +97,6 @@ class Slide:
 
     def __exit__(self, *exc: Any) -> None:
         self.close()
-
-
-def _rgb_to_bgr8(region: np.ndarray) -> np.ndarray:
-    if region.ndim == 3 and region.shape[2] == 4:     # RGBA
-        return to_bgr8(region[..., [2, 1, 0, 3]])
-    if region.ndim == 3 and region.shape[2] == 3:
-        return np.ascontiguousarray(region[..., ::-1])
-    return to_bgr8(region)
 
 
 def open_slide(path: str | os.PathLike) -> Slide:
@@ -149,11 +139,9 @@ def choose_level(downsamples: Sequence[float], target: float,
     so that pixels are shrunk, never much enlarged; level 0 when even it is
     coarser.
     """
-    best = 0
-    for i, ds in enumerate(downsamples):
-        if ds <= target * (1 + tolerance) and ds > downsamples[best]:
-            best = i
-    return best
+    limit = target * (1 + tolerance)
+    fits = [i for i, ds in enumerate(downsamples) if downsamples[0] < ds <= limit]
+    return max(fits, key=lambda i: downsamples[i], default=0)
 
 
 class LevelSource:

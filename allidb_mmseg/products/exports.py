@@ -49,8 +49,7 @@ def rle_counts(mask: np.ndarray, offset: tuple[int, int], height: int,
     Args:
         mask: (h, w) crop; nonzero = inside.
         offset: (x, y) of ``mask[0, 0]`` in the image.
-        height: image height.
-        width: image width.
+        height, width: the image's size.
     """
     cols, rows = np.nonzero(np.asarray(mask).T)  # column-major order
     flat = (cols + offset[0]).astype(np.int64) * height + rows + offset[1]

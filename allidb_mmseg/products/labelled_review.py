@@ -32,13 +32,8 @@ FILL_ALPHA = 0.45
 
 def comparison_overlay(img: np.ndarray, regions: Sequence[np.ndarray]
                        ) -> np.ndarray:
-    """The image with TP, FP and FN pixels tinted and outlined.
-
-    Args:
-        img: BGR image.
-        regions: bool (H, W) true-positive, false-positive and
-            false-negative pixels, in the order of :data:`LEGEND`.
-    """
+    """The BGR ``img`` with the bool (H, W) ``regions``, true-positive,
+    false-positive and false-negative pixels as in :data:`LEGEND`, tinted and outlined."""
     out = img.copy()
     thick = max(1, round(max(img.shape[:2]) / 500))
     for region, (_, rgb) in zip(regions, LEGEND):
@@ -49,8 +44,7 @@ def comparison_overlay(img: np.ndarray, regions: Sequence[np.ndarray]
                        ).astype(np.uint8)
         contours, _ = cv2.findContours(region.astype(np.uint8), cv2.RETR_LIST,
                                        cv2.CHAIN_APPROX_SIMPLE)
-        cv2.drawContours(out, contours, -1, tuple(int(c) for c in bgr), thick,
-                         cv2.LINE_AA)
+        cv2.drawContours(out, contours, -1, rgb[::-1], thick, cv2.LINE_AA)
     return out
 
 
@@ -64,11 +58,9 @@ def review_labelled_image(out_dir: str | Path, file: str, name: str,
     Args:
         out_dir: the show-dir; writes ``overlays/<name>.png`` and the
             pictures of :func:`.review_page.write_review_images`.
-        file: the image file (for the report).
-        name: its output name.
+        file, name: the image file (for the report) and its output name.
         img: the BGR image.
-        mask: (H, W) predicted class indices.
-        prob: (H, W) blast probability, or None.
+        mask, prob: (H, W) predicted class indices and blast probability (or None).
         label: (H, W) labelled class indices (255 = ignore).
         min_area: the smallest blast counted, in pixels.
         rule: when the image counts as ALL-suspected.

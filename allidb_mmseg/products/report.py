@@ -1,10 +1,4 @@
-"""Per-image results of inference: the overlay picture and the report rows.
-
-One row holds everything about an image (size, count, area, confidence, the
-ALL flag and its rule); a failed file is a row too, with the reason. The CSV
-and JSON are each written under a temporary name and renamed, so an
-interrupted run never leaves a half-written report.
-"""
+"""Per-image results of inference: the overlay picture and the report rows."""
 from __future__ import annotations
 
 import csv
@@ -92,14 +86,13 @@ class ImageRow:
 def blast_numbers(blasts: list[Blast], blast_pixels: int, total_pixels: int,
                   prob_sum: float | None, rule: AllRule, min_area: int
                   ) -> dict[str, Any]:
-    """An image's report numbers (the :class:`ImageRow` fields they fill).
+    """An image's report numbers (the :class:`ImageRow` fields they fill)
+    from its counted ``blasts`` and the ALL-suspected ``rule``.
 
     Args:
-        blasts: the counted blasts.
         blast_pixels: pixels predicted as blast (counted or not).
         total_pixels: the mask's pixels.
         prob_sum: the blast probability summed over those pixels, or None.
-        rule: the ALL-suspected rule.
         min_area: the minimum blast area the rule's text states.
     """
     fraction = blast_pixels / total_pixels
@@ -190,8 +183,7 @@ def write_reports(rows: list[ImageRow], csv_path: str | os.PathLike,
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=REPORT_FIELDS, lineterminator='\n')
     writer.writeheader()
-    for r in rows:
-        writer.writerow(r.csv_row())
+    writer.writerows(r.csv_row() for r in rows)
     atomic_write_bytes(csv_path, buf.getvalue().encode())
     atomic_write_bytes(json_path, (json.dumps(report_document(rows, settings),
                                               indent=1) + '\n').encode())

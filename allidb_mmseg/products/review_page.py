@@ -18,6 +18,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Iterable, Sequence
 
+import cv2
 import numpy as np
 
 from ..utils import atomic_imwrite, atomic_write_text
@@ -44,8 +45,6 @@ def review_outputs(out_dir: str | Path, names: Iterable[str]) -> list[Path]:
 
 
 def _fit(img: np.ndarray, side: int) -> np.ndarray:
-    import cv2
-
     h, w = img.shape[:2]
     scale = side / max(h, w)
     if scale >= 1:
@@ -58,8 +57,6 @@ def write_review_images(out_dir: str | Path, name: str, overlay: np.ndarray,
                         plain: np.ndarray) -> None:
     """The card thumbnail (of the BGR ``overlay``) and the "mask off" picture
     (the BGR image ``plain``) of image ``name`` in the page's folder."""
-    import cv2
-
     paths = review_paths(out_dir, name)
     atomic_imwrite(paths['thumb'], _fit(overlay, THUMB_SIDE),
                    [cv2.IMWRITE_JPEG_QUALITY, THUMB_QUALITY])

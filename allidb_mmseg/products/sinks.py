@@ -84,8 +84,7 @@ class ReviewPageSink:
         write_review_images(self.out_dir, seg.row.name, seg.overlay, seg.image)
 
     def close(self, rows, settings) -> None:
-        write_review_page(self.out_dir, report_document(list(rows), settings),
-                          default_sort='name')
+        write_review_page(self.out_dir, report_document(list(rows), settings))
 
 
 @dataclass

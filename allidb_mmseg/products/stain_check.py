@@ -1,9 +1,4 @@
-"""Inference with a model's stain reference: the OOD score per image and optional normalization.
-
-:class:`StainCheck` scores how unlike the training data each smear looks
-(``ood_score``, flagged above 1), always on the image as given, and may first
-map it onto the training stain.
-"""
+"""Inference with a model's stain reference: the OOD score per image and optional normalization."""
 from __future__ import annotations
 
 import os
@@ -38,7 +33,8 @@ class StainCheck:
     only_flagged: bool = True
 
     def prepare(self, img_bgr: np.ndarray, row: Any) -> np.ndarray:
-        """Set ``row.ood_score``/``row.ood_flag``; return the image to segment."""
+        """Score the image as given (``row.ood_score``, ``row.ood_flag``); return
+        the image to segment."""
         row.ood_score = self.reference.ood_score(img_bgr)
         row.ood_flag = row.ood_score > 1.0
         if self.normalize and (row.ood_flag or not self.only_flagged):
