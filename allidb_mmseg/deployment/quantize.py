@@ -51,14 +51,8 @@ class _Batches:
 
 def quantize_int8(fp32_path: str | os.PathLike, out_path: str | os.PathLike,
                   batches: Sequence[np.ndarray], input_name: str = 'input') -> None:
-    """Write the static int8 version of ``fp32_path`` to ``out_path``.
-
-    Args:
-        fp32_path: the exported fp32 model.
-        out_path: where the int8 model goes (written atomically).
-        batches: calibration inputs, preprocessed as the runtime does.
-        input_name: the graph's input.
-    """
+    """Write the static int8 version of ``fp32_path`` to ``out_path`` (atomically),
+    calibrated on ``batches``, inputs preprocessed as the runtime does."""
     from onnxruntime.quantization import QuantFormat, QuantType, quantize_static
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
@@ -83,13 +77,8 @@ def quantize_int8(fp32_path: str | os.PathLike, out_path: str | os.PathLike,
 
 def quantize_model(fp32: OnnxSegmentor, calibration: Sequence[str],
                    out: str | os.PathLike) -> OnnxSegmentor:
-    """The int8 version of ``fp32`` at ``out``, with its sidecar, loaded.
-
-    Args:
-        fp32: the loaded fp32 model.
-        calibration: image paths, preprocessed as the runtime does.
-        out: the int8 ``.onnx`` to write.
-    """
+    """The int8 version of ``fp32`` written to ``out`` with its sidecar, loaded;
+    calibrated on the images ``calibration``."""
     batches = [fp32.preprocess(read_image(f))[0] for f in calibration]
     quantize_int8(fp32.path, out, batches, fp32.spec.input_name)
     spec = dataclasses.replace(fp32.spec, onnx_sha256=file_sha256(out))

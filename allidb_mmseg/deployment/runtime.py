@@ -144,9 +144,7 @@ class OnnxSegmentor:
         """Logits ``(N, C, h, w)`` of a normalised batch ``(N, 3, h, w)``,
         averaged over the TTA views when TTA is on. This is the callback a
         tiling engine drives."""
-        if self.tta:
-            return tta_logits(self._run, batch, self.tta)
-        return self._run(batch)
+        return tta_logits(self._run, batch, self.tta) if self.tta else self._run(batch)
 
     def preprocess(self, img: np.ndarray) -> tuple[np.ndarray, tuple[int, int]]:
         """A BGR uint8 image as the network's batch of one, and the

@@ -144,7 +144,6 @@ def read_sidecar(path: str | os.PathLike) -> DeploySpec:
         spec = DeploySpec(**{k: v for k, v in doc.items() if k in known})
     except TypeError as e:
         raise AllidbError(path, f'incomplete sidecar ({e})') from e
-    problems = spec.problems()
-    if problems:
+    if problems := spec.problems():
         raise AllidbError(path, '; '.join(problems))
     return spec

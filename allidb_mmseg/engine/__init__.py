@@ -2,8 +2,7 @@
 
 The hooks (HOOKS) and ``DeviceAwareDDP`` (MODEL_WRAPPERS: DDP that also runs
 on CPU/gloo) live here, not in our tools, so the configs behave the same when
-run by MMSegmentation's own tools through ``custom_imports``. :mod:`.config`
-prepares a config from a command line; :mod:`.runner` trains or tests.
+run by MMSegmentation's own tools through ``custom_imports``.
 """
 from .. import compat  # noqa: F401,I001  (before mmseg is imported)
 from .ddp import DeviceAwareDDP

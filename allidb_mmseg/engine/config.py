@@ -123,24 +123,6 @@ def check_cfg_options(cfg_options: Optional[dict]) -> None:
         raise AllidbError(f'--cfg-options {key}={value!r}', rule)
 
 
-def _fit_warmups(scheds: list, max_iters: int) -> None:
-    """Give every LinearLR warm-up a length that ramps (or none for a
-    one-iteration run), and start what followed it where it now ends."""
-    for warm in scheds:
-        if warm.get('type') != 'LinearLR' or warm.get('by_epoch', True):
-            continue
-        begin, end = warm.get('begin', 0), warm.get('end', max_iters)
-        length = 0 if max_iters - begin < MIN_WARMUP_ITERS else max(
-            end - begin, MIN_WARMUP_ITERS)
-        new_end = min(begin + length, max_iters)
-        if new_end == end:
-            continue
-        warm['end'] = new_end
-        for other in scheds:
-            if other is not warm and other.get('begin') == end:
-                other['begin'] = new_end
-
-
 def fit_schedule_to_max_iters(cfg: Config, old_max_iters: int) -> None:
     """Rescale iteration-based schedulers when ``max_iters`` was overridden.
 
@@ -161,7 +143,17 @@ def fit_schedule_to_max_iters(cfg: Config, old_max_iters: int) -> None:
             for key in ('begin', 'end'):
                 if isinstance(sched.get(key), int):
                     sched[key] = round(sched[key] * new / old_max_iters)
-    _fit_warmups(scheds, new)
+    for warm in scheds:
+        if warm.get('type') != 'LinearLR' or warm.get('by_epoch', True):
+            continue
+        begin, end = warm.get('begin', 0), warm.get('end', new)
+        length = 0 if new - begin < MIN_WARMUP_ITERS else max(end - begin, MIN_WARMUP_ITERS)
+        new_end = min(begin + length, new)
+        if new_end != end:  # what followed the warm-up now starts where it ends
+            warm['end'] = new_end
+            for other in scheds:
+                if other is not warm and other.get('begin') == end:
+                    other['begin'] = new_end
     cfg.param_scheduler = [
         s for s in scheds
         if s.get('by_epoch', True) or s.get('end', new) > s.get('begin', 0)]
@@ -284,8 +276,6 @@ def prepare_train_config(config: str, *, cfg_options: Optional[dict] = None,
     checkpoint, a writable work dir).
 
     Args:
-        config: the config file.
-        cfg_options: ``--cfg-options`` overrides.
         data_root: replaces every dataset's data root.
         work_dir: logs and checkpoints (default ``work_dirs/<config>``).
         pretrained: a local MiT checkpoint for the backbone (mmseg's MiT
@@ -293,7 +283,6 @@ def prepare_train_config(config: str, *, cfg_options: Optional[dict] = None,
         resume: None (no resume), ``'auto'`` (the newest complete
             checkpoint in the work dir) or a checkpoint path.
         amp: mixed precision (CUDA only).
-        launcher: mmengine's launcher name.
         force: train into a work dir that holds checkpoints of an earlier
             run; without it (and without ``resume``) such a dir is refused.
         check_data_pairs: check every image/mask pair (``--skip-data-check``

@@ -18,12 +18,6 @@ from ..models.checkpoint import bare_model, check_pretrained_backbone
 CURVES_KEY = 'allidb_training_curves'
 
 
-def _moving_average(values: Sequence[float], window: int) -> np.ndarray:
-    """The mean of each value and the up to ``window - 1`` before it."""
-    n = len(values)
-    return np.convolve(values, np.ones(window))[:n] / np.minimum(np.arange(1, n + 1), window)
-
-
 def plot_training_curves(losses: Sequence[Sequence[float]],
                          val_miou: Sequence[Sequence[float]],
                          path: str, title: str = '') -> None:
@@ -43,9 +37,11 @@ def plot_training_curves(losses: Sequence[Sequence[float]],
         window = max(1, len(values) // 50)
         ax_loss.plot(iters, values, lw=0.6 if window > 1 else 1.5,
                      alpha=0.4 if window > 1 else 1.0, label='loss')
-        if window > 1:
-            ax_loss.plot(iters, _moving_average(values, window), lw=1.5,
-                         label=f'moving mean ({window} iters)')
+        if window > 1:  # the mean of each value and the up to window - 1 before it
+            n = len(values)
+            mean = (np.convolve(values, np.ones(window))[:n]
+                    / np.minimum(np.arange(1, n + 1), window))
+            ax_loss.plot(iters, mean, lw=1.5, label=f'moving mean ({window} iters)')
         ax_loss.legend()
     ax_loss.set(xlabel='iteration', ylabel='training loss', title='loss')
     if val_miou:
@@ -134,9 +130,9 @@ class PretrainedWeightsNoticeHook(Hook):
         resumed = getattr(runner, '_resume', False)
         load_from = getattr(runner, '_load_from', None)
         if resumed or load_from:
-            msg = ('all weights come from the checkpoint being '
-                   + (f'resumed ({load_from})' if resumed and load_from
-                      else 'resumed' if resumed else f'loaded ({load_from})'))
+            how = 'resumed' if resumed else 'loaded'
+            msg = f'all weights come from the checkpoint being {how}' + (
+                f' ({load_from})' if load_from else '')
         elif checkpoint:
             msg = f'MiT backbone starts from pretrained weights: {checkpoint}'
             if '://' not in checkpoint:  # a URL: mmengine reports
@@ -219,13 +215,10 @@ class SafeCheckpointHook(CheckpointHook):
     through :class:`AtomicLocalBackend`.
     """
 
-    def __init__(self, *args: Any, backend_args: Optional[dict] = None,
-                 file_client_args: Optional[dict] = None,
-                 **kwargs: Any) -> None:
-        if backend_args is None and file_client_args is None:
-            backend_args = dict(backend=ATOMIC_BACKEND)
-        super().__init__(*args, backend_args=backend_args,
-                         file_client_args=file_client_args, **kwargs)
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        if kwargs.get('backend_args') is None and kwargs.get('file_client_args') is None:
+            kwargs['backend_args'] = dict(backend=ATOMIC_BACKEND)
+        super().__init__(*args, **kwargs)
 
     def before_train(self, runner) -> None:
         super().before_train(runner)

@@ -30,7 +30,6 @@ class ReviewPageHook(Hook):
     :mod:`allidb_mmseg.products.labelled_review`.
 
     Args:
-        out_dir: the folder to write into.
         min_blast_area: the smallest blast counted, in pixels; None takes
             each image's from the test's :class:`BlastDetectionMetric`, so
             the page counts as ``test_metrics.json`` does.

@@ -26,9 +26,7 @@ def build_runner(cfg: Config) -> Any:
     from mmseg.registry import RUNNERS
 
     init_cpu_distributed(cfg.get('launcher', 'none'))
-    if 'runner_type' in cfg:
-        return RUNNERS.build(cfg)
-    return Runner.from_cfg(cfg)
+    return RUNNERS.build(cfg) if 'runner_type' in cfg else Runner.from_cfg(cfg)
 
 
 def train(cfg: Config) -> dict:
@@ -76,7 +74,6 @@ def test(cfg: Config, checkpoint: str, *, show_dir: Optional[str] = None,
 
     Args:
         cfg: a config from :func:`allidb_mmseg.engine.config.load_config`.
-        checkpoint: the weights to test.
         show_dir: also write a review page of every prediction against its
             label into this folder (:class:`.review_hook.ReviewPageHook`).
         out: the JSON (default ``WORK_DIR/test_metrics.json``); an existing

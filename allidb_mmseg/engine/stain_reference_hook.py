@@ -41,11 +41,9 @@ def dataset_image_paths(dataset: Any) -> list[str]:
 
 def train_normalization(cfg: Any) -> Optional[dict]:
     """The ``StainNormalize`` step of the training pipelines, if any."""
-    for ds in walk_dataset_cfg(cfg.get('train_dataloader', {}).get('dataset')):
-        for step in _steps(ds.get('pipeline') or []):
-            if step.get('type') == 'StainNormalize':
-                return step
-    return None
+    return next((step for ds in walk_dataset_cfg(cfg.get('train_dataloader', {}).get('dataset'))
+                 for step in _steps(ds.get('pipeline') or [])
+                 if step.get('type') == 'StainNormalize'), None)
 
 
 def _steps(pipeline: list) -> Iterator[dict]:

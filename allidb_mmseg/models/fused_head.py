@@ -51,19 +51,14 @@ class FusedSegformerHead(SegformerHead):
 
 
 def set_fused_head(model: torch.nn.Module, enabled: bool = True) -> int:
-    """Switch every SegFormer head in ``model`` to the fused (or stock) forward.
+    """Switch every SegFormer head in ``model`` (a head or a whole segmentor) to
+    :class:`FusedSegformerHead` (``enabled``) or mmseg's ``SegformerHead``; return
+    how many it set (0: the model has none).
 
     Like :func:`~allidb_mmseg.models.fused_mit.set_fused_attention`: in place,
     keeping parameters and state-dict keys, so a model built with
     ``type='SegformerHead'`` (an older config or checkpoint) runs the fused
     head, and the benchmark's stock twin runs mmseg's.
-
-    Args:
-        model: a built module (a head or a whole segmentor).
-        enabled: True for :class:`FusedSegformerHead`, False for mmseg's ``SegformerHead``.
-
-    Returns:
-        How many heads it set (0: the model has no SegFormer head).
     """
     target = FusedSegformerHead if enabled else SegformerHead
     count = 0

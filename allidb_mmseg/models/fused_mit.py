@@ -26,14 +26,6 @@ from mmseg.models.utils import nchw_to_nlc, nlc_to_nchw
 from mmseg.registry import MODELS
 
 
-def _sdpa_supported(attn: nn.MultiheadAttention) -> bool:
-    """True for the plain packed-projection variant mmseg builds (others fall back to
-    ``nn.MultiheadAttention`` with ``need_weights=False``, equally exact)."""
-    return (attn._qkv_same_embed_dim and attn.in_proj_weight is not None
-            and attn.bias_k is None and attn.bias_v is None
-            and not attn.add_zero_attn)
-
-
 class FusedEfficientMultiheadAttention(EfficientMultiheadAttention):
     """``EfficientMultiheadAttention`` whose forward never builds attention weights.
 
@@ -47,7 +39,9 @@ class FusedEfficientMultiheadAttention(EfficientMultiheadAttention):
         if self.sr_ratio > 1:
             x_kv = self.norm(nchw_to_nlc(self.sr(nlc_to_nchw(x, hw_shape))))
         attn = self.attn
-        fused = _sdpa_supported(attn)
+        # SDPA is written for the plain packed-projection variant mmseg builds.
+        fused = (attn._qkv_same_embed_dim and attn.in_proj_weight is not None
+                 and attn.bias_k is None and attn.bias_v is None and not attn.add_zero_attn)
         # x is batch-first iff self.batch_first (mmseg always uses True); SDPA needs
         # batch-first, the fallback nn.MultiheadAttention its own layout.
         swap = self.batch_first != (True if fused else attn.batch_first)
@@ -103,14 +97,11 @@ def _packed_sdpa(attn: nn.MultiheadAttention, x_q: torch.Tensor,
 
 def set_fused_attention(model: nn.Module, enabled: bool = True,
                         contrib_export: bool = False) -> int:
-    """Switch every MiT attention in ``model`` to the fused (or stock) forward.
-
-    Works on any built model (a backbone or a whole segmentor), in place,
-    keeping parameters and state-dict keys.
+    """Switch every MiT attention in ``model`` (a backbone or a whole segmentor)
+    to the fused (``enabled``) or mmseg's stock forward, in place, keeping
+    parameters and state-dict keys.
 
     Args:
-        model: a built model.
-        enabled: the fused forward (True) or mmseg's stock one.
         contrib_export: with ``enabled``, an ONNX export writes the attention as
             onnxruntime's ``com.microsoft.MultiHeadAttention`` (the model then
             needs onnxruntime); eager outputs do not change.
@@ -137,7 +128,6 @@ class FusedMixVisionTransformer(MixVisionTransformer):
     Args:
         fused_attention: use ``F.scaled_dot_product_attention`` (default) or,
             when False, mmseg's stock attention. Weights load either way.
-        **kwargs: MixVisionTransformer's arguments, unchanged.
     """
 
     def __init__(self, *args, fused_attention: bool = True, **kwargs) -> None:

@@ -132,63 +132,59 @@ def load_safetensors(path: str) -> dict[str, torch.Tensor]:
         return WeightsError(f'not a valid safetensors file: {problem}', path=path)
 
     try:
-        return _read_safetensors(path, bad)
+        size = os.path.getsize(path)
+        with open(path, 'rb') as f:
+            if size < 8:
+                raise bad(f'{size} bytes, too short for the 8-byte header length')
+            n = int.from_bytes(f.read(8), 'little')
+            if n > size - 8:
+                raise bad(f'header length {n} runs past the end of the file ({size} bytes)')
+            if n > _ST_MAX_HEADER:
+                raise bad(f'header length {n} is over {_ST_MAX_HEADER} bytes')
+            try:
+                header = json.loads(f.read(n).decode('utf-8'))
+            except (UnicodeDecodeError, ValueError) as e:
+                raise bad(f'header is not UTF-8 JSON ({first_line(e)})') from None
+            if not isinstance(header, dict):
+                raise bad('header is not a JSON object')
+            header.pop('__metadata__', None)
+            data_start = 8 + n
+            buffer_len = size - data_start
+            specs = []
+            for name, info in header.items():
+                if not isinstance(info, dict):
+                    raise bad(f'{name!r}: entry is not a JSON object')
+                dtype_name = info.get('dtype')
+                if dtype_name not in _ST_DTYPES:
+                    raise bad(f'{name!r}: unsupported dtype {dtype_name!r}')
+                dtype = _ST_DTYPES[dtype_name]
+                shape = info.get('shape')
+                if not isinstance(shape, list) or not all(_is_int(d) for d in shape):
+                    raise bad(f'{name!r}: bad shape {shape!r}')
+                offsets = info.get('data_offsets')
+                if not (isinstance(offsets, list) and len(offsets) == 2
+                        and all(_is_int(o) for o in offsets)):
+                    raise bad(f'{name!r}: bad data_offsets {offsets!r}')
+                begin, end = offsets
+                if not begin <= end <= buffer_len:
+                    raise bad(f'{name!r}: data_offsets {offsets} outside the '
+                              f'{buffer_len}-byte data buffer')
+                expected = math.prod(shape) * dtype.itemsize
+                if end - begin != expected:
+                    raise bad(f'{name!r}: {end - begin} data bytes, but '
+                              f'{dtype_name} {shape} needs {expected}')
+                specs.append((name, dtype, shape, begin, end))
+            out: dict[str, torch.Tensor] = {}
+            for name, dtype, shape, begin, end in sorted(specs, key=lambda s: s[3]):
+                # One aligned allocation per tensor, filled straight from the
+                # file: no second copy of the checkpoint, no unaligned views.
+                raw = torch.empty(end - begin, dtype=torch.uint8)
+                f.seek(data_start + begin)
+                if f.readinto(raw.numpy()) != end - begin:  # file shrank meanwhile
+                    raise bad(f'{name!r}: data ends early')
+                out[name] = raw.view(dtype).reshape(shape)
     except OSError as e:
         raise WeightsError(f'cannot read file: {e.strerror or e}', path=path) from None
-
-
-def _read_safetensors(path, bad) -> dict[str, torch.Tensor]:
-    size = os.path.getsize(path)
-    with open(path, 'rb') as f:
-        if size < 8:
-            raise bad(f'{size} bytes, too short for the 8-byte header length')
-        n = int.from_bytes(f.read(8), 'little')
-        if n > size - 8:
-            raise bad(f'header length {n} runs past the end of the file ({size} bytes)')
-        if n > _ST_MAX_HEADER:
-            raise bad(f'header length {n} is over {_ST_MAX_HEADER} bytes')
-        try:
-            header = json.loads(f.read(n).decode('utf-8'))
-        except (UnicodeDecodeError, ValueError) as e:
-            raise bad(f'header is not UTF-8 JSON ({first_line(e)})') from None
-        if not isinstance(header, dict):
-            raise bad('header is not a JSON object')
-        header.pop('__metadata__', None)
-        data_start = 8 + n
-        buffer_len = size - data_start
-        specs = []
-        for name, info in header.items():
-            if not isinstance(info, dict):
-                raise bad(f'{name!r}: entry is not a JSON object')
-            dtype_name = info.get('dtype')
-            if dtype_name not in _ST_DTYPES:
-                raise bad(f'{name!r}: unsupported dtype {dtype_name!r}')
-            dtype = _ST_DTYPES[dtype_name]
-            shape = info.get('shape')
-            if not isinstance(shape, list) or not all(_is_int(d) for d in shape):
-                raise bad(f'{name!r}: bad shape {shape!r}')
-            offsets = info.get('data_offsets')
-            if not (isinstance(offsets, list) and len(offsets) == 2
-                    and all(_is_int(o) for o in offsets)):
-                raise bad(f'{name!r}: bad data_offsets {offsets!r}')
-            begin, end = offsets
-            if not begin <= end <= buffer_len:
-                raise bad(f'{name!r}: data_offsets {offsets} outside the '
-                          f'{buffer_len}-byte data buffer')
-            expected = math.prod(shape) * dtype.itemsize
-            if end - begin != expected:
-                raise bad(f'{name!r}: {end - begin} data bytes, but '
-                          f'{dtype_name} {shape} needs {expected}')
-            specs.append((name, dtype, shape, begin, end))
-        out: dict[str, torch.Tensor] = {}
-        for name, dtype, shape, begin, end in sorted(specs, key=lambda s: s[3]):
-            # One aligned allocation per tensor, filled straight from the
-            # file: no second copy of the checkpoint, no unaligned views.
-            raw = torch.empty(end - begin, dtype=torch.uint8)
-            f.seek(data_start + begin)
-            if f.readinto(raw.numpy()) != end - begin:  # file shrank meanwhile
-                raise bad(f'{name!r}: data ends early')
-            out[name] = raw.view(dtype).reshape(shape)
     return out
 
 

@@ -69,13 +69,8 @@ def _download(url: str) -> str:
 
 
 def resolve_pretrained(spec: str) -> str:
-    """A local checkpoint file for ``spec`` (a file, short name or URL).
-
-    Args:
-        spec: a path, ``mit_b0`` .. ``mit_b5``, or an ``http(s)://`` URL.
-
-    Returns:
-        The path of a local file (downloaded into the hub cache if needed).
+    """A local checkpoint file for ``spec``: the path itself, else the file
+    (downloaded into the hub cache if needed) of ``mit_b0`` .. ``mit_b5`` or a URL.
 
     Raises:
         AllidbError: not a file, short name or URL, or the download failed.
