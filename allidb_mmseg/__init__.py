@@ -1,9 +1,8 @@
 """allidb_mmseg: SegFormer segmentation of ALL lymphoblasts on MMSegmentation.
 
-Importing the package itself imports nothing heavy, so the converters, the
-synthetic smears and the report code start fast and need no torch. The parts
-that mmseg's registries must know are registered by importing the modules in
-:data:`REGISTERING_MODULES`, which is what every config of this project does::
+Importing the package imports nothing heavy: the converters, the synthetic smears and the
+report code start fast and need no torch. Every config of this project registers the parts
+mmseg's registries must know by importing :data:`REGISTERING_MODULES`::
 
     custom_imports = dict(imports=[...REGISTERING_MODULES...],
                           allow_failed_imports=False)

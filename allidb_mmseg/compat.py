@@ -1,9 +1,7 @@
 """Every workaround this package needs for its pinned stack, in one place.
 
-Imported first by every subpackage that touches mmseg, so that it runs before
-mmseg is imported anywhere. Each fix is applied only when its upstream cause
-is present (full mmcv, or an mmengine that fixes checkpoint loading, is left
-alone).
+Imported first by every subpackage that touches mmseg, so that it runs before mmseg is
+imported anywhere. Each fix is applied only when its upstream cause is present.
 """
 from __future__ import annotations
 
@@ -61,15 +59,14 @@ def install_mmcv_ext_stub() -> bool:
         return True
     try:
         importlib.import_module('mmcv._ext')
-        return False
     except ImportError:
-        pass
-    stub = types.ModuleType('mmcv._ext')
-    stub.__spec__ = importlib.machinery.ModuleSpec('mmcv._ext', None)
-    stub.__getattr__ = _stub_getattr  # type: ignore[attr-defined]
-    setattr(stub, _STUB_FLAG, True)
-    sys.modules['mmcv._ext'] = stub
-    return True
+        stub = types.ModuleType('mmcv._ext')
+        stub.__spec__ = importlib.machinery.ModuleSpec('mmcv._ext', None)
+        stub.__getattr__ = _stub_getattr  # type: ignore[attr-defined]
+        setattr(stub, _STUB_FLAG, True)
+        sys.modules['mmcv._ext'] = stub
+        return True
+    return False
 
 
 # (b) checkpoint loading ---------------------------------------------------
@@ -95,21 +92,6 @@ def _history_buffer_getattr(obj: Any, name: str) -> Any:
         'HistoryBuffer statistics methods are allowed')
 
 
-def _mmengine_checkpoint_globals() -> list[Any]:
-    import numpy as np
-    from mmengine.logging import HistoryBuffer
-
-    try:
-        from numpy._core.multiarray import _reconstruct, scalar
-    except ImportError:  # numpy<2
-        from numpy.core.multiarray import _reconstruct, scalar  # type: ignore
-    dtype_classes = [type(np.dtype(t)) for t in (
-        np.float16, np.float32, np.float64, np.int8, np.int16, np.int32,
-        np.int64, np.uint8, np.uint16, np.uint32, np.uint64, np.bool_)]
-    return [HistoryBuffer, np.ndarray, np.dtype, _reconstruct, scalar,
-            *dtype_classes, (_history_buffer_getattr, 'builtins.getattr')]
-
-
 def allow_mmengine_checkpoints() -> bool:
     """Allowlist mmengine's checkpoint contents for ``weights_only`` loading.
 
@@ -121,7 +103,18 @@ def allow_mmengine_checkpoints() -> bool:
     add = getattr(ts, 'add_safe_globals', None)
     if add is None:
         return False
-    add(_mmengine_checkpoint_globals())
+    import numpy as np
+    from mmengine.logging import HistoryBuffer
+
+    try:
+        from numpy._core.multiarray import _reconstruct, scalar
+    except ImportError:  # numpy<2
+        from numpy.core.multiarray import _reconstruct, scalar  # type: ignore
+    dtype_classes = [type(np.dtype(t)) for t in (
+        np.float16, np.float32, np.float64, np.int8, np.int16, np.int32,
+        np.int64, np.uint8, np.uint16, np.uint32, np.uint64, np.bool_)]
+    add([HistoryBuffer, np.ndarray, np.dtype, _reconstruct, scalar,
+         *dtype_classes, (_history_buffer_getattr, 'builtins.getattr')])
     return True
 
 

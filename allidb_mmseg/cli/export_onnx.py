@@ -57,22 +57,17 @@ def int8_inputs(args: argparse.Namespace) -> tuple[list, list]:
             [str(i) for i, _ in calib[:args.calib_images]])
 
 
-def check_outputs(args: argparse.Namespace) -> None:
-    """Refuse existing outputs (unless --force) before any work."""
-    outs = [Path(args.out), sidecar_path(args.out)]
-    if args.int8:
-        outs += [int8_path(args.out), sidecar_path(int8_path(args.out))]
-    for p in outs:
-        refuse_existing(p, args.force)
-
-
 @command
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     for f in (args.config, args.checkpoint):
         if not Path(f).is_file():
             raise AllidbError(f, 'no such file')
-    check_outputs(args)
+    outs = [Path(args.out), sidecar_path(args.out)]
+    if args.int8:
+        outs += [int8_path(args.out), sidecar_path(int8_path(args.out))]
+    for p in outs:  # refused (unless --force) before any work
+        refuse_existing(p, args.force)
     int8 = int8_inputs(args) if args.int8 else None
     import onnx  # noqa: F401  (torch.onnx needs it; missing: one line, before the export)
     import onnxruntime  # noqa: F401

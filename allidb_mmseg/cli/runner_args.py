@@ -9,13 +9,9 @@ __all__ = ['add_runner_args', 'parse_runner_args']
 
 
 def add_runner_args(parser: argparse.ArgumentParser, work_dir_holds: str) -> None:
-    """Add mmseg's ``--work-dir``, ``--data-root``, ``--cfg-options``,
-    ``--launcher`` and ``--local-rank``, and our ``--skip-data-check``.
-
-    Args:
-        parser: the tool's parser.
-        work_dir_holds: what the work dir receives, for the help text.
-    """
+    """Add mmseg's ``--work-dir``, ``--data-root``, ``--cfg-options``, ``--launcher`` and
+    ``--local-rank``, and our ``--skip-data-check``; ``work_dir_holds`` (what the work dir
+    receives) goes into the help text."""
     from mmengine.config import DictAction  # the training stack, not a light install
 
     parser.add_argument('--work-dir', help=f'where {work_dir_holds} go '

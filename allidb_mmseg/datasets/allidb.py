@@ -16,14 +16,12 @@ from ..utils import IMAGE_SUFFIXES
 class ALLIDBDataset(BaseSegDataset):
     """Two classes: 0 background, 1 lymphoblast; 255 is ignored.
 
-    Masks are uint8 PNGs of class indices, ``ann_dir/<stem>.png``. Images may
-    be of any format in ``img_suffix`` (any case; ALL-IDB1 ships JPEGs,
-    ALL-IDB2 TIFFs), where mmseg's base class takes one suffix. With
+    Masks are uint8 PNGs of class indices, ``ann_dir/<stem>.png``. Images may be of any
+    format in ``img_suffix`` (any case), where mmseg's base class takes one suffix. With
     ``ann_file`` (stems, e.g. ``splits/val.txt``) each stem may have any of them.
 
     Args:
-        img_suffix: an extension or a tuple of them; default: all of
-            jpg/jpeg/png/bmp/tif/tiff.
+        img_suffix: an extension or a tuple of them; default: all of IMAGE_SUFFIXES.
         seg_map_suffix: extension of the masks.
         reduce_zero_label: kept False: 0 is a real class (background).
     """
@@ -39,15 +37,6 @@ class ALLIDBDataset(BaseSegDataset):
         super().__init__(img_suffix=tuple(s.lower() for s in img_suffix),
                          seg_map_suffix=seg_map_suffix,
                          reduce_zero_label=reduce_zero_label, **kwargs)
-
-    def _info(self, img_dir: str, img: str, ann_dir: str | None) -> dict:
-        info = dict(img_path=osp.join(img_dir, img),
-                    label_map=self.label_map,
-                    reduce_zero_label=self.reduce_zero_label, seg_fields=[])
-        if ann_dir is not None:
-            info['seg_map_path'] = osp.join(
-                ann_dir, osp.splitext(img)[0] + self.seg_map_suffix)
-        return info
 
     def load_data_list(self) -> List[dict]:
         """One entry per image, whatever its extension, paired by stem."""
@@ -74,4 +63,12 @@ class ALLIDBDataset(BaseSegDataset):
                     f'{self.ann_file}: no image under {img_dir} for '
                     f'{missing[:5]}{" ..." if len(missing) > 5 else ""}')
             images = [by_stem[s] for s in stems]
-        return [self._info(img_dir, img, ann_dir) for img in images]
+        data_list = []
+        for img in images:
+            info = dict(img_path=osp.join(img_dir, img), label_map=self.label_map,
+                        reduce_zero_label=self.reduce_zero_label, seg_fields=[])
+            if ann_dir is not None:
+                info['seg_map_path'] = osp.join(ann_dir,
+                                                osp.splitext(img)[0] + self.seg_map_suffix)
+            data_list.append(info)
+        return data_list

@@ -2,10 +2,7 @@
 
 Without it, bad data surfaces deep inside mmengine, sometimes hours into a
 run (a mask smaller than its image, a 1x1 image), or not at all (a mask value
-of 7 is scored as neither class). Per image/mask pair (same stem, each way):
-the mask has the image's size as mmseg loads it (EXIF rotation applied; sizes
-from the headers), mask values are 0, 1 or 255, and images are at least
-:data:`MIN_IMAGE_SIDE` px a side. Needs PIL and numpy only, no torch or mmseg.
+of 7 is scored as neither class). Needs PIL and numpy only, no torch or mmseg.
 """
 from __future__ import annotations
 
@@ -42,24 +39,22 @@ def image_size(path: str | os.PathLike) -> tuple[int, int]:
         raise AllidbError(path, f'not a readable image ({e})') from e
 
 
-def _read_mask(path: Path) -> np.ndarray:
-    try:
-        with Image.open(path) as im:
-            if im.mode not in ('L', 'P', 'I', 'I;16', '1'):
-                raise AllidbError(path, f'mask is {im.mode}, not a '
-                                  'single-channel image of class indices')
-            return np.asarray(im)
-    except (OSError, ValueError, SyntaxError) as e:
-        raise AllidbError(path, f'not a readable mask PNG ({e})') from e
-
-
 def check_pair(image: Path, mask: Path) -> None:
-    """Raise an :class:`AllidbError` naming the file at fault, if any."""
+    """Raise an :class:`AllidbError` naming the file at fault, if any: an image under
+    :data:`MIN_IMAGE_SIDE` px a side, a mask not of its image's size as mmseg loads it
+    (EXIF rotation applied; sizes from the headers), or a mask value not 0, 1 or 255."""
     w, h = image_size(image)
     if min(w, h) < MIN_IMAGE_SIDE:
         raise AllidbError(image, f'image is {w}x{h}; at least '
                           f'{MIN_IMAGE_SIDE}x{MIN_IMAGE_SIDE} pixels needed')
-    values = _read_mask(mask)
+    try:
+        with Image.open(mask) as im:
+            if im.mode not in ('L', 'P', 'I', 'I;16', '1'):
+                raise AllidbError(mask, f'mask is {im.mode}, not a '
+                                  'single-channel image of class indices')
+            values = np.asarray(im)
+    except (OSError, ValueError, SyntaxError) as e:
+        raise AllidbError(mask, f'not a readable mask PNG ({e})') from e
     mh, mw = values.shape[:2]
     if (mw, mh) != (w, h):
         raise AllidbError(mask, f'mask is {mw}x{mh} but its image '
@@ -67,8 +62,7 @@ def check_pair(image: Path, mask: Path) -> None:
     wrong = (values > 1) & (values != 255)  # not 0, 1 or 255; no sort
     if wrong.any():
         bad = np.unique(values[wrong])
-        shown = ', '.join(str(v) for v in bad[:5]) + (
-            ', ...' if bad.size > 5 else '')
+        shown = ', '.join(str(v) for v in bad[:5]) + (', ...' if bad.size > 5 else '')
         raise AllidbError(mask, f'mask holds the value(s) {shown}; class '
                           'indices are 0 (background), 1 (lymphoblast) and '
                           '255 (ignored)')
@@ -76,16 +70,12 @@ def check_pair(image: Path, mask: Path) -> None:
 
 def validate_split(img_dir: str | os.PathLike, ann_dir: str | os.PathLike,
                    seg_suffix: str = '.png', progress: bool = True) -> int:
-    """Check every image/mask pair of one split folder pair.
+    """Check every image/mask pair of one split folder pair; return the number of pairs.
 
     Args:
         img_dir: the split's images (e.g. ``DATA_ROOT/img_dir/train``).
-        ann_dir: its masks (``DATA_ROOT/ann_dir/train``).
-        seg_suffix: the masks' extension.
+        ann_dir: its masks, ``<image stem><seg_suffix>`` (``DATA_ROOT/ann_dir/train``).
         progress: a tqdm bar for splits of :data:`PROGRESS_FROM` pairs or more.
-
-    Returns:
-        The number of pairs checked.
 
     Raises:
         AllidbError: the first problem, naming its file.

@@ -143,8 +143,7 @@ def stamp_mononuclear(cv: Canvas, cx: float, cy: float, cell: RadialShape,
     soft = max(0.8, nucleus.radius / 14)
     a_nuc = edge_alpha(sdn, soft) * edge_alpha(sd - rim_min, 1.0)
 
-    fine = cv.fine[p.rows, p.cols]
-    mid = cv.mid[p.rows, p.cols]
+    fine, mid = cv.fine[p.rows, p.cols], cv.mid[p.rows, p.cols]
     if chromatin == 'clumped':
         clump = 1.0 / (1.0 + np.exp(-2.8 * (mid + 0.25 * fine)))
         tex = 0.58 + 0.62 * clump
@@ -208,8 +207,7 @@ def stamp_neutrophil(cv: Canvas, rng: np.random.Generator, cx: float, cy: float,
         a_nuc = np.maximum(a_nuc, edge_alpha(half_w - _segment_dist(x, y, c0, c1), 0.8))
     a_nuc *= edge_alpha(sd - 0.06 * R, 1.0)
 
-    fine = cv.fine[p.rows, p.cols]
-    mid = cv.mid[p.rows, p.cols]
+    fine, mid = cv.fine[p.rows, p.cols], cv.mid[p.rows, p.cols]
     granules = np.clip(1.0 + 0.35 * fine, 0.3, 2.0)
     clump = 1.0 / (1.0 + np.exp(-2.5 * mid))
     od_n = od_nuc[:, None, None] * (0.62 + 0.55 * clump)[None]

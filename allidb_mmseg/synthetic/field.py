@@ -238,8 +238,7 @@ def render_field(rng: np.random.Generator, size: tuple[int, int] = (640, 480),
     for c in blasts:
         n_vert = int(np.clip(2 * np.pi * c.shape.radius / (3.0 * d_rbc / 25.6), 24, 96))
         poly = c.shape.polygon(c.cx, c.cy, n_vert)
-        poly[:, 0] = np.clip(poly[:, 0], 0, width)
-        poly[:, 1] = np.clip(poly[:, 1], 0, height)
+        poly = np.clip(poly, 0, (width, height))
         truth = polygons_to_mask([poly], height, width).astype(bool)
         nucleus, off, nucleoli = _mononuclear_parts(
             rng, c.shape, rng.uniform(0.8, 0.9), 0.06, int(rng.integers(1, 4)))
@@ -260,11 +259,8 @@ def render_field(rng: np.random.Generator, size: tuple[int, int] = (640, 480),
                                 else np.asarray(profile.background_rgb, np.float32))
     planes = []
     for c, plasma_k in enumerate((0.6, 1.0, 0.8)):
-        od = rbc * float(stain['rbc'][c])
-        od += cv.od_bg[c]
-        od *= keep
-        od += cv.od_wbc[c]
-        od += plasma * plasma_k
+        od = ((rbc * float(stain['rbc'][c]) + cv.od_bg[c]) * keep + cv.od_wbc[c]
+              + plasma * plasma_k)
         planes.append(cv2.exp(-od) * light * float(tint[c]))
     img = _camera(rng, planes, d_rbc)
 

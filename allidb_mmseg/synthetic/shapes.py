@@ -62,8 +62,7 @@ class Patch:
 
     def polar(self, ox: float = 0.0, oy: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
         """Radius and angle of every pixel centre around (centre + (ox, oy))."""
-        x = self.dx - ox
-        y = self.dy - oy
+        x, y = self.dx - ox, self.dy - oy
         return np.hypot(x, y), np.arctan2(y, x)
 
 

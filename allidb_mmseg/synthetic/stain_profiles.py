@@ -19,7 +19,6 @@ class StainProfile:
     """Per-channel (R, G, B) OD multipliers of both dyes and the lamp colour.
 
     Attributes:
-        name: the profile's name.
         description: one line for ``--help`` and the docs.
         basic_od: multiplier of the basic dye's optical density per channel.
         acid_od: multiplier of the acid dye's optical density per channel.
@@ -65,8 +64,7 @@ def get_stain_profile(name: str | StainProfile | None) -> StainProfile | None:
     """
     if name is None or isinstance(name, StainProfile):
         return name
-    try:
-        return STAIN_PROFILES[name]
-    except KeyError:
+    if name not in STAIN_PROFILES:
         raise ValueError(f'unknown stain profile {name!r}; choose one of '
-                         f'{", ".join(STAIN_PROFILES)}') from None
+                         f'{", ".join(STAIN_PROFILES)}')
+    return STAIN_PROFILES[name]

@@ -46,15 +46,6 @@ def first_line(exc: BaseException) -> str:
     return lines[0] if lines else type(exc).__name__
 
 
-def _show_warning(original: Callable) -> Callable:
-    def show(message, category, filename, lineno, file=None, line=None):
-        if issubclass(category, AllidbWarning):
-            print(f'warning: {message}', file=sys.stderr)
-        else:
-            original(message, category, filename, lineno, file, line)
-    return show
-
-
 def tool_main(func: Callable[..., Optional[int]]) -> Callable[..., int]:
     """Wrap a tool's ``main(argv)``: one line on stderr, never a traceback.
 
@@ -68,7 +59,14 @@ def tool_main(func: Callable[..., Optional[int]]) -> Callable[..., int]:
     @functools.wraps(func)
     def wrapper(*args, **kwargs) -> int:
         with warnings.catch_warnings(), sigterm_as_interrupt():
-            warnings.showwarning = _show_warning(warnings.showwarning)
+            original = warnings.showwarning
+
+            def show(message, category, *rest, **kw):
+                if issubclass(category, AllidbWarning):
+                    print(f'warning: {message}', file=sys.stderr)
+                else:
+                    original(message, category, *rest, **kw)
+            warnings.showwarning = show
             warnings.simplefilter('always', AllidbWarning)
             try:
                 return int(func(*args, **kwargs) or 0)

@@ -20,7 +20,7 @@ from .errors import AllidbError, first_line
 __all__ = ['refuse_existing', 'atomic_write', 'atomic_write_bytes',
            'atomic_write_text', 'atomic_write_json', 'atomic_imwrite',
            'temp_dir_beside', 'swap_in_dir', 'WriteError',
-           'check_writable_dir', 'remove_stale_temps']
+           'check_writable_dir', 'remove_stale_temps', 'onnx_sidecar_entry']
 
 PathLike = Union[str, os.PathLike]
 
@@ -54,12 +54,6 @@ def refuse_existing(path: PathLike, force: bool) -> None:
     check_writable_dir(Path(os.path.abspath(path)).parent)
 
 
-def _temp_name(path: Path) -> Path:
-    # Same folder (a rename is atomic only within one file system) and the
-    # same suffix (cv2.imwrite and savefig pick the encoder from it).
-    return path.with_name(f'.{path.stem}.tmp{os.getpid()}{path.suffix}')
-
-
 def atomic_write(path: PathLike, write: Callable[[Path], Any],
                  min_bytes: int = 1) -> None:
     """Call ``write(tmp)`` to make a temporary file, check it, rename it to ``path``.
@@ -75,7 +69,9 @@ def atomic_write(path: PathLike, write: Callable[[Path], Any],
             (an older file of that name is kept) and no temporary is left.
     """
     path = Path(path)
-    tmp = _temp_name(path)
+    # Same folder (a rename is atomic only within one file system) and the
+    # same suffix (cv2.imwrite and savefig pick the encoder from it).
+    tmp = path.with_name(f'.{path.stem}.tmp{os.getpid()}{path.suffix}')
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         write(tmp)
@@ -173,7 +169,7 @@ def swap_in_dir(tmp: PathLike, target: PathLike) -> None:
 
 
 # Temporary names of this module: files ``.<stem>.tmp<pid><suffix>``
-# (_temp_name), folders ``.<name>.<tag>-<pid>-<random>`` (temp_dir_beside),
+# (atomic_write), folders ``.<name>.<tag>-<pid>-<random>`` (temp_dir_beside),
 # and a replaced folder parked as ``<temp folder>.old`` (swap_in_dir).
 _TEMP_FILE = re.compile(r'^\.(?P<name>.+)\.tmp(?P<pid>\d+)(\.[A-Za-z0-9]+)?$')
 _TEMP_DIR = re.compile(r'^\.(?P<name>.+)\.[A-Za-z]+-(?P<pid>\d+)-[A-Za-z0-9_]+'
@@ -222,9 +218,8 @@ def remove_stale_temps(folder: PathLike, name: Optional[str] = None
             if legacy and entry.is_dir() and name in (None, legacy['name']):
                 unknown.append(entry)
             continue
-        if name is not None and (entry.is_file() or m['name'] != name):
-            continue
-        if _alive(int(m['pid'])):
+        if (name is not None and (entry.is_file() or m['name'] != name)
+                or _alive(int(m['pid']))):
             continue
         target = folder / m['name']
         if entry.is_dir() and m['old'] and not target.exists():
@@ -238,7 +233,7 @@ def remove_stale_temps(folder: PathLike, name: Optional[str] = None
 
 
 def check_writable_dir(path: PathLike, what: str = 'output folder') -> Path:
-    """Fail early, in one line, when nothing can be written at ``path``.
+    """Fail early, in one line, when nothing can be written at ``path`` (returned as a Path).
 
     So that a tool does not train for an hour and then die on its first write.
     A missing folder is checked in its nearest existing parent. A probe is
@@ -248,9 +243,6 @@ def check_writable_dir(path: PathLike, what: str = 'output folder') -> Path:
     Args:
         path: the folder the tool will write into.
         what: how the error names it ('output folder', '--work-dir', ...).
-
-    Returns:
-        ``path`` as a Path.
 
     Raises:
         AllidbError: ``path`` (or a parent) is a file, or cannot be written.

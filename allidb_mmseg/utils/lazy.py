@@ -9,13 +9,9 @@ __all__ = ['lazy_attributes']
 
 
 def lazy_attributes(package: str, table: Mapping[str, str]) -> Callable[[str], Any]:
-    """A module ``__getattr__`` for ``package``.
-
-    Args:
-        package: the package's ``__name__``.
-        table: attribute name -> the submodule (relative, without the dot)
-            that defines it; imported when the attribute is first asked for.
-    """
+    """A module ``__getattr__`` for ``package`` (its ``__name__``); ``table`` maps an
+    attribute name to the submodule (relative, without the dot) that defines it, imported
+    when the attribute is first asked for."""
     def __getattr__(name: str) -> Any:
         if name in table:
             return getattr(importlib.import_module(f'.{table[name]}', package), name)

@@ -17,11 +17,7 @@ __all__ = ['Interrupted', 'sigterm_as_interrupt', 'report_interrupt']
 
 
 class Interrupted(KeyboardInterrupt):
-    """A signal (SIGTERM) delivered as an exception, like Ctrl-C's.
-
-    Args:
-        signum: the signal's number.
-    """
+    """A signal (SIGTERM) delivered as an exception, like Ctrl-C's; ``signum`` is its number."""
 
     def __init__(self, signum: int) -> None:
         super().__init__(signal.Signals(signum).name)

@@ -39,17 +39,9 @@ def _nbytes(value: Any) -> int:
     return 64
 
 
-def _snapshot(value: Any) -> Any:
-    """Shallow copy of containers, so in-place edits (seg_fields) show up."""
-    return copy.copy(value) if isinstance(value, (list, dict, set)) else value
-
-
 def _unchanged(before: Any, after: Any) -> bool:
-    if before is after:
-        return True
-    if isinstance(before, (list, dict, set, tuple, str, int, float)):
-        return type(before) is type(after) and before == after
-    return False
+    return before is after or (isinstance(before, (list, dict, set, tuple, str, int, float))
+                               and type(before) is type(after) and before == after)
 
 
 class _Store:
@@ -105,7 +97,9 @@ class CachedCompose(BaseTransform):
             results.update(copy.deepcopy(entry))
             return results
         self.misses += 1
-        before = {k: _snapshot(v) for k, v in results.items()}
+        # Shallow copies of containers, so in-place edits (seg_fields) show up.
+        before = {k: copy.copy(v) if isinstance(v, (list, dict, set)) else v
+                  for k, v in results.items()}
         out = self.transforms(results)
         if out is None:
             return None

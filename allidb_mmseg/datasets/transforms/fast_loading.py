@@ -39,20 +39,15 @@ _REDUCED_FLAGS = {mode: {f: getattr(cv2, f'IMREAD_REDUCED_{mode.upper()}_{f}')
 
 
 def jpeg_size(data: bytes) -> tuple[int, int] | None:
-    """(height, width) of a JPEG as OpenCV decodes it (EXIF rotation applied), or None.
-
-    Reads the header only.
-    """
+    """(height, width) of a JPEG as OpenCV decodes it (EXIF rotation applied; header only),
+    or None."""
     if not data.startswith(_JPEG_MAGIC):
         return None
     try:
         with Image.open(io.BytesIO(data)) as im:
-            if im.format != 'JPEG':
-                return None
-            w, h = oriented_size(im)
+            return oriented_size(im)[::-1] if im.format == 'JPEG' else None
     except Exception:  # corrupt header: let the normal decoder report it
         return None
-    return h, w
 
 
 def reduced_shape(full_hw: tuple[int, int], factor: int) -> tuple[int, int]:
@@ -101,20 +96,15 @@ class LoadImageFromFileFast(LoadImageFromFile):
         super().__init__(**kwargs)
         if max_factor not in (1, 2, 4, 8):
             raise ValueError(f'max_factor must be 1, 2, 4 or 8, got {max_factor}')
-        if target_scale is not None:
-            target_scale = (int(target_scale[0]), int(target_scale[1]))
-        self.target_scale = target_scale
+        self.target_scale = (None if target_scale is None
+                             else (int(target_scale[0]), int(target_scale[1])))
         self.keep_ratio = keep_ratio
         self.factors = tuple(f for f in (8, 4, 2) if f <= max_factor)
 
-    def _reducible(self) -> bool:
-        return (self.target_scale is not None and bool(self.factors)
-                and self.imdecode_backend == 'cv2'
-                and self.color_type in _REDUCED_FLAGS
-                and self.file_client_args is None)
-
     def transform(self, results: dict) -> dict | None:
-        if not self._reducible():
+        if not (self.target_scale is not None and self.factors
+                and self.imdecode_backend == 'cv2' and self.color_type in _REDUCED_FLAGS
+                and self.file_client_args is None):
             results = super().transform(results)
             if results is not None:
                 results['decode_factor'] = 1
@@ -130,10 +120,8 @@ class LoadImageFromFileFast(LoadImageFromFile):
         assert img is not None, f'failed to load image: {filename}'
         if self.to_float32:
             img = img.astype(np.float32)
-        results['img'] = img
-        results['img_shape'] = img.shape[:2]
-        results['ori_shape'] = full_hw
-        results['decode_factor'] = factor
+        results.update(img=img, img_shape=img.shape[:2], ori_shape=full_hw,
+                       decode_factor=factor)
         return results
 
     def _decode(self, data: bytes

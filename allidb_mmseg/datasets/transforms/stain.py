@@ -1,12 +1,4 @@
-"""Stain transforms for training pipelines: MGG stain jitter and stain normalization.
-
-``MGGStainJitter`` varies a May-Grunwald-Giemsa stain like another batch or
-staining time: the image is unmixed in optical density into the basic dye
-(nuclei, blue cytoplasm), the acid dye (eosin: red cells) and a residual; each
-dye's amount is scaled and its colour tilted. Unlike albumentations' ``HEStain``
-the residual is kept. ``StainNormalize`` maps every image onto a saved
-:class:`~allidb_mmseg.smear.stain.StainReference`.
-"""
+"""Stain transforms for training pipelines: MGG stain jitter and stain normalization."""
 from __future__ import annotations
 
 import numpy as np
@@ -30,7 +22,11 @@ def _unit(v: np.ndarray) -> np.ndarray:
 
 @TRANSFORMS.register_module()
 class MGGStainJitter(BaseTransform):
-    """Random MGG stain amount and colour, in optical density.
+    """Random May-Grunwald-Giemsa stain amount and colour, like another batch or staining time.
+
+    The image is unmixed in optical density into the basic dye (nuclei, blue cytoplasm),
+    the acid dye (eosin: red cells) and a residual, which, unlike in albumentations'
+    ``HEStain``, is kept; each dye's amount is scaled and its colour tilted.
 
     Args:
         amount_range: multiplier of each dye's amount (drawn per dye).
@@ -72,7 +68,8 @@ class MGGStainJitter(BaseTransform):
 
 @TRANSFORMS.register_module()
 class StainNormalize(BaseTransform):
-    """Map the image onto a saved stain reference (white point, then the method).
+    """Map the image onto a saved :class:`~allidb_mmseg.smear.stain.StainReference`
+    (white point, then the method).
 
     Args:
         reference: a ``stain_reference.json`` (from

@@ -52,10 +52,8 @@ class RescaleToWorkingScale(BaseTransform):
             for key in results.get('seg_fields', []):
                 results[key] = cv2.resize(results[key], (new_w, new_h),
                                           interpolation=cv2.INTER_NEAREST)
-        results['img_shape'] = results['img'].shape[:2]
-        results['scale_factor'] = (new_w / w, new_h / h)
-        results['keep_ratio'] = True
-        results['working_scale'] = float(factor)
+        results.update(img_shape=results['img'].shape[:2], scale_factor=(new_w / w, new_h / h),
+                       keep_ratio=True, working_scale=float(factor))
         return results
 
     def __repr__(self) -> str:
