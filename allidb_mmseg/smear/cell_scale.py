@@ -215,9 +215,9 @@ def measure_rbc(img_bgr: np.ndarray) -> RbcMeasure:
     is theirs; each cell measures twice the radius of its inscribed disc (a
     distance-map peak), which overlaps do not inflate as they do component
     areas. Large images are measured on a copy of about one megapixel (red
-    cells never below 16 px). The confidence is the agreement of the ruler's
-    own estimates; below :data:`RBC_CONFIDENCE_MIN` most fields of real smears
-    are misread by more than 20 % (``docs/real_data.md``).
+    cells never below 16 px). The confidence says whether the cells counted, at
+    the size measured, can cover the cell mask; below :data:`RBC_CONFIDENCE_MIN`
+    most fields of real smears are misread by more than 20 % (``docs/real_data.md``).
 
     Args:
         img_bgr: uint8 (H, W, 3) BGR image (or (H, W) gray).
