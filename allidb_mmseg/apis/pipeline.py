@@ -30,13 +30,13 @@ from ..io.mask_writers import write_mask_png, write_mask_pyramid
 from ..io.rows import ArraySource, Band, RowSource
 from ..io.slides import LevelSource, Slide, choose_level, is_slide, open_slide
 from ..products.blast_shapes import outline_of, streamed_shapes
-from ..products.report import ImageRow, analyse, blast_numbers, draw_overlay
+from ..products.report import (ImageRow, analyse, blast_numbers, draw_overlay,
+                               draw_overview, overlay_step, shrink)
 from ..products.sinks import ImageSink, Segmented, wants_outlines
 from ..products.stain_check import StainCheck
 from ..smear.cell_scale import default_min_blast_area, image_rbc_px
 from ..smear.white_cells import count_white_cells
 from ..utils import AllidbError, WriteError, atomic_imwrite
-from .overview import draw_overview, overlay_step, shrink
 
 __all__ = ['Opened', 'OutputPaths', 'output_paths', 'open_input',
            'image_rbc', 'scaled_min_area', 'segment_input', 'process_image']

@@ -15,8 +15,7 @@ from mmengine.config import Config
 
 from ..datasets.validate import validate_split
 from ..models.checkpoint import (check_pretrained_backbone, check_resumable,
-                                 find_resumable, model_of_config, read_checkpoint,
-                                 saved_checkpoints)
+                                 find_resumable, model_of_config, saved_checkpoints)
 from ..models.pretrained import resolve_pretrained
 from ..smear.cell_scale import set_scale_settings
 from ..utils import AllidbError, check_writable_dir, is_image_file
@@ -25,7 +24,7 @@ from .hooks import pretrained_checkpoint
 __all__ = ['LOADERS', 'walk_dataset_cfg', 'iter_dataset_cfgs', 'load_config',
            'prepare_train_config', 'set_data_root', 'set_pretrained',
            'check_pretrained', 'fit_schedule_to_max_iters', 'check_split_dirs',
-           'check_data', 'check_cfg_options', 'check_checkpoint', 'resolve_resume']
+           'check_data', 'check_cfg_options', 'resolve_resume']
 
 LOADERS = ('train_dataloader', 'val_dataloader', 'test_dataloader')
 # A LinearLR warm-up shorter than this never ramps: mmengine's LinearLR
@@ -200,11 +199,6 @@ def check_data(cfg: Config, loaders: tuple[str, ...],
         if folders not in seen:
             seen.add(folders)
             validate_split(*folders, seg_suffix=ds.get('seg_map_suffix', '.png'))
-
-
-def check_checkpoint(path: str) -> None:
-    """Fail with one line when ``path`` is not a loadable checkpoint."""
-    read_checkpoint(path)
 
 
 def resolve_resume(work_dir: str, resume: str) -> str:

@@ -1,9 +1,9 @@
-"""Per-image results of inference: the overlay picture and the report rows."""
+"""Per-image results of inference: the report rows and the overlay picture (full size for
+a field; for a streamed image or slide, an overview small enough to look at)."""
 from __future__ import annotations
 
 import csv
 import io
-import json
 import math
 import os
 from dataclasses import asdict, dataclass, field
@@ -13,11 +13,12 @@ import cv2
 import numpy as np
 
 from ..evaluation.counting import AllRule, Blast, BlastCount, count_blasts
-from ..utils import BLAST_CLASS, atomic_write_bytes
+from ..io.rows import RowSource
+from ..utils import BLAST_CLASS, atomic_write_json, atomic_write_text
 
 __all__ = ['ImageRow', 'REPORT_FIELDS', 'draw_overlay', 'write_reports', 'report_document',
-           'summary_line', 'blast_numbers', 'overlay_style', 'draw_label',
-           'draw_banner', 'analyse', 'SCALED_MIN_AREA']
+           'summary_line', 'blast_numbers', 'analyse', 'SCALED_MIN_AREA',
+           'OVERLAY_MAX_SIDE', 'overlay_step', 'shrink', 'draw_overview']
 
 REPORT_FIELDS = ['file', 'name', 'status', 'error', 'width', 'height',
                  'blast_count', 'blast_area_fraction', 'mean_blast_prob',
@@ -27,6 +28,11 @@ REPORT_FIELDS = ['file', 'name', 'status', 'error', 'width', 'height',
 
 CONTOUR_BGR = (0, 255, 255)   # yellow: visible on pink/purple stains
 TEXT_BGR = (0, 255, 0)
+OVERLAY_MAX_SIDE = 4096
+# Blast numbers are drawn on an overview only up to this many blasts.
+MAX_NUMBERED = 300
+# Source pixels resized at once for an overview.
+_SHRINK_PIXELS = 2**25
 # The report's setting when each image's minimum blast area follows its
 # red-cell size (rows state their own area in ``all_rule``).
 SCALED_MIN_AREA = 'per image, from its red-cell size'
@@ -150,6 +156,45 @@ def draw_overlay(img: np.ndarray, count: BlastCount, flagged: bool | None = None
     return out
 
 
+def overlay_step(height: int, width: int) -> int:
+    """Mask pixels per overlay pixel: the overlay's long side at most
+    :data:`OVERLAY_MAX_SIDE`."""
+    return max(1, math.ceil(max(height, width) / OVERLAY_MAX_SIDE))
+
+
+def shrink(source: RowSource, height: int, width: int) -> np.ndarray:
+    """``source`` area-averaged to ``height`` x ``width``, read in bands."""
+    out = np.empty((height, width, 3), np.uint8)
+    fy = source.height / height
+    rows = max(1, int(_SHRINK_PIXELS / (source.width * fy)))
+    for t0 in range(0, height, rows):
+        t1 = min(height, t0 + rows)
+        y0 = min(source.height - 1, int(round(t0 * fy)))
+        y1 = max(y0 + 1, min(source.height, int(round(t1 * fy))))
+        out[t0:t1] = cv2.resize(source.read_rows(y0, y1), (width, t1 - t0),
+                                interpolation=cv2.INTER_AREA)
+    return out
+
+
+def draw_overview(img: np.ndarray, thumb: np.ndarray, blasts: list[Blast],
+                  step: float, flagged: bool | None) -> np.ndarray:
+    """Blast outlines (from the small mask), numbers and the count, drawn in
+    place on the small image ``img``; ``blasts`` are in mask pixels, ``step``
+    mask pixels per overview pixel."""
+    scale, thick = overlay_style(img.shape)
+    contours, _ = cv2.findContours(thumb.astype(np.uint8), cv2.RETR_EXTERNAL,
+                                   cv2.CHAIN_APPROX_SIMPLE)
+    # Cells are small on an overview: thinner outlines than on a field.
+    cv2.drawContours(img, contours, -1, CONTOUR_BGR, max(1, thick // 3),
+                     cv2.LINE_AA)
+    if len(blasts) <= MAX_NUMBERED:
+        for b in blasts:
+            draw_label(img, b.label, (b.centroid[0] / step, b.centroid[1] / step),
+                       scale, thick)
+    draw_banner(img, len(blasts), flagged, scale, thick)
+    return img
+
+
 def _json_safe(v: Any) -> Any:
     if isinstance(v, float) and not math.isfinite(v):
         return None
@@ -184,9 +229,8 @@ def write_reports(rows: list[ImageRow], csv_path: str | os.PathLike,
     writer = csv.DictWriter(buf, fieldnames=REPORT_FIELDS, lineterminator='\n')
     writer.writeheader()
     writer.writerows(r.csv_row() for r in rows)
-    atomic_write_bytes(csv_path, buf.getvalue().encode())
-    atomic_write_bytes(json_path, (json.dumps(report_document(rows, settings),
-                                              indent=1) + '\n').encode())
+    atomic_write_text(csv_path, buf.getvalue())
+    atomic_write_json(json_path, report_document(rows, settings), indent=1)
 
 
 def report_document(rows: list[ImageRow],

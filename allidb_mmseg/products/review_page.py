@@ -21,7 +21,7 @@ from typing import Iterable, Sequence
 import cv2
 import numpy as np
 
-from ..utils import atomic_imwrite, atomic_write_text
+from ..utils import atomic_imwrite, atomic_write_text, fit_within
 
 __all__ = ['PAGE_NAME', 'review_paths', 'review_outputs', 'write_review_images',
            'write_review_page', 'page_data']
@@ -44,23 +44,14 @@ def review_outputs(out_dir: str | Path, names: Iterable[str]) -> list[Path]:
         p for name in names for p in review_paths(out_dir, name).values()]
 
 
-def _fit(img: np.ndarray, side: int) -> np.ndarray:
-    h, w = img.shape[:2]
-    scale = side / max(h, w)
-    if scale >= 1:
-        return img
-    size = (max(1, round(w * scale)), max(1, round(h * scale)))
-    return cv2.resize(img, size, interpolation=cv2.INTER_AREA)
-
-
 def write_review_images(out_dir: str | Path, name: str, overlay: np.ndarray,
                         plain: np.ndarray) -> None:
     """The card thumbnail (of the BGR ``overlay``) and the "mask off" picture
     (the BGR image ``plain``) of image ``name`` in the page's folder."""
     paths = review_paths(out_dir, name)
-    atomic_imwrite(paths['thumb'], _fit(overlay, THUMB_SIDE),
+    atomic_imwrite(paths['thumb'], fit_within(overlay, THUMB_SIDE),
                    [cv2.IMWRITE_JPEG_QUALITY, THUMB_QUALITY])
-    atomic_imwrite(paths['plain'], _fit(plain, VIEW_SIDE),
+    atomic_imwrite(paths['plain'], fit_within(plain, VIEW_SIDE),
                    [cv2.IMWRITE_JPEG_QUALITY, VIEW_QUALITY])
 
 

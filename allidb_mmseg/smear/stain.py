@@ -19,7 +19,7 @@ from typing import Any, Iterable, Optional
 import cv2
 import numpy as np
 
-from ..utils import AllidbError, atomic_write_json, onnx_sidecar_entry
+from ..utils import AllidbError, atomic_write_json, fit_within, onnx_sidecar_entry
 
 __all__ = ['REFERENCE_FILENAME', 'CHECKPOINT_KEY', 'NORMALIZE_METHODS', 'FEATURE_NAMES',
            'StainReference', 'white_point', 'white_balance', 'colour_features',
@@ -42,22 +42,13 @@ _MIN_THRESHOLD = 3.5   # a Mahalanobis distance of 3.5 is unusual for any traini
 _PIXELS_PER_IMAGE = 20000
 
 
-def _shrunk(img_bgr: np.ndarray) -> np.ndarray:
-    h, w = img_bgr.shape[:2]
-    f = _STATS_SIDE / max(h, w)
-    if f >= 1:
-        return img_bgr
-    return cv2.resize(img_bgr, (max(1, round(w * f)), max(1, round(h * f))),
-                      interpolation=cv2.INTER_AREA)
-
-
 def white_point(img_bgr: np.ndarray) -> np.ndarray:
     """The lamp colour (RGB, 0-255): median of the brightest quarter of the pixels.
 
     A smear field is mostly empty plasma, so its brightest quarter is the light
     that passed no cell.
     """
-    flat = _shrunk(img_bgr).reshape(-1, 3).astype(np.float32)
+    flat = fit_within(img_bgr, _STATS_SIDE).reshape(-1, 3).astype(np.float32)
     total = flat.sum(1)
     bright = flat[total >= np.percentile(total, 75)]
     return np.median(bright, 0)[::-1].astype(np.float64)
@@ -81,7 +72,7 @@ def colour_features(img_bgr: np.ndarray) -> np.ndarray:
     median and mean OD (stain strength). Sizes and numbers of cells do not enter,
     so a field full of blasts does not look "unusual".
     """
-    img = _shrunk(img_bgr)
+    img = fit_within(img_bgr, _STATS_SIDE)
     white = white_point(img)
     rgb = white_balance(img, white)[..., ::-1].reshape(-1, 3)
     od = -np.log((rgb.astype(np.float32) + 1.0) / IO)
@@ -148,7 +139,7 @@ class StainReference:
         rng = np.random.default_rng(seed)
         feats, whites, pools = [], [], []
         for img in images:
-            img = _shrunk(img)
+            img = fit_within(img, _STATS_SIDE)
             white = white_point(img)
             whites.append(white)
             feats.append(colour_features(img))
@@ -259,7 +250,7 @@ def fit_reference_from_files(paths: Iterable[str | os.PathLike],
             img = cv2.imread(p, cv2.IMREAD_COLOR)
             if img is None:
                 raise AllidbError(p, 'cannot read this image')
-            yield _shrunk(img)
+            yield fit_within(img, _STATS_SIDE)
 
     return StainReference.fit(images(), trained_on=trained_on)
 

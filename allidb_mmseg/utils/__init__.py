@@ -1,7 +1,7 @@
 """Small helpers every part of the package and every tool share.
 
 Light on purpose (numpy and the standard library; cv2 only when an image is
-written): tools import it before anything heavy.
+written or shrunk): tools import it before anything heavy.
 """
 from . import errors, fileio, images
 from .errors import *  # noqa: F401,F403

@@ -1,4 +1,4 @@
-"""Which files are images, and how images pair with their masks."""
+"""Which files are images, how images pair with their masks, and shrinking one to a size."""
 from __future__ import annotations
 
 import os
@@ -6,10 +6,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from .errors import AllidbError
 
 __all__ = ['BLAST_CLASS', 'IMAGE_SUFFIXES', 'is_image_file', 'files_by_stem', 'Pairing',
-           'pair_by_stem', 'split_pairs', 'oriented_size']
+           'pair_by_stem', 'split_pairs', 'oriented_size', 'fit_within']
 
 # Every image format the project reads: ALL-IDB1 ships JPEGs, ALL-IDB2 TIFFs,
 # users bring PNG or BMP. Compared in lower case.
@@ -29,6 +31,19 @@ def oriented_size(im: Any) -> tuple[int, int]:
     the two. Reads the header only."""
     w, h = im.size
     return (h, w) if im.getexif().get(_EXIF_ORIENTATION, 1) in _SWAPS_AXES else (w, h)
+
+
+def fit_within(img: np.ndarray, side: int) -> np.ndarray:
+    """``img`` area-averaged down until its long side is at most ``side`` pixels
+    (at least 1 a side); itself when it already fits."""
+    import cv2
+
+    h, w = img.shape[:2]
+    scale = side / max(h, w)
+    if scale >= 1:
+        return img
+    size = (max(1, round(w * scale)), max(1, round(h * scale)))
+    return cv2.resize(img, size, interpolation=cv2.INTER_AREA)
 
 
 def is_image_file(name: str | os.PathLike) -> bool:

@@ -10,8 +10,9 @@ from typing import Callable, Optional, Sequence
 
 import tqdm
 
-from allidb_mmseg.engine.config import check_checkpoint, load_config
+from allidb_mmseg.engine.config import load_config
 from allidb_mmseg.inference.tiling import TileSettings
+from allidb_mmseg.models.checkpoint import read_checkpoint
 from allidb_mmseg.utils import AllidbError, atomic_write_json, first_line, refuse_existing
 from benchmarks.speed.deployment import run_deployment
 from benchmarks.speed.run import SPLITS, choose_split, run_benchmark
@@ -42,7 +43,7 @@ def speed_benchmark(config: str, checkpoint: Optional[str] = None, *,
         AllidbError: a bad option, checkpoint or data root, before any work.
     """
     if checkpoint:
-        check_checkpoint(checkpoint)
+        read_checkpoint(checkpoint)
     if iters is not None and iters < 1:
         raise AllidbError(config, '--iters must be >= 1')
     if threads is not None and threads < 1:
@@ -107,7 +108,7 @@ def deployment_benchmark(config: str, checkpoint: Optional[str], *,
     """
     if not checkpoint:
         raise AllidbError(config, '--deployment needs a CHECKPOINT')
-    check_checkpoint(checkpoint)
+    read_checkpoint(checkpoint)
     cfg = load_config(config, data_root=data_root)
     data_root = data_root or cfg.get('data_root')
     chosen, pairs = choose_split(data_root or '', split)
@@ -151,7 +152,7 @@ def scale_benchmark(config: str, checkpoint: Optional[str] = None, *,
     from mmengine import Config
 
     if checkpoint:
-        check_checkpoint(checkpoint)
+        read_checkpoint(checkpoint)
     if not Path(config).is_file():
         raise AllidbError(config, 'no such file')
     if blast_fraction is not None and not 0 < blast_fraction < 1:

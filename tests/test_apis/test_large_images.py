@@ -8,9 +8,10 @@ import cv2
 import numpy as np
 import pytest
 
-from allidb_mmseg.apis import overview, pipeline
+from allidb_mmseg.apis import pipeline
 from allidb_mmseg.apis.pipeline import process_image
 from allidb_mmseg.evaluation import AllRule
+from allidb_mmseg.products import report
 from helpers import (TINY_CONFIG, TINY_MIT, blob_image, png_claiming, run_tool,
                      write_pyramid_tiff)
 
@@ -122,7 +123,7 @@ def test_large_plain_image_is_streamed_with_the_same_result(native, tmp_path,
     cv2.imwrite(str(tmp_path / 'big.png'), img)
     ordinary = run(model, tmp_path / 'big.png', tmp_path / 'a', mpp=0.5)
     monkeypatch.setattr(pipeline, 'LARGE_IMAGE_PIXELS', 10_000)
-    monkeypatch.setattr(overview, 'OVERLAY_MAX_SIDE', 100)
+    monkeypatch.setattr(report, 'OVERLAY_MAX_SIDE', 100)
     streamed = run(model, tmp_path / 'big.png', tmp_path / 'b', mpp=0.5)
     assert streamed.inference['overlay_downsample'] == 4
     a = cv2.imread(str(tmp_path / 'a' / ordinary.mask), cv2.IMREAD_UNCHANGED)
