@@ -8,14 +8,13 @@ MLP's linear layers as 1x1 convolutions. ``transformers`` is not needed.
 """
 from __future__ import annotations
 
-import json
-import math
-import os
 import os.path as osp
 import re
 from typing import Mapping
 
 import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file
 
 from ..utils import AllidbError, atomic_write, first_line, refuse_existing
 
@@ -103,97 +102,25 @@ def hf_to_mmseg_mit(state_dict: Mapping[str, torch.Tensor]
     return out
 
 
-# safetensors dtype name -> torch dtype (all stored little-endian).
-_ST_DTYPES = {
-    'F64': torch.float64, 'F32': torch.float32, 'F16': torch.float16,
-    'BF16': torch.bfloat16, 'I64': torch.int64, 'I32': torch.int32,
-    'I16': torch.int16, 'I8': torch.int8, 'U8': torch.uint8,
-    'BOOL': torch.bool,
-}
-# The reference implementation refuses headers above 100 MB; so do we, so a
-# garbage length does not make us read a whole file as JSON.
-_ST_MAX_HEADER = 100_000_000
-
-
-def _is_int(x) -> bool:
-    return isinstance(x, int) and not isinstance(x, bool) and x >= 0
-
-
 def load_safetensors(path: str) -> dict[str, torch.Tensor]:
-    """Read a ``.safetensors`` file into CPU tensors, without the package.
+    """Read a ``.safetensors`` file into CPU tensors (the ``safetensors`` package).
 
-    Layout: an 8-byte little-endian header length N, N bytes of UTF-8 JSON
-    (``name -> {dtype, shape, data_offsets: [begin, end]}``, plus an optional
-    ``__metadata__``), then the data buffer, offsets relative to its start.
-    Every tensor is validated before any data is read; a malformed file
-    raises WeightsError with a one-line reason (``path`` set to the file).
+    A malformed or unreadable file raises WeightsError with a one-line reason
+    (``path`` set to the file).
     """
-    def bad(problem: str) -> WeightsError:
-        return WeightsError(f'not a valid safetensors file: {problem}', path=path)
-
     try:
-        size = os.path.getsize(path)
-        with open(path, 'rb') as f:
-            if size < 8:
-                raise bad(f'{size} bytes, too short for the 8-byte header length')
-            n = int.from_bytes(f.read(8), 'little')
-            if n > size - 8:
-                raise bad(f'header length {n} runs past the end of the file ({size} bytes)')
-            if n > _ST_MAX_HEADER:
-                raise bad(f'header length {n} is over {_ST_MAX_HEADER} bytes')
-            try:
-                header = json.loads(f.read(n).decode('utf-8'))
-            except (UnicodeDecodeError, ValueError) as e:
-                raise bad(f'header is not UTF-8 JSON ({first_line(e)})') from None
-            if not isinstance(header, dict):
-                raise bad('header is not a JSON object')
-            header.pop('__metadata__', None)
-            data_start = 8 + n
-            buffer_len = size - data_start
-            specs = []
-            for name, info in header.items():
-                if not isinstance(info, dict):
-                    raise bad(f'{name!r}: entry is not a JSON object')
-                dtype_name = info.get('dtype')
-                if dtype_name not in _ST_DTYPES:
-                    raise bad(f'{name!r}: unsupported dtype {dtype_name!r}')
-                dtype = _ST_DTYPES[dtype_name]
-                shape = info.get('shape')
-                if not isinstance(shape, list) or not all(_is_int(d) for d in shape):
-                    raise bad(f'{name!r}: bad shape {shape!r}')
-                offsets = info.get('data_offsets')
-                if not (isinstance(offsets, list) and len(offsets) == 2
-                        and all(_is_int(o) for o in offsets)):
-                    raise bad(f'{name!r}: bad data_offsets {offsets!r}')
-                begin, end = offsets
-                if not begin <= end <= buffer_len:
-                    raise bad(f'{name!r}: data_offsets {offsets} outside the '
-                              f'{buffer_len}-byte data buffer')
-                expected = math.prod(shape) * dtype.itemsize
-                if end - begin != expected:
-                    raise bad(f'{name!r}: {end - begin} data bytes, but '
-                              f'{dtype_name} {shape} needs {expected}')
-                specs.append((name, dtype, shape, begin, end))
-            out: dict[str, torch.Tensor] = {}
-            for name, dtype, shape, begin, end in sorted(specs, key=lambda s: s[3]):
-                # One aligned allocation per tensor, filled straight from the
-                # file: no second copy of the checkpoint, no unaligned views.
-                raw = torch.empty(end - begin, dtype=torch.uint8)
-                f.seek(data_start + begin)
-                if f.readinto(raw.numpy()) != end - begin:  # file shrank meanwhile
-                    raise bad(f'{name!r}: data ends early')
-                out[name] = raw.view(dtype).reshape(shape)
+        return load_file(path)
+    except SafetensorError as e:
+        raise WeightsError(f'not a valid safetensors file: {first_line(e)}', path=path) from None
     except OSError as e:
         raise WeightsError(f'cannot read file: {e.strerror or e}', path=path) from None
-    return out
 
 
 def load_hf_state_dict(path: str) -> dict[str, torch.Tensor]:
     """Read a ``.safetensors`` or a torch ``.bin``/``.pt``/``.pth`` state dict.
 
     torch files load with ``weights_only=True``: a state dict needs no
-    pickled code. ``.safetensors`` files are read by :func:`load_safetensors`
-    (no extra package needed).
+    pickled code. ``.safetensors`` files are read by :func:`load_safetensors`.
     """
     if not osp.isfile(path):
         raise WeightsError('file not found')

@@ -228,20 +228,20 @@ def _corrupt_safetensors(tmp_path):
         return struct.pack('<Q', len(blob)) + blob + data[8 + n:]
 
     return {
-        'short': (b'\x10\0\0', 'too short'),
-        'huge_len': (struct.pack('<Q', 1 << 40) + b'{}', 'past the end'),
-        'bad_json': (struct.pack('<Q', 4) + b'{"a"', 'not UTF-8 JSON'),
-        'not_utf8': (struct.pack('<Q', 2) + b'\xff\xfe', 'not UTF-8 JSON'),
-        'not_object': (struct.pack('<Q', 2) + b'[]', 'not a JSON object'),
-        'truncated': (data[:-5], 'outside the'),
+        'short': (b'\x10\0\0', 'header too small'),
+        'huge_len': (struct.pack('<Q', 1 << 40) + b'{}', 'header too large'),
+        'bad_json': (struct.pack('<Q', 4) + b'{"a"', 'invalid JSON'),
+        'not_utf8': (struct.pack('<Q', 2) + b'\xff\xfe', 'invalid UTF-8'),
+        'not_object': (struct.pack('<Q', 2) + b'[]', 'invalid JSON'),
+        'truncated': (data[:-5], 'not fully covered'),
         'dtype': (with_header(lambda h: h['a'].update(dtype='C64')),
-                  "unsupported dtype 'C64'"),
+                  'invalid shape, data type, or offset'),
         'size': (with_header(lambda h: h['a'].update(shape=[2, 3])),
-                 'needs 24'),
+                 'invalid shape, data type, or offset'),
         'offsets': (with_header(lambda h: h['b'].update(
-            data_offsets=[20, 8])), 'outside the'),
+            data_offsets=[20, 8])), 'invalid offset'),
         'shape': (with_header(lambda h: h['a'].update(shape=[2, -2])),
-                  'bad shape'),
+                  'invalid value'),
     }
 
 
