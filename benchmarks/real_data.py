@@ -64,6 +64,7 @@ class Method:
     iters: int
     batch_size: int
     options: tuple = ()      # extra (key, value) cfg-options
+    synthetic_init: bool = False  # start from :func:`synthetic_pretrain`'s weights
 
     def cfg_options(self, seed: int, lr: float = DEFAULT_LR) -> dict:
         """The run's cfg-options: budget, seed, the fields' red-cell size, one process."""
@@ -81,7 +82,7 @@ class Method:
         if 'native' in self.config:
             opts['source_rbc_px'] = SOURCE_RBC_PX
         opts.update(dict(self.options))
-        return opts
+        return {k: v for k, v in opts.items() if v is not None}  # None: the config's own
 
 
 METHODS = {m.name: m for m in (
@@ -106,6 +107,12 @@ METHODS = {m.name: m for m in (
     Method('native_cmr_long', ABLATIONS + 'native_cmr', iters=2000, batch_size=8),
     # MiT-B1 at an equal CPU budget: twice the CPU per iteration, half the iterations.
     Method('native_b1', ABLATIONS + 'native_b1', iters=1000, batch_size=8),
+    # The default native config fine-tuned from weights trained on the project's
+    # synthetic smears (synthetic_pretrain), not from scratch.
+    Method('native_synpre', 'segformer_allidb_native_aug', iters=1000, batch_size=4,
+           synthetic_init=True),
+    Method('native_synpre_long', 'segformer_allidb_native_aug', iters=2000, batch_size=8,
+           synthetic_init=True),
     # A larger working scale (red cells 48 px, not 32): more nuclear detail to
     # tell lymphocytes from other white cells, 2.25x the pixels at inference.
     Method('native_real_rbc48', 'segformer_allidb_native_real', iters=1000, batch_size=4,
@@ -114,11 +121,41 @@ METHODS = {m.name: m for m in (
 DEFAULT_METHODS = tuple(METHODS[m] for m in ('128_aug', 'native', 'native_real'))
 
 
+# The synthetic pretraining: the generator's fields (its default look, half of
+# them healthy), the native config, the rows' learning rate, one seed.
+SYNTHETIC_PRETRAIN = Method('synthetic_pretrain', 'segformer_allidb_native_aug', iters=1000,
+                            batch_size=4, options=(('source_rbc_px', None),))
+SYNTHETIC_FIELDS, SYNTHETIC_SEED = 100, 7
+
+
+def synthetic_pretrain(work_dir: Path, configs_dir: Path, force: bool = False) -> str:
+    """The native config trained on synthetic smears; its last checkpoint.
+
+    No real image is seen: the weights are a start that costs no labelled real
+    data, in place of ImageNet weights that cannot be downloaded here. Built once
+    under ``work_dir/synthetic_pretrain`` and reused.
+    """
+    from allidb_mmseg.converters.coco import convert_coco
+    from allidb_mmseg.synthetic import make_synthetic
+
+    root = work_dir / 'synthetic_pretrain'
+    data = root / 'data'
+    if not (data / 'img_dir').is_dir():
+        make_synthetic(root / 'fields', num_images=SYNTHETIC_FIELDS, seed=SYNTHETIC_SEED,
+                       force=True)
+        convert_coco(root / 'fields/annotations/instances_default.json', root / 'fields/images',
+                     data, seed=SYNTHETIC_SEED, force=True, progress=False)
+    train_method(SYNTHETIC_PRETRAIN, root / 'train', data, configs_dir, seed=0, force=force)
+    return str(root / 'train' / f'iter_{SYNTHETIC_PRETRAIN.iters}.pth')
+
+
 def train_method(method: Method, run_dir: Path, data_root: Path, configs_dir: Path,
-                 seed: int, lr: float = DEFAULT_LR, force: bool = False) -> tuple[str, dict]:
+                 seed: int, lr: float = DEFAULT_LR, force: bool = False,
+                 load_from: Optional[str] = None) -> tuple[str, dict]:
     """Train one run (with the stain-reference hook); its best checkpoint and timing.
 
-    A finished run (``train_time.json`` present) is reused unless ``force``.
+    A finished run (``train_time.json`` present) is reused unless ``force``;
+    ``load_from`` starts it from those weights.
     """
     from allidb_mmseg.engine.config import prepare_train_config
     from allidb_mmseg.engine.runner import train
@@ -127,8 +164,10 @@ def train_method(method: Method, run_dir: Path, data_root: Path, configs_dir: Pa
     timing = run_dir / 'train_time.json'
     if timing.is_file() and not force:
         return best_checkpoint(str(run_dir)), json.loads(timing.read_text())
-    cfg = prepare_train_config(str(configs_dir / f'{method.config}.py'),
-                               cfg_options=method.cfg_options(seed, lr),
+    opts = method.cfg_options(seed, lr)
+    if load_from:
+        opts['load_from'] = load_from
+    cfg = prepare_train_config(str(configs_dir / f'{method.config}.py'), cfg_options=opts,
                                data_root=str(data_root), work_dir=str(run_dir), force=True)
     if not any(h.get('type') == 'StainReferenceHook' for h in cfg.custom_hooks):
         cfg.custom_hooks.append(dict(type='StainReferenceHook'))
@@ -289,8 +328,13 @@ def run_real_benchmark(real_root: str | Path, work_dir: str | Path, configs_dir:
     for m in methods:
         for seed in seeds:
             run_dir = work_dir / m.name / f'seed_{seed}'
+            init = None
+            if m.synthetic_init:
+                step('synthetic pretraining (once)')
+                init = synthetic_pretrain(work_dir, configs_dir)
             step(f'{m.name}/seed_{seed}: training {m.iters} iterations')
-            ckpt, spent = train_method(m, run_dir, data_root, configs_dir, seed, force=force)
+            ckpt, spent = train_method(m, run_dir, data_root, configs_dir, seed, force=force,
+                                       load_from=init)
             step(f'{m.name}/seed_{seed}: scoring {Path(ckpt).name}')
             res = _evaluate_run(m, ckpt, run_dir, data_root, configs_dir, seed,
                                 normalizations, force)
