@@ -325,13 +325,14 @@ def run_real_benchmark(real_root: str | Path, work_dir: str | Path, configs_dir:
     step(f'fields: {data_root}')
     dataset = make_real_fields(real_root, data_root, spec, step=step)
     runs: dict[str, list[dict]] = {}
+    pretrained: Optional[str] = None  # synthetic_pretrain's checkpoint, built on first need
     for m in methods:
         for seed in seeds:
             run_dir = work_dir / m.name / f'seed_{seed}'
-            init = None
-            if m.synthetic_init:
+            if m.synthetic_init and pretrained is None:
                 step('synthetic pretraining (once)')
-                init = synthetic_pretrain(work_dir, configs_dir)
+                pretrained = synthetic_pretrain(work_dir, configs_dir)
+            init = pretrained if m.synthetic_init else None
             step(f'{m.name}/seed_{seed}: training {m.iters} iterations')
             ckpt, spent = train_method(m, run_dir, data_root, configs_dir, seed, force=force,
                                        load_from=init)
