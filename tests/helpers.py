@@ -127,16 +127,20 @@ def jpg_seg_root(root: Path, splits: dict[str, int], size: int = 32) -> Path:
     return root
 
 
-def open_rims(n: int, side: int = 480, radius: int = 30) -> np.ndarray:
+def open_rims(n: int, side: int = 480, radius: int = 30, solid: int = 0) -> np.ndarray:
     """``n`` pale-centred red cells whose rims are open (a 30 degree gap), as in
     BCCD-like smears: hole filling cannot close them, and the red-cell ruler
-    reads the rims' thickness, not the cells."""
+    reads the rims' thickness, not the cells. The first ``solid`` of them are
+    whole discs instead."""
     rng = np.random.default_rng(0)
     img = np.full((side, side, 3), (200, 190, 235), np.uint8)
-    for _ in range(n):
+    for k in range(n):
         centre = tuple(int(v) for v in rng.integers(radius, side - radius, 2))
-        cv2.ellipse(img, centre, (radius, radius), int(rng.integers(0, 360)), 30, 360,
-                    (150, 110, 190), 8)
+        angle = int(rng.integers(0, 360))
+        if k < solid:
+            cv2.circle(img, centre, radius, (150, 110, 190), -1)
+        else:
+            cv2.ellipse(img, centre, (radius, radius), angle, 30, 360, (150, 110, 190), 8)
     return img
 
 

@@ -57,11 +57,20 @@ def test_too_few_cells_give_no_size():
 
 @pytest.mark.parametrize('n', [30, 60])
 def test_rim_fragments_are_misread_but_unsure(n):
-    # The ruler reads the rims' thickness, not the 60 px cells; the cells it
-    # counts at that size cover a fraction of the mask, so it knows.
+    # Open rims alone, 60 px cells: the ruler reads the rims' thickness (or,
+    # where they overlap, their clumps), and the cells it counts at that size
+    # do not match the mask's area, so it knows.
     m = measure_rbc(open_rims(n))
-    assert m.diameter is not None and m.diameter < 20
+    assert m.diameter is not None and abs(m.diameter / 60 - 1) > 0.2
     assert not m.sure and m.confidence < RBC_CONFIDENCE_MIN
+
+
+@pytest.mark.parametrize('solid,n', [(20, 30), (30, 45), (40, 60)])
+def test_whole_cells_outweigh_the_fragments_of_open_rims(solid, n):
+    # Each open rim breaks into several low distance peaks, so fragments
+    # outnumber the whole cells; weighted by their height they do not.
+    m = measure_rbc(open_rims(n, side=600, solid=solid))
+    assert m.sure and m.diameter == pytest.approx(60, rel=0.1)
 
 
 def test_only_a_measurement_can_make_the_scale_unsure():
