@@ -63,8 +63,8 @@ _MIN_SURE_PX = 8.0
 # peaks and fewer are counted, so the coverage is weighted by the glass's
 # share of the image, squared. The range below catches the most misread
 # real fields while flagging at most 10 % of the well-read ones, and holds
-# every well-read synthetic field (docs/real_data.md; chosen before the mode
-# was weighted, and re-fitting it after caught no more). The confidence is 1 at
+# every well-read synthetic field (docs/real_data.md; refitted for the weighted
+# mode, it caught no more). The confidence is 1 at
 # its geometric middle and RBC_CONFIDENCE_MIN at its ends; below it a
 # measured size is unsure: not used to rescale an image silently.
 _COVERAGE_RANGE = (0.125, 0.42)
@@ -141,14 +141,10 @@ def _peak_heights(cells: np.ndarray) -> np.ndarray:
 
 
 def _typical_radius(heights: np.ndarray) -> tuple[float, float]:
-    """The mode of the log heights, each peak weighted by its height, and the
-    share of peaks within 15 % of it.
-
-    A mode, not a median: red cells outnumber every other cell, and cell
-    fragments give a low tail that a median would follow. Weighted, because
-    the open rim of one pale-centred cell breaks into several low peaks:
-    counted by height, fragments weigh what they measure, not how many they are.
-    """
+    """The mode of the log heights, each weighted by its height, and the share of
+    peaks within 15 % of it. A mode: fragments give a low tail that a median would
+    follow; weighted: the open rim of one pale-centred cell breaks into several
+    low peaks, which then weigh what they measure, not how many they are."""
     logs = np.log(heights)
     grid = np.linspace(logs.min(), logs.max() + 1e-6, 400)
     density = (heights * np.exp(-0.5 * ((grid[:, None] - logs[None]) / 0.08) ** 2)).sum(1)
@@ -221,8 +217,7 @@ def measure_rbc(img_bgr: np.ndarray) -> RbcMeasure:
     areas. Large images are measured on a copy of about one megapixel (red
     cells never below 16 px). The confidence says whether the cells counted, at
     the size measured, can cover the cell mask; on real smears a third of the fields
-    below :data:`RBC_CONFIDENCE_MIN` are misread by more than 20 %, 3 % of those
-    above it (``docs/real_data.md``).
+    below :data:`RBC_CONFIDENCE_MIN` are off by over 20 %, 3 % above (``docs/real_data.md``).
 
     Args:
         img_bgr: uint8 (H, W, 3) BGR image (or (H, W) gray).
