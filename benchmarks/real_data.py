@@ -113,6 +113,8 @@ METHODS = {m.name: m for m in (
            synthetic_init=True),
     Method('native_synpre_long', 'segformer_allidb_native_aug', iters=2000, batch_size=8,
            synthetic_init=True),
+    Method('native_real_synpre_long', 'segformer_allidb_native_real', iters=2000, batch_size=8,
+           synthetic_init=True),
     # A larger working scale (red cells 48 px, not 32): more nuclear detail to
     # tell lymphocytes from other white cells, 2.25x the pixels at inference.
     Method('native_real_rbc48', 'segformer_allidb_native_real', iters=1000, batch_size=4,
