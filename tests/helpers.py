@@ -136,7 +136,7 @@ def open_rims(n: int, side: int = 480, radius: int = 30, solid: int = 0) -> np.n
     img = np.full((side, side, 3), (200, 190, 235), np.uint8)
     for k in range(n):
         centre = tuple(int(v) for v in rng.integers(radius, side - radius, 2))
-        angle = int(rng.integers(0, 360))
+        angle = int(rng.integers(0, 360))  # drawn for every cell: the same fields as before
         if k < solid:
             cv2.circle(img, centre, radius, (150, 110, 190), -1)
         else:
