@@ -15,6 +15,7 @@ import numpy as np
 from pycocotools import mask as mask_utils
 
 from ..utils import AllidbError, AllidbWarning
+from .cvat_coco import decode_rle, rle_runs
 
 BACKGROUND, FOREGROUND, IGNORE = 0, 1, 255
 CLASS_NAMES = {'background': BACKGROUND, 'lymphoblast': FOREGROUND,
@@ -125,33 +126,6 @@ def polygon_area(points: np.ndarray) -> float:
     return 0.5 * abs(float(np.dot(x, np.roll(y, -1)) - np.dot(y, np.roll(x, -1))))
 
 
-def _rle_string_length(counts: bytes) -> int:
-    """Sum of the run lengths in a compressed COCO RLE string (maskApi.c): pycocotools
-    reads past its buffer when they do not add up to height*width."""
-    runs: list[int] = []
-    p = 0
-    while p < len(counts):
-        x, k, more = 0, 0, True
-        while more:
-            if p >= len(counts):
-                raise ValueError('string ends inside a run length')
-            c = counts[p] - 48
-            if not 0 <= c < 64:
-                raise ValueError(f'invalid character {chr(counts[p])!r}')
-            x |= (c & 0x1f) << (5 * k)
-            more = bool(c & 0x20)
-            p += 1
-            k += 1
-            if not more and c & 0x10:
-                x |= -1 << (5 * k)
-        if len(runs) > 2:
-            x += runs[-2]
-        if x < 0:
-            raise ValueError('negative run length')
-        runs.append(x)
-    return sum(runs)
-
-
 def segmentation_to_rle(seg, height: int, width: int, where: str) -> dict | None:
     """One annotation's segmentation as a single (merged) compressed RLE.
 
@@ -220,7 +194,7 @@ def _rle_to_rle(seg: dict, height: int, width: int, where: str) -> dict:
     elif isinstance(counts, (str, bytes)):  # compressed
         try:
             counts = counts.encode('ascii') if isinstance(counts, str) else counts
-            total = _rle_string_length(counts)
+            total = int(rle_runs(counts).sum())
         except (ValueError, UnicodeError) as exc:
             raise ConversionError(f'{where}: corrupt compressed RLE ({exc})')
     else:
@@ -245,9 +219,7 @@ def rasterize(annotations: Sequence[Mapping], height: int, width: int,
         rle = segmentation_to_rle(ann.get('segmentation'), height, width, where)
         if rle is None or cls == BACKGROUND:
             continue  # background is the default; nothing to paint
-        with warnings.catch_warnings():  # pycocotools vs numpy 2 chatter
-            warnings.simplefilter('ignore', DeprecationWarning)
-            region = mask_utils.decode(rle).astype(bool)
+        region = decode_rle(rle)
         unions[cls] = unions[cls] | region if cls in unions else region
     mask = np.zeros((height, width), np.uint8)
     for cls in PAINT_ORDER:

@@ -11,8 +11,8 @@ from typing import Sequence
 import numpy as np
 from pycocotools import mask as mask_utils
 
-__all__ = ['CATEGORY', 'COCO_CATEGORY', 'flat_polygon', 'polygons_to_mask',
-           'coco_annotation', 'coco_image', 'coco_document', 'cvat_coco']
+__all__ = ['CATEGORY', 'COCO_CATEGORY', 'flat_polygon', 'rle_runs', 'decode_rle',
+           'polygons_to_mask', 'coco_annotation', 'coco_image', 'coco_document', 'cvat_coco']
 
 CATEGORY = 'lymphoblast'
 COCO_CATEGORY = {'id': 1, 'name': CATEGORY, 'supercategory': ''}
@@ -23,12 +23,53 @@ def flat_polygon(poly: np.ndarray) -> list[float]:
     return [round(float(v), 2) for v in np.asarray(poly, np.float64).reshape(-1)]
 
 
+def rle_runs(counts: bytes) -> np.ndarray:
+    """The run lengths of a compressed COCO RLE string (maskApi.c's format).
+
+    Raises:
+        ValueError: a character outside the format, a string that ends inside
+            a run length, or a negative run.
+    """
+    c = np.frombuffer(counts, np.uint8).astype(np.int64) - 48
+    bad = np.flatnonzero((c < 0) | (c >= 64))
+    if len(bad):
+        raise ValueError(f'invalid character {chr(counts[bad[0]])!r}')
+    if not len(c):
+        return c
+    if c[-1] & 0x20:
+        raise ValueError('string ends inside a run length')
+    ends = np.flatnonzero((c & 0x20) == 0)
+    starts = np.r_[0, ends[:-1] + 1]
+    digit = np.arange(len(c)) - np.repeat(starts, ends - starts + 1)
+    x = np.add.reduceat((c & 0x1f) << (5 * digit), starts)
+    x -= ((c[ends] & 0x10) > 0) << (5 * (ends - starts + 1))  # the sign bit
+    # From the fourth run on, each is stored as the difference from the run two before.
+    x[3::2] = np.cumsum(x[1::2])[1:]
+    x[2::2] = np.cumsum(x[2::2])
+    if (x < 0).any():
+        raise ValueError('negative run length')
+    return x
+
+
+def decode_rle(rle: dict) -> np.ndarray:
+    """bool (H, W) mask of a compressed COCO RLE.
+
+    Same pixels as ``pycocotools.mask.decode``, whose numpy 2 fallback turns
+    a Ctrl-C that lands inside it into a TypeError.
+    """
+    height, width = rle['size']
+    counts = rle['counts']
+    runs = rle_runs(counts.encode('ascii') if isinstance(counts, str) else counts)
+    flat = np.repeat(np.arange(len(runs)) % 2 == 1, runs)
+    return flat.reshape(width, height).T
+
+
 def polygons_to_mask(polygons: Sequence[np.ndarray], height: int, width: int) -> np.ndarray:
     """uint8 (H, W) mask, 1 inside any polygon (union), rasterized by pycocotools."""
     out = np.zeros((height, width), np.uint8)
     for poly in polygons:
         rles = mask_utils.frPyObjects([flat_polygon(poly)], height, width)
-        out |= mask_utils.decode(mask_utils.merge(rles)).astype(np.uint8)
+        out |= decode_rle(mask_utils.merge(rles))
     return out
 
 
