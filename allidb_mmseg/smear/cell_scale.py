@@ -64,9 +64,9 @@ _MIN_SURE_PX = 8.0
 # share of the image, squared. The range below catches the most misread
 # real fields while flagging at most 10 % of the well-read ones, and holds
 # every well-read synthetic field (docs/real_data.md; refitted for the weighted
-# mode, it caught no more). The confidence is 1 at
-# its geometric middle and RBC_CONFIDENCE_MIN at its ends; below it a
-# measured size is unsure: not used to rescale an image silently.
+# mode, it caught no more). The confidence is 1 at its geometric middle and
+# RBC_CONFIDENCE_MIN at its ends; below it a measured size is unsure: not used
+# to rescale an image silently.
 _COVERAGE_RANGE = (0.125, 0.42)
 _TYPICAL_COVERAGE = math.sqrt(_COVERAGE_RANGE[0] * _COVERAGE_RANGE[1])
 RBC_CONFIDENCE_MIN = math.sqrt(_COVERAGE_RANGE[0] / _COVERAGE_RANGE[1])

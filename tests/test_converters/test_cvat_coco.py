@@ -42,7 +42,6 @@ def test_malformed_rle_strings_are_refused(counts, problem):
 
 CHILD = """
 import sys
-from pycocotools import mask as mask_utils
 from allidb_mmseg.converters.coco_masks import rasterize
 seg = [[10, 10, 500, 20, 480, 700, 30, 650]]
 print('go', flush=True)
