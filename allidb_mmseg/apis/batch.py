@@ -52,30 +52,26 @@ def collect_inputs(specs: Iterable[str]) -> list[InputItem]:
     """
     items: list[InputItem] = []
     seen: set[str] = set()
-
-    def add(p: Path) -> None:
-        key = os.path.realpath(p)
-        if key not in seen:
-            seen.add(key)
-            items.append(InputItem(str(p)))
-
     for spec in specs:
         p = Path(spec)
         if p.is_dir():
-            for f in sorted(p.iterdir()):
-                if f.is_file() and not f.name.startswith('.'):
-                    add(f)
+            files = [f for f in sorted(p.iterdir())
+                     if f.is_file() and not f.name.startswith('.')]
         elif p.is_file():
-            add(p)
+            files = [p]
         elif set('*?[') & set(spec):
-            hits = [Path(h) for h in sorted(glob.glob(spec, recursive=True))
-                    if Path(h).is_file()]
-            if not hits:
+            files = [Path(h) for h in sorted(glob.glob(spec, recursive=True))
+                     if Path(h).is_file()]
+            if not files:
                 items.append(InputItem(spec, 'no file matches this pattern'))
-            for h in hits:
-                add(h)
         else:
+            files = []
             items.append(InputItem(spec, 'no such file or folder'))
+        for f in files:
+            key = os.path.realpath(f)
+            if key not in seen:
+                seen.add(key)
+                items.append(InputItem(str(f)))
     return items
 
 

@@ -73,7 +73,14 @@ class BlastInferencer:
                  min_blast_area: int | None = None, all_min_count: int | None = None,
                  all_min_fraction: float = 0.0, mpp: float | None = None,
                  launcher: str = 'none') -> None:
-        self.model_args = _model_args(str(model), checkpoint, backend)
+        model = str(model)
+        backend = model_backend(model, backend)
+        onnx = backend == 'onnxruntime'
+        if onnx and checkpoint is not None:
+            raise AllidbError(checkpoint, 'an exported model takes no checkpoint')
+        if not onnx and checkpoint is None:
+            raise AllidbError(model, 'a config needs its trained checkpoint')
+        self.model_args = ModelArgs(backend, [model] if onnx else [model, str(checkpoint)], [])
         for f in self.model_args.files:
             if not Path(f).is_file():
                 raise AllidbError(f, 'no such file')
@@ -85,8 +92,7 @@ class BlastInferencer:
         self.device, self.threads, self.mpp = device, threads, mpp
         self.tta = 'd4' if tta is True else (tta or None)
         self.stain_normalize = stain_normalize or ('auto' if stain_normalize_all else None)
-        self.stain_normalize_all = stain_normalize_all
-        self.stain_reference = stain_reference
+        self.stain_normalize_all, self.stain_reference = stain_normalize_all, stain_reference
         self.min_blast_area = min_blast_area
         call = find_smear_call(self.model_args.files[-1]) \
             if all_min_count is None and not all_min_fraction else None
@@ -168,18 +174,6 @@ class BlastInferencer:
                                        threads=threads, local_rank=local_rank)
             self._loaded = model, device, stain
         return self._loaded
-
-
-def _model_args(model: str, checkpoint: PathLike | None,
-                backend: str | None) -> ModelArgs:
-    """A config and its checkpoint, or an exported model alone."""
-    backend = model_backend(model, backend)
-    onnx = backend == 'onnxruntime'
-    if onnx and checkpoint is not None:
-        raise AllidbError(checkpoint, 'an exported model takes no checkpoint')
-    if not onnx and checkpoint is None:
-        raise AllidbError(model, 'a config needs its trained checkpoint')
-    return ModelArgs(backend, [model] if onnx else [model, str(checkpoint)], [])
 
 
 def _require(ok: bool, option: str, problem: str) -> None:

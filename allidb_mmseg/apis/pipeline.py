@@ -88,20 +88,6 @@ class Opened:
     slide: bool = False
 
 
-def _image_input(file: str, row: ImageRow, mpp: float | None,
-                 stain: StainCheck | None) -> Opened:
-    """A plain image, decoded (and maybe stain-normalized) whole; streamed above
-    :data:`LARGE_IMAGE_PIXELS`."""
-    img = read_image(file)
-    row.height, row.width = img.shape[:2]
-    if stain is not None:
-        img = stain.prepare(img, row)
-    whole = ArraySource(img)
-    return Opened(sample=img, mpp=mpp, source_at=lambda scale: whole,
-                  view_at=lambda ds: whole, image=img,
-                  streamed=row.width * row.height > LARGE_IMAGE_PIXELS)
-
-
 def _slide_input(model: Any, slide: Slide, row: ImageRow,
                  mpp: float | None) -> Opened:
     """A slide; red cells are measured in its centre only when a native-scale
@@ -137,13 +123,21 @@ def open_input(model: Any, file: str, row: ImageRow, slide: bool,
                mpp: float | None = None, stain: StainCheck | None = None
                ) -> Iterator[Opened]:
     """Open ``file`` (a slide when ``slide``) for :func:`segment_input`;
-    fills the row's size. ``stain`` may normalize a plain image (a slide is
+    fills the row's size. A plain image is decoded whole (streamed above
+    :data:`LARGE_IMAGE_PIXELS`), and ``stain`` may normalize it (a slide is
     never whole in memory)."""
     if slide:
         with open_slide(file) as handle:
             yield _slide_input(model, handle, row, mpp)
-    else:
-        yield _image_input(file, row, mpp, stain)
+        return
+    img = read_image(file)
+    row.height, row.width = img.shape[:2]
+    if stain is not None:
+        img = stain.prepare(img, row)
+    whole = ArraySource(img)
+    yield Opened(sample=img, mpp=mpp, source_at=lambda scale: whole,
+                 view_at=lambda ds: whole, image=img,
+                 streamed=row.width * row.height > LARGE_IMAGE_PIXELS)
 
 
 def image_rbc(model: Any, scale: float, sample: np.ndarray | None = None,
@@ -302,8 +296,7 @@ def process_image(model: Any, file: str, name: str, out_dir: Path,
     except MemoryError:
         row.error = 'out of memory while processing this image'
     except Exception as e:  # one bad file must not end a batch
-        msg = str(e).strip().splitlines()
-        row.error = f'{type(e).__name__}: {msg[0] if msg else ""}'.rstrip(': ')
+        row.error = f'{type(e).__name__}: {str(e).strip()}'.splitlines()[0].rstrip(': ')
     row.fill(dict(status='failed', blasts=[], all_rule='', **dict.fromkeys((
         'blast_count', 'blast_area_fraction', 'mean_blast_prob',
         'all_suspected', 'smear_score', 'ood_score', 'ood_flag'))))

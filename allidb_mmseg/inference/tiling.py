@@ -284,8 +284,7 @@ class _ToSource:
         self.lo, self.hi, _ = _lerp_axis(self.work_h, 0, self.out_h,
                                          *_axis_map(self.work_h, self.out_h, align_corners))
         self.buf: np.ndarray | None = None
-        self.buf_y0 = 0
-        self.next_row = 0
+        self.buf_y0 = self.next_row = 0
 
     def feed(self, y0: int, planes: np.ndarray) -> Iterator[Band]:
         """Working rows ``y0:y0 + planes.shape[1]``, final, in order."""

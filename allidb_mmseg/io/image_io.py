@@ -88,9 +88,7 @@ def to_bgr8(img: np.ndarray) -> np.ndarray:
     * an alpha channel is composited onto white (smear background is bright),
       so transparent regions do not turn into black "cells".
     """
-    if img.ndim == 3 and img.shape[2] == 1:
-        img = img[:, :, 0]
-    if img.ndim not in (2, 3) or (img.ndim == 3 and img.shape[2] not in (2, 3, 4)):
+    if img.ndim not in (2, 3) or (img.ndim == 3 and img.shape[2] not in (1, 2, 3, 4)):
         raise ImageReadError(f'unsupported image shape {img.shape}')
     if img.size == 0:
         raise ImageReadError('empty image')
@@ -116,7 +114,7 @@ def _to_uint8(img: np.ndarray) -> np.ndarray:
     if img.dtype == np.bool_:
         return img.astype(np.uint8) * 255
     if np.issubdtype(img.dtype, np.floating):
-        alpha = 255.0 if not img.size or float(np.nanmax(img)) <= 1.0 else 1.0
+        alpha = 255.0 if float(np.nanmax(img)) <= 1.0 else 1.0
         return _banded(img.shape, lambda rows: np.clip(
             np.nan_to_num(img[rows].astype(np.float32)) * alpha, 0, 255))
     if np.issubdtype(img.dtype, np.integer):
