@@ -52,8 +52,7 @@ def _load_coco(ann_file: Path) -> tuple[dict, bytes]:
         raise ConversionError(f'{ann_file}: invalid JSON ({exc.msg} at line '
                               f'{exc.lineno} column {exc.colno})')
     if not isinstance(coco, dict):
-        raise ConversionError(f'{ann_file}: invalid COCO (top level is not an '
-                              f'object)')
+        raise ConversionError(f'{ann_file}: invalid COCO (top level is not an object)')
     for key in ('images', 'categories', 'annotations'):
         if not isinstance(coco.get(key, []), list) or (
                 key != 'annotations' and key not in coco):
@@ -75,8 +74,7 @@ def _check_coco(coco: dict, src: Path,
                 img = dict(img, **{key: int(img[key])})
         for key in ('id', 'width', 'height'):
             if not _is_int(img.get(key)) or (key != 'id' and img[key] <= 0):
-                raise ConversionError(f'{src}: image entry {i} has no valid '
-                                      f'"{key}"')
+                raise ConversionError(f'{src}: image entry {i} has no valid "{key}"')
         name = img.get('file_name')
         if not isinstance(name, str) or not name.strip():
             raise ConversionError(f'{src}: image {img["id"]} has no file_name')
@@ -96,8 +94,7 @@ def _check_coco(coco: dict, src: Path,
     for i, cat in enumerate(coco['categories']):
         if (not isinstance(cat, dict) or not _is_int(cat.get('id'))
                 or not isinstance(cat.get('name'), str)):
-            raise ConversionError(f'{src}: category entry {i} needs an integer '
-                                  f'"id" and a "name"')
+            raise ConversionError(f'{src}: category entry {i} needs an integer "id" and a "name"')
         if cat['id'] in categories:
             raise ConversionError(f'{src}: duplicate category id {cat["id"]}')
         categories[cat['id']] = cat
@@ -105,8 +102,7 @@ def _check_coco(coco: dict, src: Path,
     seen_ann_ids, used = set(), set()
     for i, ann in enumerate(coco.get('annotations', [])):
         if not isinstance(ann, dict) or not _is_int(ann.get('id')):
-            raise ConversionError(f'{src}: annotation entry {i} has no '
-                                  f'integer "id"')
+            raise ConversionError(f'{src}: annotation entry {i} has no integer "id"')
         aid = ann['id']
         if aid in seen_ann_ids:
             raise ConversionError(f'{src}: duplicate annotation id {aid}')
@@ -114,8 +110,7 @@ def _check_coco(coco: dict, src: Path,
         if not _is_int(ann.get('image_id')) or ann['image_id'] not in by_id:
             raise ConversionError(f'{src}: annotation {aid}: unknown image_id '
                                   f'{ann.get("image_id")!r}')
-        if (not _is_int(ann.get('category_id'))
-                or ann['category_id'] not in categories):
+        if not _is_int(ann.get('category_id')) or ann['category_id'] not in categories:
             raise ConversionError(f'{src}: annotation {aid}: unknown '
                                   f'category_id {ann.get("category_id")!r}')
         used.add(ann['category_id'])
@@ -186,8 +181,7 @@ def _check_output(out_root: Path, force: bool, inputs: Sequence[Path]) -> None:
     for path in inputs:
         real = path.resolve()
         if real == real_out or real_out in real.parents:
-            raise ConversionError(f'{out_root}: refusing to replace it: it '
-                                  f'holds the input {path}')
+            raise ConversionError(f'{out_root}: refusing to replace it: it holds the input {path}')
 
 
 def convert_coco(ann_file: str | os.PathLike, img_dir: str | os.PathLike,
@@ -314,7 +308,6 @@ def _build(tmp: Path, ann_file: Path, raw: bytes, img_dir: Path,
     (tmp / 'splits').mkdir()
     counts, fg_fraction, ignore_fraction = {}, {}, {}
     for split, names in splits.items():
-        stems = sorted(Path(n).stem for n in names)
         for sub in ('img_dir', 'ann_dir'):
             (tmp / sub / split).mkdir(parents=True)
         for name in names:
@@ -322,7 +315,7 @@ def _build(tmp: Path, ann_file: Path, raw: bytes, img_dir: Path,
             os.replace(staged / name, tmp / 'img_dir' / split / name)
             os.replace(staged_masks / mask_name, tmp / 'ann_dir' / split / mask_name)
         (tmp / 'splits' / f'{split}.txt').write_text(
-            ''.join(f'{s}\n' for s in stems), encoding='utf-8')
+            ''.join(f'{s}\n' for s in sorted(Path(n).stem for n in names)), encoding='utf-8')
         n_all = sum(info[n][1] > 0 for n in names)
         fg, ignore, pixels = (sum(info[n][k] for n in names) for k in (1, 2, 3))
         counts[split] = {'images': len(names), 'all': n_all,

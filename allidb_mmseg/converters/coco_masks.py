@@ -135,8 +135,7 @@ def segmentation_to_rle(seg, height: int, width: int, where: str) -> dict | None
     if isinstance(seg, dict):
         return _rle_to_rle(seg, height, width, where)
     if not isinstance(seg, list):
-        raise ConversionError(f'{where}: segmentation is neither a polygon '
-                              f'list nor an RLE dict')
+        raise ConversionError(f'{where}: segmentation is neither a polygon list nor an RLE dict')
     if seg and all(isinstance(v, (int, float)) for v in seg):
         seg = [seg]  # a single flat polygon without the outer list
     parts = []
@@ -145,22 +144,19 @@ def segmentation_to_rle(seg, height: int, width: int, where: str) -> dict | None
                 or not all(isinstance(v, (int, float)) and not isinstance(v, bool)
                            for v in poly)
                 or len(poly) % 2):
-            raise ConversionError(f'{where}: polygon part {k} is not a flat '
-                                  f'list of x, y numbers')
+            raise ConversionError(f'{where}: polygon part {k} is not a flat list of x, y numbers')
         try:
             pts = np.asarray(poly, dtype=np.float64).reshape(-1, 2)
         except OverflowError:  # an integer of hundreds of digits
             raise ConversionError(f'{where}: polygon part {k} has a '
                                   f'coordinate too large for a float')
         if not np.isfinite(pts).all():
-            raise ConversionError(f'{where}: polygon part {k} has non-finite '
-                                  f'coordinates')
+            raise ConversionError(f'{where}: polygon part {k} has non-finite coordinates')
         if len(pts) < 3:
             warnings.warn(f'{where}: polygon part {k} has {len(pts)} point(s); '
                           f'skipped', ConversionWarning, stacklevel=2)
             continue
-        if ((pts < 0).any() or (pts[:, 0] > width).any()
-                or (pts[:, 1] > height).any()):
+        if (pts < 0).any() or (pts > (width, height)).any():
             pts = clip_polygon(pts, width, height)
             warnings.warn(f'{where}: polygon part {k} extends outside the '
                           f'{width}x{height} image; clipped',
@@ -188,8 +184,7 @@ def _rle_to_rle(seg: dict, height: int, width: int, where: str) -> dict:
                               f'image ({height}x{width}, given as [h, w])')
     if isinstance(counts, list):  # uncompressed, column-major runs
         if not all(_is_int(v) and v >= 0 for v in counts):
-            raise ConversionError(f'{where}: RLE counts must be non-negative '
-                                  f'integers')
+            raise ConversionError(f'{where}: RLE counts must be non-negative integers')
         total = sum(counts)
     elif isinstance(counts, (str, bytes)):  # compressed
         try:
@@ -202,10 +197,8 @@ def _rle_to_rle(seg: dict, height: int, width: int, where: str) -> dict:
     if total != height * width:
         raise ConversionError(f'{where}: RLE counts sum to {total}, '
                               f'expected {height}*{width}={height * width}')
-    if isinstance(counts, list):
-        return mask_utils.frPyObjects({'size': [height, width],
-                                       'counts': counts}, height, width)
-    return {'size': [height, width], 'counts': counts}
+    rle = {'size': [height, width], 'counts': counts}
+    return mask_utils.frPyObjects(rle, height, width) if isinstance(counts, list) else rle
 
 
 def rasterize(annotations: Sequence[Mapping], height: int, width: int,

@@ -28,8 +28,7 @@ def check_ratios(ratios: Sequence[float]) -> tuple[float, float, float]:
     if any(not math.isfinite(r) or r < 0 for r in ratios):
         raise ValueError(f'ratios must be non-negative numbers, got {ratios}')
     if abs(sum(ratios) - 1.0) > 1e-3:
-        raise ValueError(f'ratios must sum to 1, got {ratios} '
-                         f'(sum {sum(ratios):g})')
+        raise ValueError(f'ratios must sum to 1, got {ratios} (sum {sum(ratios):g})')
     return ratios
 
 

@@ -199,8 +199,7 @@ def bootstrap_coco(img_dir: str | os.PathLike, xyc_dir: str | os.PathLike,
             log.append(dict(image=path.name, status='failed', error=f'{bad}: {e}'))
             continue
         h, w = img.shape[:2]
-        inside = ((centres[:, 0] >= 0) & (centres[:, 0] < w)
-                  & (centres[:, 1] >= 0) & (centres[:, 1] < h))
+        inside = ((centres >= 0) & (centres < (w, h))).all(1)
         polys, notes = bootstrap_polygons(img, centres[inside], radius)
         entries.append((path.name, w, h, polys))
         log.append(dict(image=path.name, status='ok', blasts=len(polys),
@@ -208,4 +207,3 @@ def bootstrap_coco(img_dir: str | os.PathLike, xyc_dir: str | os.PathLike,
                         outside=centres[~inside].tolist(),
                         xyc=str(xycs.get(stem, '')), size=[w, h]))
     return cvat_coco(entries), log
-

@@ -86,4 +86,3 @@ def evaluate_folders(pred_dir: str | os.PathLike, xyc_dir: str | os.PathLike,
     no_xyc = [] if missing_as_healthy else sorted(set(masks) - set(xycs))
     unmatched = dict(masks_without_xyc=no_xyc, xyc_without_mask=sorted(set(xycs) - set(masks)))
     return dict(images=rows, total=total, unmatched=unmatched)
-

@@ -221,8 +221,6 @@ def component_blasts(comp: np.ndarray, x: int, y: int, min_area: int,
     else:
         pieces, slices = None, [np.s_[:, :]]
     for p, sl in enumerate(slices, start=1):
-        if sl is None:
-            continue
         sel = comp if pieces is None else pieces[sl] == p
         area = int(np.count_nonzero(sel))
         y0, x0 = y + sl[0].indices(comp.shape[0])[0], x + sl[1].indices(comp.shape[1])[0]

@@ -54,10 +54,8 @@ class CountScore:
         return self.pred_count - self.true_count
 
     def as_dict(self) -> dict:
-        d = asdict(self)
-        d.update(precision=self.precision, recall=self.recall,
-                 count_error=self.count_error)
-        return d
+        return dict(asdict(self), precision=self.precision, recall=self.recall,
+                    count_error=self.count_error)
 
 
 def hit_labels(labels: np.ndarray, centres: np.ndarray) -> set[int]:

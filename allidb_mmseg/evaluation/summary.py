@@ -38,8 +38,7 @@ def metrics_report(metrics: dict, classes: Optional[list] = None) -> dict:
                   metrics=summary, per_class=per_class)
     if detection:
         report['detection'] = dict(
-            detection, units='precision/recall/F1/ALL_accuracy 0-1; '
-            'count_MAE in blasts per image')
+            detection, units='precision/recall/F1/ALL_accuracy 0-1; count_MAE in blasts per image')
     return report
 
 
@@ -57,8 +56,7 @@ def format_metrics(report: dict) -> str:
     for key, value in report['metrics'].items():
         lines.append(f'{key:<8} {value:9.2f}  {value / 100:.3f}'
                      if value is not None else f'{key:<8} {"nan":>9}')
-    names = list(dict.fromkeys(
-        n for v in report['per_class'].values() for n in v))
+    names = list(dict.fromkeys(n for v in report['per_class'].values() for n in v))
     if names:
         lines += ['', 'class'.ljust(14) + ''.join(f'{n:>9}' for n in names)]
         for cls, vals in report['per_class'].items():

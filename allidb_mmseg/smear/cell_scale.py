@@ -135,8 +135,6 @@ def _peak_heights(cells: np.ndarray) -> np.ndarray:
     window = max(3, int(radius_guess) | 1)
     peaks = (dist == ndi.maximum_filter(dist, size=window)) & (dist >= 2.0)
     labels, n = ndi.label(peaks)
-    if n == 0:
-        return np.zeros(0)
     return np.asarray(ndi.maximum(dist, labels, np.arange(1, n + 1)))
 
 
@@ -256,8 +254,7 @@ def estimate_rbc_diameter(img_bgr: np.ndarray) -> Optional[float]:
 
 
 def _setting(cfg_or_settings: Mapping[str, Any], key: str) -> Any:
-    getter = getattr(cfg_or_settings, 'get', None)
-    return getter(key) if getter is not None else None
+    return getattr(cfg_or_settings, 'get', lambda _: None)(key)
 
 
 def source_rbc_diameter(cfg_or_settings: Mapping[str, Any] | None = None,
@@ -302,8 +299,7 @@ def _source_rbc(cfg_or_settings: Mapping[str, Any] | None,
     if measured.diameter is None:
         raise ScaleUnknownError(
             'cannot measure the red-cell size in this image (too few separate '
-            'cells); give the microns per pixel (--mpp) or set source_rbc_px '
-            'in the config')
+            'cells); give the microns per pixel (--mpp) or set source_rbc_px in the config')
     return measured.diameter, not measured.sure
 
 
@@ -321,8 +317,7 @@ def working_scale_factor(cfg_or_settings: Mapping[str, Any],
             config).
         ScaleUnknownError: the input's red-cell size is unknown.
     """
-    return checked_working_scale(cfg_or_settings, img_bgr, mpp,
-                                 source_rbc_px).factor
+    return checked_working_scale(cfg_or_settings, img_bgr, mpp, source_rbc_px).factor
 
 
 class WorkingScale(NamedTuple):
@@ -402,8 +397,7 @@ def min_blast_area(img_bgr: Optional[np.ndarray] = None,
                    scale: float = 1.0) -> int:
     """The smallest blast counted in an image, in its own pixels, at the
     red-cell size of :func:`image_rbc_px` (unknown: the fixed default)."""
-    return default_min_blast_area(image_rbc_px(img_bgr, source_rbc_px,
-                                               working_rbc_px, scale))
+    return default_min_blast_area(image_rbc_px(img_bgr, source_rbc_px, working_rbc_px, scale))
 
 
 # Config dicts that take scale settings, by type, and which of them.

@@ -237,8 +237,7 @@ def render_field(rng: np.random.Generator, size: tuple[int, int] = (640, 480),
     centres: list[tuple[int, int]] = []
     for c in blasts:
         n_vert = int(np.clip(2 * np.pi * c.shape.radius / (3.0 * d_rbc / 25.6), 24, 96))
-        poly = c.shape.polygon(c.cx, c.cy, n_vert)
-        poly = np.clip(poly, 0, (width, height))
+        poly = np.clip(c.shape.polygon(c.cx, c.cy, n_vert), 0, (width, height))
         truth = polygons_to_mask([poly], height, width).astype(bool)
         nucleus, off, nucleoli = _mononuclear_parts(
             rng, c.shape, rng.uniform(0.8, 0.9), 0.06, int(rng.integers(1, 4)))
@@ -265,12 +264,8 @@ def render_field(rng: np.random.Generator, size: tuple[int, int] = (640, 480),
     img = _camera(rng, planes, d_rbc)
 
     if info is not None:
-        info.update({
-            'rbc_diameter': d_rbc,
-            'n_rbc': int(len(pts)),
-            'n_platelets': len(spots),
-            'blast_radii': [c.shape.radius for c in blasts],
-            'lymphocyte_radii': [c.shape.radius for c in cells if c.kind == 'lymph'],
-            'neutrophil_radii': [c.shape.radius for c in cells if c.kind == 'neut'],
-        })
+        info.update(rbc_diameter=d_rbc, n_rbc=len(pts), n_platelets=len(spots),
+                    blast_radii=[c.shape.radius for c in blasts],
+                    lymphocyte_radii=[c.shape.radius for c in cells if c.kind == 'lymph'],
+                    neutrophil_radii=[c.shape.radius for c in cells if c.kind == 'neut'])
     return img, polygons, centres

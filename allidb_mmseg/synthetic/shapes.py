@@ -47,8 +47,7 @@ class RadialShape:
         """(n, 2) vertices x, y, rounded to 2 decimals as CVAT stores them."""
         theta = np.linspace(0, 2 * np.pi, n, endpoint=False)
         rad = self.radius_at(theta)
-        pts = np.stack([cx + rad * np.cos(theta), cy + rad * np.sin(theta)], 1)
-        return np.round(pts, 2)
+        return np.round(np.stack([cx + rad * np.cos(theta), cy + rad * np.sin(theta)], 1), 2)
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+from tqdm import tqdm
 
 from ..utils import swap_in_dir, temp_dir_beside
 from ..converters.cvat_coco import cvat_coco, polygons_to_mask
@@ -33,11 +34,7 @@ def _write_all(tmp: Path, num_images: int, size: tuple[int, int], seed: int,
     rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(1,)))
     healthy = {int(i) for i in rng.permutation(num_images)[:n_healthy]}
     records, coco_images = [], []
-    indices = range(num_images)
-    if progress:
-        from tqdm import tqdm
-        indices = tqdm(indices, desc='synthetic fields', unit='img')
-    for i in indices:
+    for i in tqdm(range(num_images), desc='synthetic fields', unit='img', disable=not progress):
         # Image i's own stream: the same field for the same (seed, i), whatever num_images.
         rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(0, i)))
         n_blasts = 0 if i in healthy else int(rng.integers(1, 9))
