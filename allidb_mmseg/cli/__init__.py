@@ -43,8 +43,7 @@ def command(func: Callable[..., Optional[int]]) -> Callable[..., int]:
         try:
             return wrapped(*args, **kwargs)
         except ModuleNotFoundError as exc:
-            line = missing_dependency(exc)
-            if line is None:
+            if (line := missing_dependency(exc)) is None:
                 raise
             print(line, file=sys.stderr)
             return EXIT_USAGE

@@ -72,8 +72,7 @@ def main(argv: list[str] | None = None) -> int:
         except AllidbError:
             raise
         except OSError as exc:  # disk full, permissions on the output side
-            print(f'error: {exc.filename or args.out}: {exc.strerror or exc}',
-                  file=sys.stderr)
+            print(f'error: {exc.filename or args.out}: {exc.strerror or exc}', file=sys.stderr)
             return 1
     print(f'wrote {args.out}: {summary["images"]} images, '
           f'categories {summary["categories"]}')

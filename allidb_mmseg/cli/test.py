@@ -19,10 +19,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument('--show-dir', help='write a review page here: index.html, '
                    'each prediction against its label (true/false positives, '
                    'false negatives) with its IoU')
-    p.add_argument('--out', help='metrics JSON path '
-                   '(default: WORK_DIR/test_metrics.json)')
-    p.add_argument('--force', action='store_true',
-                   help='overwrite an existing metrics JSON')
+    p.add_argument('--out', help='metrics JSON path (default: WORK_DIR/test_metrics.json)')
+    p.add_argument('--force', action='store_true', help='overwrite an existing metrics JSON')
     p.add_argument('--tta', action='store_const', const='d4',
                    help='test-time augmentation: average the predictions of '
                    'the 8 flips and 90-degree rotations (8x the network time)')

@@ -24,8 +24,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument('--force', action='store_true',
                    help='train into a work dir that holds checkpoints of an '
                    'earlier run (they are overwritten)')
-    p.add_argument('--amp', action='store_true',
-                   help='automatic mixed precision (CUDA only)')
+    p.add_argument('--amp', action='store_true', help='automatic mixed precision (CUDA only)')
     add_runner_args(p, work_dir_holds='logs and checkpoints')
     return parse_runner_args(p, argv)
 

@@ -26,8 +26,7 @@ class ALLIDBDataset(BaseSegDataset):
         reduce_zero_label: kept False: 0 is a real class (background).
     """
 
-    METAINFO = dict(classes=('background', 'lymphoblast'),
-                    palette=[[0, 0, 0], [220, 40, 140]])
+    METAINFO = dict(classes=('background', 'lymphoblast'), palette=[[0, 0, 0], [220, 40, 140]])
 
     def __init__(self, img_suffix: str | tuple[str, ...] = IMAGE_SUFFIXES,
                  seg_map_suffix: str = '.png',

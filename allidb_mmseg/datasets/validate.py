@@ -15,8 +15,7 @@ from PIL import Image
 
 from ..utils import AllidbError, oriented_size, pair_by_stem
 
-__all__ = ['MIN_IMAGE_SIDE', 'PROGRESS_FROM',
-           'image_size', 'check_pair', 'validate_split']
+__all__ = ['MIN_IMAGE_SIDE', 'PROGRESS_FROM', 'image_size', 'check_pair', 'validate_split']
 
 # Smaller images hold no cell; mmcv's resize fails on a 1-pixel one.
 MIN_IMAGE_SIDE = 8
@@ -90,8 +89,7 @@ def validate_split(img_dir: str | os.PathLike, ann_dir: str | os.PathLike,
                           f'image has no mask {ann_dir}/'
                           f'{pairing.images_without_mask[0].stem}{seg_suffix}')
     if pairing.masks_without_image:
-        raise AllidbError(pairing.masks_without_image[0],
-                          f'mask has no image in {img_dir}')
+        raise AllidbError(pairing.masks_without_image[0], f'mask has no image in {img_dir}')
     if not pairing.pairs:
         raise AllidbError(img_dir, 'split folder holds no image/mask pairs')
     pairs = pairing.pairs

@@ -11,5 +11,4 @@ from .runtime import OnnxSegmentor, load_onnx_model
 __all__ = ['DeploySpec', 'read_sidecar', 'sidecar_path', 'write_sidecar',
            'OnnxSegmentor', 'load_onnx_model', 'export_onnx', 'quantize_int8']
 
-__getattr__ = lazy_attributes(__name__, {'export_onnx': 'export',
-                                         'quantize_int8': 'quantize'})
+__getattr__ = lazy_attributes(__name__, {'export_onnx': 'export', 'quantize_int8': 'quantize'})

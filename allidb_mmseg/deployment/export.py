@@ -165,8 +165,7 @@ def encode_decode_module(model: Any) -> Any:
 
         def forward(self, x: torch.Tensor) -> torch.Tensor:
             hw = x.shape[2:]  # a torch.Size: mmseg resizes the logits to it
-            return self.seg.encode_decode(
-                x, [dict(img_shape=hw, pad_shape=hw, ori_shape=hw)])
+            return self.seg.encode_decode(x, [dict(img_shape=hw, pad_shape=hw, ori_shape=hw)])
 
     return EncodeDecode(model).eval()
 

@@ -83,8 +83,7 @@ def quantize_model(fp32: OnnxSegmentor, calibration: Sequence[str],
     quantize_int8(fp32.path, out, batches, fp32.spec.input_name)
     spec = dataclasses.replace(fp32.spec, onnx_sha256=file_sha256(out))
     write_sidecar(sidecar_path(out), spec)
-    return OnnxSegmentor(out, device=fp32.device, threads=fp32.threads,
-                         spinning=fp32.spinning)
+    return OnnxSegmentor(out, device=fp32.device, threads=fp32.threads, spinning=fp32.spinning)
 
 
 def int8_verdict(fp32: dict, int8: dict) -> tuple[float, bool]:

@@ -22,8 +22,7 @@ from ..inference.tta import tta_logits, tta_transforms
 from ..utils import AllidbError, first_line
 from .sidecar import DeploySpec, file_sha256, read_sidecar, sidecar_path
 
-__all__ = ['OnnxSegmentor', 'load_onnx_model', 'resize_like_mmcv',
-           'INTERPOLATION']
+__all__ = ['OnnxSegmentor', 'load_onnx_model', 'resize_like_mmcv', 'INTERPOLATION']
 
 # mmcv's names for cv2's interpolation codes (mmcv.image.geometric).
 INTERPOLATION = {'nearest': cv2.INTER_NEAREST, 'bilinear': cv2.INTER_LINEAR,
@@ -58,8 +57,7 @@ def _providers(device: str) -> tuple[list, list]:
         raise AllidbError(f'--device {device}', 'this onnxruntime has no CUDA '
                           'provider (pip install onnxruntime-gpu)')
     index = int(device.split(':')[1]) if ':' in device else 0
-    return (['CUDAExecutionProvider', 'CPUExecutionProvider'],
-            [{'device_id': index}, {}])
+    return (['CUDAExecutionProvider', 'CPUExecutionProvider'], [{'device_id': index}, {}])
 
 
 class OnnxSegmentor:
@@ -179,8 +177,7 @@ class OnnxSegmentor:
         return dict(working_rbc_px=self.spec.working_rbc_px,
                     source_rbc_px=self.spec.source_rbc_px)
 
-    def tile_settings(self, batch_size: Optional[int] = None
-                      ) -> Optional[TileSettings]:
+    def tile_settings(self, batch_size: Optional[int] = None) -> Optional[TileSettings]:
         """The exported ``test_cfg`` tiling; None for whole-image models."""
         spec = self.spec  # read_sidecar checked that 'slide' has both sizes
         if spec.mode != 'slide':
@@ -205,5 +202,4 @@ def load_onnx_model(onnx_path: str | os.PathLike, device: str = 'cpu',
                     spinning: bool = True) -> OnnxSegmentor:
     """:class:`OnnxSegmentor` for ``onnx_path``; the counterpart of
     :func:`allidb_mmseg.apis.load_model` for exported models."""
-    return OnnxSegmentor(onnx_path, device=device, threads=threads, tta=tta,
-                         spinning=spinning)
+    return OnnxSegmentor(onnx_path, device=device, threads=threads, tta=tta, spinning=spinning)

@@ -134,8 +134,7 @@ def read_sidecar(path: str | os.PathLike) -> DeploySpec:
     except (UnicodeDecodeError, json.JSONDecodeError) as e:
         raise AllidbError(path, f'not a JSON sidecar ({e})') from e
     if not isinstance(doc, dict) or doc.get('format') != FORMAT:
-        raise AllidbError(path, f'not an allidb_mmseg sidecar (no "format": '
-                          f'"{FORMAT}")')
+        raise AllidbError(path, f'not an allidb_mmseg sidecar (no "format": "{FORMAT}")')
     if not isinstance(doc.get('version'), int) or doc['version'] > VERSION:
         raise AllidbError(path, f'sidecar version {doc.get("version")!r} is '
                           f'newer than this allidb_mmseg reads ({VERSION})')

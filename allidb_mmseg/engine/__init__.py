@@ -6,8 +6,7 @@ run by MMSegmentation's own tools through ``custom_imports``.
 """
 from .. import compat  # noqa: F401,I001  (before mmseg is imported)
 from .ddp import DeviceAwareDDP
-from .hooks import (PretrainedWeightsNoticeHook, SafeCheckpointHook,
-                    TrainingCurvesHook)
+from .hooks import PretrainedWeightsNoticeHook, SafeCheckpointHook, TrainingCurvesHook
 from .review_hook import ReviewPageHook
 from .stain_reference_hook import StainReferenceHook
 

@@ -37,10 +37,9 @@ _WHOLE_NUMBER_OPTIONS = {
     'train_cfg.val_interval': 1, 'train_cfg.val_begin': 0,
     'default_hooks.logger.interval': 1,
     'default_hooks.checkpoint.max_keep_ckpts': -1,
-    'train_dataloader.batch_size': 1, 'val_dataloader.batch_size': 1,
-    'test_dataloader.batch_size': 1, 'train_dataloader.num_workers': 0,
-    'val_dataloader.num_workers': 0, 'test_dataloader.num_workers': 0,
     'randomness.seed': 0,
+    **{f'{loader}.batch_size': 1 for loader in LOADERS},
+    **{f'{loader}.num_workers': 0 for loader in LOADERS},
 }
 # -1 is mmengine's "never" for a checkpoint interval.
 _INTERVAL_OPTIONS = ('default_hooks.checkpoint.interval',)
@@ -57,8 +56,7 @@ def walk_dataset_cfg(ds: Any) -> Iterator[dict]:
     yield from walk_dataset_cfg(ds.get('dataset'))
 
 
-def iter_dataset_cfgs(cfg: Config, loaders: tuple[str, ...] = LOADERS
-                      ) -> Iterator[dict]:
+def iter_dataset_cfgs(cfg: Config, loaders: tuple[str, ...] = LOADERS) -> Iterator[dict]:
     """Every dataset dict of the named dataloaders, wrappers included."""
     for key in loaders:
         loader = cfg.get(key)
@@ -174,13 +172,11 @@ def check_split_dirs(cfg: Config, loaders: tuple[str, ...]) -> None:
             raise AllidbError(folder, 'no such split folder (convert your '
                               'data with tools/dataset_converters/'
                               'coco_to_masks.py, or give --data-root)')
-        if not any(is_image_file(f)
-                   for _, _, files in os.walk(folder) for f in files):
+        if not any(is_image_file(f) for _, _, files in os.walk(folder) for f in files):
             raise AllidbError(folder, 'split folder holds no images')
 
 
-def check_data(cfg: Config, loaders: tuple[str, ...],
-               validate: bool = True) -> None:
+def check_data(cfg: Config, loaders: tuple[str, ...], validate: bool = True) -> None:
     """Check the splits a run needs before the Runner starts.
 
     :func:`check_split_dirs` always; with ``validate`` also every image/mask
@@ -290,8 +286,7 @@ def prepare_train_config(config: str, *, cfg_options: Optional[dict] = None,
     if pretrained:
         set_pretrained(cfg, pretrained)
     check_pretrained(cfg)
-    loaders = ('train_dataloader',) + (
-        ('val_dataloader',) if cfg.get('val_cfg') else ())
+    loaders = LOADERS[:2] if cfg.get('val_cfg') else LOADERS[:1]  # train (and val)
     check_data(cfg, loaders, validate=check_data_pairs)
     if not resume and not force and saved_checkpoints(cfg.work_dir):
         raise AllidbError(cfg.work_dir, 'holds checkpoints of an earlier run; '
@@ -304,6 +299,5 @@ def prepare_train_config(config: str, *, cfg_options: Optional[dict] = None,
         import torch
         if not torch.cuda.is_available():
             raise AllidbError('--amp', 'mixed precision needs a CUDA GPU')
-        cfg.optim_wrapper.type = 'AmpOptimWrapper'
-        cfg.optim_wrapper.loss_scale = 'dynamic'
+        cfg.optim_wrapper.update(type='AmpOptimWrapper', loss_scale='dynamic')
     return cfg

@@ -124,8 +124,7 @@ class PretrainedWeightsNoticeHook(Hook):
     """
 
     def before_train(self, runner) -> None:
-        model = bare_model(runner.model)
-        backbone = getattr(model, 'backbone', None)
+        backbone = getattr(bare_model(runner.model), 'backbone', None)
         checkpoint = pretrained_checkpoint(getattr(backbone, 'init_cfg', None))
         resumed = getattr(runner, '_resume', False)
         load_from = getattr(runner, '_load_from', None)
@@ -244,8 +243,7 @@ class SafeCheckpointHook(CheckpointHook):
             if len(self.keep_ckpt_ids) == self.max_keep_ckpts:
                 outdated.append(self.keep_ckpt_ids.popleft())
             self.keep_ckpt_ids.append(step)
-            runner.message_hub.update_info('keep_ckpt_ids',
-                                           list(self.keep_ckpt_ids))
+            runner.message_hub.update_info('keep_ckpt_ids', list(self.keep_ckpt_ids))
         name = self.filename_tmpl.format(step)
         self.last_ckpt = self.file_backend.join_path(self.out_dir, name)
         runner.message_hub.update_info('last_ckpt', self.last_ckpt)
@@ -257,8 +255,7 @@ class SafeCheckpointHook(CheckpointHook):
             **self.args)
         if not is_main_process():
             return
-        atomic_write_text(osp.join(runner.work_dir, 'last_checkpoint'),
-                          self.last_ckpt)
+        atomic_write_text(osp.join(runner.work_dir, 'last_checkpoint'), self.last_ckpt)
         for old in outdated:
             _remove_path(self.file_backend, self.file_backend.join_path(
                 self.out_dir, self.filename_tmpl.format(old)))

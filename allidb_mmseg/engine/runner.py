@@ -8,8 +8,7 @@ from mmengine.config import Config
 
 from ..evaluation.summary import METRICS_FILENAME, metrics_report
 from ..inference.tta import enable_tta
-from ..models.checkpoint import (bare_model, check_fits_model, find_resumable,
-                                 model_of_config)
+from ..models.checkpoint import bare_model, check_fits_model, find_resumable, model_of_config
 from ..utils import atomic_write_json, check_writable_dir, refuse_existing
 from .config import check_data
 from .ddp import finish_distributed, init_cpu_distributed
@@ -61,8 +60,7 @@ def with_detection_metric(evaluator: Any) -> Any:
     reports per-blast precision/recall/F1 for every config.
     """
     metrics = list(evaluator) if isinstance(evaluator, (list, tuple)) else [evaluator]
-    if not any(str(m.get('type', '')).split('.')[-1] == DETECTION_METRIC
-               for m in metrics):
+    if not any(str(m.get('type', '')).split('.')[-1] == DETECTION_METRIC for m in metrics):
         metrics.append(dict(type=DETECTION_METRIC))
     return metrics
 

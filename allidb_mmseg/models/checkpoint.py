@@ -213,8 +213,7 @@ def find_resumable(work_dir: str) -> Optional[str]:
     pointer = osp.join(work_dir, 'last_checkpoint')
     named = None
     if osp.isfile(pointer):
-        with open(pointer, encoding='utf-8', errors='replace') as f:
-            named = f.read().strip() or None
+        named = Path(pointer).read_text(encoding='utf-8', errors='replace').strip() or None
         if named and not osp.isabs(named) and not osp.exists(named):
             named = osp.join(work_dir, osp.basename(named))
         if named and _complete(named):
@@ -222,14 +221,11 @@ def find_resumable(work_dir: str) -> Optional[str]:
     numbered = sorted(((int(m.group(2)), osp.join(work_dir, name))  # iter_N, epoch_N
                        for name in os.listdir(work_dir) if (m := _NUMBERED.match(name))),
                       reverse=True)  # newest (largest N) first
-    for _, candidate in numbered:
-        if _complete(candidate):
-            if named:
-                warnings.warn(f'{pointer} names {named}, which is missing or '
-                              f'incomplete; resuming from {candidate}',
-                              AllidbWarning, stacklevel=2)
-            return candidate
-    return None
+    found = next((candidate for _, candidate in numbered if _complete(candidate)), None)
+    if found and named:
+        warnings.warn(f'{pointer} names {named}, which is missing or '
+                      f'incomplete; resuming from {found}', AllidbWarning, stacklevel=2)
+    return found
 
 
 def best_checkpoint(work_dir: str | os.PathLike) -> str:
@@ -239,8 +235,7 @@ def best_checkpoint(work_dir: str | os.PathLike) -> str:
     Raises:
         AllidbError: the folder holds no checkpoint.
     """
-    best = sorted(Path(work_dir).glob('best_mIoU_iter_*.pth'),
-                  key=lambda p: p.stat().st_mtime)
+    best = sorted(Path(work_dir).glob('best_mIoU_iter_*.pth'), key=lambda p: p.stat().st_mtime)
     found = str(best[-1]) if best else find_resumable(str(work_dir))
     if found is None:
         raise AllidbError(work_dir, 'holds no checkpoint (did training finish?)')

@@ -60,10 +60,7 @@ def set_fused_head(model: torch.nn.Module, enabled: bool = True) -> int:
     ``type='SegformerHead'`` (an older config or checkpoint) runs the fused
     head, and the benchmark's stock twin runs mmseg's.
     """
-    target = FusedSegformerHead if enabled else SegformerHead
-    count = 0
-    for module in model.modules():
-        if type(module) in (SegformerHead, FusedSegformerHead):
-            module.__class__ = target
-            count += 1
-    return count
+    heads = [m for m in model.modules() if type(m) in (SegformerHead, FusedSegformerHead)]
+    for head in heads:
+        head.__class__ = FusedSegformerHead if enabled else SegformerHead
+    return len(heads)

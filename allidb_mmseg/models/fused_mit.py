@@ -20,8 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from mmseg.models.backbones.mit import (EfficientMultiheadAttention,
-                                        MixVisionTransformer)
+from mmseg.models.backbones.mit import EfficientMultiheadAttention, MixVisionTransformer
 from mmseg.models.utils import nchw_to_nlc, nlc_to_nchw
 from mmseg.registry import MODELS
 
@@ -44,7 +43,7 @@ class FusedEfficientMultiheadAttention(EfficientMultiheadAttention):
                  and attn.bias_k is None and attn.bias_v is None and not attn.add_zero_attn)
         # x is batch-first iff self.batch_first (mmseg always uses True); SDPA needs
         # batch-first, the fallback nn.MultiheadAttention its own layout.
-        swap = self.batch_first != (True if fused else attn.batch_first)
+        swap = self.batch_first != (fused or attn.batch_first)
         q, kv = (x.transpose(0, 1), x_kv.transpose(0, 1)) if swap else (x, x_kv)
         if fused:
             out = _packed_sdpa(attn, q, kv)
@@ -111,14 +110,13 @@ def set_fused_attention(model: nn.Module, enabled: bool = True,
         attention from a no-op.
     """
     target = FusedEfficientMultiheadAttention if enabled else EfficientMultiheadAttention
-    count = 0
-    for module in model.modules():
-        # mmseg's legacy-mmcv path binds forward per instance; keep it.
-        if isinstance(module, EfficientMultiheadAttention) and 'forward' not in vars(module):
-            module.__class__ = target
-            module.attn.contrib_export = enabled and contrib_export
-            count += 1
-    return count
+    # mmseg's legacy-mmcv path binds forward per instance; keep it.
+    modules = [m for m in model.modules()
+               if isinstance(m, EfficientMultiheadAttention) and 'forward' not in vars(m)]
+    for module in modules:
+        module.__class__ = target
+        module.attn.contrib_export = enabled and contrib_export
+    return len(modules)
 
 
 @MODELS.register_module()

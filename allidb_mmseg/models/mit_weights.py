@@ -54,8 +54,7 @@ _QKV = ('query', 'key', 'value')
 _ENCODER_KEY = re.compile(r'^(?:(?:model\.)?segformer\.)?(encoder\..*)$', re.S)
 
 
-def hf_to_mmseg_mit(state_dict: Mapping[str, torch.Tensor]
-                    ) -> dict[str, torch.Tensor]:
+def hf_to_mmseg_mit(state_dict: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     """Convert a SegformerModel / SegformerFor* state dict to mmseg MiT keys.
 
     Keys outside the encoder (classifier, decode_head) are dropped. Raises

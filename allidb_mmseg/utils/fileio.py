@@ -54,8 +54,7 @@ def refuse_existing(path: PathLike, force: bool) -> None:
     check_writable_dir(Path(os.path.abspath(path)).parent)
 
 
-def atomic_write(path: PathLike, write: Callable[[Path], Any],
-                 min_bytes: int = 1) -> None:
+def atomic_write(path: PathLike, write: Callable[[Path], Any], min_bytes: int = 1) -> None:
     """Call ``write(tmp)`` to make a temporary file, check it, rename it to ``path``.
 
     Args:

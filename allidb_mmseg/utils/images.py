@@ -59,8 +59,7 @@ def files_by_stem(folder: str | os.PathLike,
     """
     out: dict[str, Path] = {}
     for p in sorted(Path(folder).iterdir()):
-        if (p.is_file() and not p.name.startswith('.')
-                and p.suffix.lower() in suffixes):
+        if p.is_file() and not p.name.startswith('.') and p.suffix.lower() in suffixes:
             out.setdefault(p.stem, p)
     return out
 
@@ -89,8 +88,7 @@ def pair_by_stem(img_dir: str | os.PathLike, ann_dir: str | os.PathLike,
         masks_without_image=[masks[s] for s in masks if s not in images])
 
 
-def split_pairs(data_root: str | os.PathLike, split: str
-                ) -> list[tuple[Path, Path]]:
+def split_pairs(data_root: str | os.PathLike, split: str) -> list[tuple[Path, Path]]:
     """(image, mask) pairs of one split in mmseg's img_dir/ann_dir layout.
 
     Raises:

@@ -70,8 +70,7 @@ class CachedCompose(BaseTransform):
 
     _stores: dict[str, _Store] = {}
 
-    def __init__(self, transforms: list[dict],
-                 max_bytes: int = 256 * 1024 ** 2) -> None:
+    def __init__(self, transforms: list[dict], max_bytes: int = 256 * 1024 ** 2) -> None:
         for t in transforms:
             name = t.get('type') if isinstance(t, dict) else type(t).__name__
             if str(name).split('.')[-1] not in DETERMINISTIC:  # 'mmseg.Resize'
@@ -85,8 +84,7 @@ class CachedCompose(BaseTransform):
         shareable = all(isinstance(t, dict) for t in transforms)
         fingerprint = repr(transforms) if shareable else f'id:{id(self)}'
         self._store = self._stores.setdefault(fingerprint, _Store())
-        self.hits = 0
-        self.misses = 0
+        self.hits = self.misses = 0
 
     def transform(self, results: dict) -> dict | None:
         key = (results.get('img_path'), results.get('seg_map_path'))

@@ -124,23 +124,19 @@ class LoadImageFromFileFast(LoadImageFromFile):
                        decode_factor=factor)
         return results
 
-    def _decode(self, data: bytes
-                ) -> tuple[np.ndarray | None, tuple[int, int] | None, int]:
+    def _decode(self, data: bytes) -> tuple[np.ndarray | None, tuple[int, int] | None, int]:
         full_hw = jpeg_size(data)
         if full_hw is not None:
-            target = resize_target_hw(full_hw, self.target_scale,
-                                      self.keep_ratio)
+            target = resize_target_hw(full_hw, self.target_scale, self.keep_ratio)
             factor = choose_factor(full_hw, target, self.factors)
             if factor > 1:
                 buf = np.frombuffer(data, np.uint8)
                 img = cv2.imdecode(buf, _REDUCED_FLAGS[self.color_type][factor])
                 # Guard against header/decoder disagreement (odd EXIF, CMYK):
                 # a wrong ori_shape would silently misalign predictions.
-                if img is not None and img.shape[:2] == reduced_shape(
-                        full_hw, factor):
+                if img is not None and img.shape[:2] == reduced_shape(full_hw, factor):
                     return img, full_hw, factor
-        img = mmcv.imfrombytes(data, flag=self.color_type,
-                               backend=self.imdecode_backend)
+        img = mmcv.imfrombytes(data, flag=self.color_type, backend=self.imdecode_backend)
         return img, (None if img is None else img.shape[:2]), 1
 
     def __repr__(self) -> str:

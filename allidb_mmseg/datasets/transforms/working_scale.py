@@ -33,8 +33,7 @@ class RescaleToWorkingScale(BaseTransform):
             their own pixels; None measures every image.
     """
 
-    def __init__(self, working_rbc_px: float,
-                 source_rbc_px: Optional[float] = None) -> None:
+    def __init__(self, working_rbc_px: float, source_rbc_px: Optional[float] = None) -> None:
         self.working_rbc_px = float(working_rbc_px)
         self.source_rbc_px = source_rbc_px
 
