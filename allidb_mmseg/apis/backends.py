@@ -12,7 +12,7 @@ from typing import Any, Optional
 from ..deployment.runtime import OnnxSegmentor
 from ..inference.model import load_model
 from ..inference.tta import enable_tta
-from ..utils import AllidbError, first_line
+from ..utils import AllidbError, one_line_errors
 
 __all__ = ['BACKENDS', 'ModelArgs', 'model_backend', 'split_model_args',
            'open_model']
@@ -108,12 +108,7 @@ def open_model(args: ModelArgs, device: Optional[str] = None,
         return OnnxSegmentor(args.files[0], device=device, threads=threads,
                              tta=tta, spinning=local_rank is None), device
     config, checkpoint = args.files
-    try:
+    with one_line_errors(checkpoint, f'cannot load model with {config}'):
         model = load_model(config, checkpoint, device=device)
-    except AllidbError:
-        raise
-    except Exception as e:
-        raise AllidbError(checkpoint, f'cannot load model with {config}: '
-                          f'{first_line(e)}') from e
     return enable_tta(model, tta), device
 

@@ -23,7 +23,7 @@ import numpy as np
 from ..evaluation.band_counting import BandCounter
 from ..evaluation.counting import AllRule
 from ..inference.model import (SCALE_SAMPLE_SIDE, checked_scale, scale_sample,
-                               scale_settings, segment_bands, source_rbc_px)
+                               scale_settings, segment_bands)
 from ..inference.tiling import BLAST_CLASS, collect_bands
 from ..io.image_io import LARGE_IMAGE_PIXELS, read_image
 from ..io.mask_writers import write_mask_png, write_mask_pyramid
@@ -144,9 +144,9 @@ def image_rbc(model: Any, scale: float, sample: np.ndarray | None = None,
               warn: bool = True, mpp: float | None = None) -> float | None:
     """The red-cell diameter in image pixels at working scale ``scale``, or None
     (warned about when ``warn``): :func:`~allidb_mmseg.smear.cell_scale.image_rbc_px`."""
-    return image_rbc_px(scale_sample(sample), source_rbc_px=source_rbc_px(model),
-                        working_rbc_px=scale_settings(model).get('working_rbc_px'),
-                        scale=scale, warn=warn, mpp=mpp)
+    settings = scale_settings(model)
+    return image_rbc_px(scale_sample(sample), settings.get('source_rbc_px'),
+                        settings.get('working_rbc_px'), scale=scale, warn=warn, mpp=mpp)
 
 
 def scaled_min_area(model: Any, min_area: int | None, scale: float,

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from ..deployment.quantize import int8_path, offer_int8
 from ..deployment.sidecar import sidecar_path
-from ..utils import AllidbError, first_line, pair_by_stem, refuse_existing, split_pairs
+from ..utils import AllidbError, one_line_errors, pair_by_stem, refuse_existing, split_pairs
 from . import command
 
 
@@ -83,12 +83,8 @@ def main(argv: list[str] | None = None) -> int:
     if int8 is None:
         return 0
     pairs, calib = int8
-    try:
+    with one_line_errors(args.out, 'int8 quantization failed'):
         res = offer_int8(args.out, pairs, calib, force=args.force, split=args.split)
-    except AllidbError:
-        raise
-    except Exception as e:
-        raise AllidbError(args.out, f'int8 quantization failed: {first_line(e)}') from e
     f, q = res['fp32'], res['int8']
     scores = (f'mIoU {f["mIoU"]:.2f} -> {q["mIoU"]:.2f}, blast F1 '
               f'{f["blast_f1"]:.3f} -> {q["blast_f1"]:.3f} on {len(pairs)} '

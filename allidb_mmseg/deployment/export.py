@@ -24,7 +24,7 @@ from ..inference.model import load_model
 from ..models.fused_head import set_fused_head
 from ..models.fused_mit import set_fused_attention
 from ..smear.stain import find_stain_reference
-from ..utils import AllidbError, atomic_write, first_line, refuse_existing
+from ..utils import AllidbError, atomic_write, map_nested, one_line_errors, refuse_existing
 from .sidecar import DeploySpec, file_sha256, sidecar_path, write_sidecar
 
 __all__ = ['spec_from_model', 'check_inputs', 'encode_decode_module',
@@ -40,13 +40,7 @@ _PASSIVE_STEPS = {'LoadImageFromFile', 'LoadImageFromNDArray', 'LoadAnnotations'
 
 def _plain(v: Any) -> Any:
     """Config values as JSON types (tuples to lists, scalars to Python numbers)."""
-    if isinstance(v, dict):
-        return {k: _plain(x) for k, x in v.items()}
-    if isinstance(v, (list, tuple)):
-        return [_plain(x) for x in v]
-    if hasattr(v, 'item') and callable(v.item):
-        return v.item()
-    return v
+    return map_nested(v, lambda x: x.item() if hasattr(x, 'item') and callable(x.item) else x)
 
 
 def _float32_list(t: Any) -> list[float]:
@@ -223,13 +217,8 @@ def export_onnx(config: str | os.PathLike, checkpoint: str | os.PathLike,
         raise AllidbError(out, 'the output needs the .onnx suffix')
     for path in (out, side):
         refuse_existing(path, force)
-    try:
+    with one_line_errors(checkpoint, f'cannot load model with {config}'):
         model = load_model(config, checkpoint, device='cpu')
-    except AllidbError:
-        raise
-    except Exception as e:
-        raise AllidbError(checkpoint, f'cannot load model with {config}: '
-                          f'{first_line(e)}') from e
     model = revert_sync_batchnorm(model).eval()
     set_fused_attention(model, True, contrib_export=not portable)
     set_fused_head(model, True)  # also for a config naming mmseg's SegformerHead

@@ -19,7 +19,7 @@ import numpy as np
 from ..inference.model import DEFAULT_TILE_BATCH, segment
 from ..inference.tiling import Preprocessing, TileSettings, as_pair
 from ..inference.tta import tta_logits, tta_transforms
-from ..utils import AllidbError, first_line
+from ..utils import AllidbError, one_line_errors
 from .sidecar import DeploySpec, file_sha256, read_sidecar, sidecar_path
 
 __all__ = ['OnnxSegmentor', 'load_onnx_model', 'resize_like_mmcv', 'INTERPOLATION']
@@ -101,13 +101,10 @@ class OnnxSegmentor:
         if not spinning:
             options.add_session_config_entry('session.intra_op.allow_spinning', '0')
         providers, provider_options = _providers(device)
-        try:
-            self.session = ort.InferenceSession(
-                str(self.path), options, providers=providers,
-                provider_options=provider_options)
-        except Exception as e:  # onnxruntime raises its own Fail/InvalidGraph types
-            raise AllidbError(self.path, f'cannot load the ONNX model: '
-                              f'{first_line(e)}') from e
+        # onnxruntime raises its own Fail/InvalidGraph types
+        with one_line_errors(self.path, 'cannot load the ONNX model'):
+            self.session = ort.InferenceSession(str(self.path), options, providers=providers,
+                                                provider_options=provider_options)
         self.device, self.threads, self.spinning = device, threads, spinning
         self.tta = tta_transforms(tta)
 

@@ -128,12 +128,6 @@ def scale_settings(model: Any) -> Any:
     return settings if settings is not None else model.cfg
 
 
-def source_rbc_px(model: Any) -> float | None:
-    """The red-cell diameter a model's config (or ONNX sidecar) states for
-    its source images, or None (then it is measured per image)."""
-    return scale_settings(model).get('source_rbc_px')
-
-
 def working_scale(model: Any, img: np.ndarray | None = None,
                   mpp: float | None = None) -> float:
     """Working pixels per source pixel for ``img`` (or a source of ``mpp``
@@ -154,8 +148,7 @@ def checked_scale(model: Any, img: np.ndarray | None = None,
     cfg = scale_settings(model)
     if cfg.get('working_rbc_px') is None:
         return WorkingScale(1.0, False)
-    checked = checked_working_scale(cfg, img_bgr=scale_sample(img), mpp=mpp)
-    return WorkingScale(float(checked.factor), checked.unsure)
+    return checked_working_scale(cfg, img_bgr=scale_sample(img), mpp=mpp)
 
 
 def scale_sample(img: np.ndarray | None) -> np.ndarray | None:

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any, Mapping, Optional
 
 from .. import register_all_modules
-from ..utils import AllidbError, AllidbWarning, first_line
+from ..utils import AllidbError, AllidbWarning, one_line_errors
 
 __all__ = ['read_checkpoint', 'state_dict_of', 'StateDictDiff', 'compare_state_dicts',
            'model_of_config', 'check_fits_model', 'load_into_model', 'bare_model',
@@ -51,10 +51,8 @@ def read_checkpoint(path: str) -> dict:
         raise AllidbError(path, 'cannot load checkpoint: ' + (
             'not a PyTorch file (neither a zip archive nor a pickle)'
             if head else 'empty file'))
-    try:
+    with one_line_errors(path, 'cannot load checkpoint'):  # pickle, zip and allowlist errors alike
         ckpt = torch.load(path, map_location='cpu', weights_only=True)
-    except Exception as e:  # pickle, zip and allowlist errors alike
-        raise AllidbError(path, f'cannot load checkpoint: {first_line(e)}') from e
     if not isinstance(ckpt, dict):
         raise AllidbError(path, 'cannot load checkpoint: it holds a '
                           f'{type(ckpt).__name__}, not a dict of tensors')

@@ -28,6 +28,7 @@ import numpy as np
 
 from ..converters.cvat_coco import COCO_CATEGORY, coco_document
 from ..converters.cvat_coco import coco_image as image_entry
+from ..utils import map_nested
 from .blast_shapes import BlastShape, polygon_parts
 
 __all__ = ['COCO_CATEGORY', 'QUPATH_CLASS', 'coco_image', 'coco_annotation',
@@ -111,7 +112,8 @@ def geojson_feature_collection(shapes: Iterable[BlastShape],
     features = []
     for s in shapes:
         geometry = mapping(s.geometry)
-        geometry['coordinates'] = _round_coords(geometry['coordinates'])
+        geometry['coordinates'] = map_nested(geometry['coordinates'],
+                                             lambda c: round(float(c), _DIGITS))
         measurements: dict[str, float] = {'Area px^2': float(s.area)}
         if s.score is not None:
             measurements['Mean blast probability'] = round(float(s.score), 4)
@@ -119,9 +121,3 @@ def geojson_feature_collection(shapes: Iterable[BlastShape],
             objectType=object_type, name=f'blast {s.label}',
             classification=dict(QUPATH_CLASS), measurements=measurements)))
     return dict(type='FeatureCollection', features=features)
-
-
-def _round_coords(coords: Any) -> Any:
-    if isinstance(coords[0], (int, float)):
-        return [round(float(c), _DIGITS) for c in coords]
-    return [_round_coords(c) for c in coords]

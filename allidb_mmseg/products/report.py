@@ -14,7 +14,7 @@ import numpy as np
 
 from ..evaluation.counting import AllRule, Blast, BlastCount, count_blasts
 from ..io.rows import RowSource
-from ..utils import BLAST_CLASS, atomic_write_json, atomic_write_text
+from ..utils import BLAST_CLASS, atomic_write_json, atomic_write_text, map_nested
 
 __all__ = ['ImageRow', 'REPORT_FIELDS', 'draw_overlay', 'write_reports', 'report_document',
            'summary_line', 'blast_numbers', 'analyse', 'SCALED_MIN_AREA',
@@ -195,16 +195,6 @@ def draw_overview(img: np.ndarray, thumb: np.ndarray, blasts: list[Blast],
     return img
 
 
-def _json_safe(v: Any) -> Any:
-    if isinstance(v, float) and not math.isfinite(v):
-        return None
-    if isinstance(v, dict):
-        return {k: _json_safe(x) for k, x in v.items()}
-    if isinstance(v, (list, tuple)):
-        return [_json_safe(x) for x in v]
-    return v
-
-
 def summary(rows: list[ImageRow]) -> dict[str, int]:
     ok = [r for r in rows if r.status == 'ok']
     return dict(images=len(rows), ok=len(ok), failed=len(rows) - len(ok),
@@ -236,8 +226,9 @@ def write_reports(rows: list[ImageRow], csv_path: str | os.PathLike,
 def report_document(rows: list[ImageRow],
                     settings: dict[str, Any] | None = None) -> dict[str, Any]:
     """The content of report.json: summary, settings and rows (NaN as None)."""
-    return _json_safe(dict(summary=summary(rows), settings=settings or {},
-                           images=[asdict(r) for r in rows]))
+    return map_nested(dict(summary=summary(rows), settings=settings or {},
+                           images=[asdict(r) for r in rows]),
+                      lambda v: None if isinstance(v, float) and not math.isfinite(v) else v)
 
 
 def analyse(mask: np.ndarray, prob: np.ndarray | None, min_area: int,

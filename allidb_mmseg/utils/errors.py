@@ -1,14 +1,15 @@
 """The one error type of this package, and how every tool prints it."""
 from __future__ import annotations
 
+import contextlib
 import functools
 import sys
 import warnings
-from typing import Callable, Optional
+from typing import Callable, Iterator, Optional
 
 from .signals import report_interrupt, sigterm_as_interrupt
 
-__all__ = ['AllidbError', 'AllidbWarning', 'tool_main', 'first_line']
+__all__ = ['AllidbError', 'AllidbWarning', 'tool_main', 'first_line', 'one_line_errors']
 
 EXIT_USAGE = 2
 
@@ -44,6 +45,18 @@ def first_line(exc: BaseException) -> str:
     """The first line of an exception's message, or its type's name."""
     lines = str(exc).strip().splitlines()
     return lines[0] if lines else type(exc).__name__
+
+
+@contextlib.contextmanager
+def one_line_errors(path: object, what: str) -> Iterator[None]:
+    """Raise an exception of the block as ``AllidbError(path, '<what>: <its first line>')``
+    (it as the cause); an :class:`AllidbError` passes unchanged."""
+    try:
+        yield
+    except AllidbError:
+        raise
+    except Exception as e:
+        raise AllidbError(path, f'{what}: {first_line(e)}') from e
 
 
 def tool_main(func: Callable[..., Optional[int]]) -> Callable[..., int]:

@@ -20,7 +20,7 @@ from .errors import AllidbError, first_line
 __all__ = ['refuse_existing', 'atomic_write', 'atomic_write_bytes',
            'atomic_write_text', 'atomic_write_json', 'atomic_imwrite',
            'temp_dir_beside', 'swap_in_dir', 'WriteError',
-           'check_writable_dir', 'remove_stale_temps', 'onnx_sidecar_entry']
+           'check_writable_dir', 'remove_stale_temps', 'onnx_sidecar_entry', 'map_nested']
 
 PathLike = Union[str, os.PathLike]
 
@@ -106,6 +106,16 @@ def atomic_write_text(path: PathLike, text: str) -> None:
 def atomic_write_json(path: PathLike, obj: Any, indent: int | None = 2) -> None:
     """Write ``obj`` as JSON (with a final newline) through a temporary file."""
     atomic_write_text(path, json.dumps(obj, indent=indent) + '\n')
+
+
+def map_nested(value: Any, leaf: Callable[[Any], Any]) -> Any:
+    """``value`` rebuilt for JSON: dicts as dicts, lists and tuples as lists, and
+    ``leaf`` applied to everything else in them."""
+    if isinstance(value, dict):
+        return {k: map_nested(x, leaf) for k, x in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [map_nested(x, leaf) for x in value]
+    return leaf(value)
 
 
 def atomic_imwrite(path: PathLike, img: Any, params: Sequence[int] = ()) -> None:
