@@ -101,7 +101,6 @@ class OnnxSegmentor:
         if not spinning:
             options.add_session_config_entry('session.intra_op.allow_spinning', '0')
         providers, provider_options = _providers(device)
-        # onnxruntime raises its own Fail/InvalidGraph types
         with one_line_errors(self.path, 'cannot load the ONNX model'):
             self.session = ort.InferenceSession(str(self.path), options, providers=providers,
                                                 provider_options=provider_options)

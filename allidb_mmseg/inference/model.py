@@ -148,7 +148,8 @@ def checked_scale(model: Any, img: np.ndarray | None = None,
     cfg = scale_settings(model)
     if cfg.get('working_rbc_px') is None:
         return WorkingScale(1.0, False)
-    return checked_working_scale(cfg, img_bgr=scale_sample(img), mpp=mpp)
+    factor, unsure = checked_working_scale(cfg, img_bgr=scale_sample(img), mpp=mpp)
+    return WorkingScale(float(factor), unsure)  # a measured size may be a numpy float
 
 
 def scale_sample(img: np.ndarray | None) -> np.ndarray | None:
