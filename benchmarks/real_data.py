@@ -65,6 +65,7 @@ class Method:
     batch_size: int
     options: tuple = ()      # extra (key, value) cfg-options
     synthetic_init: bool = False  # start from :func:`synthetic_pretrain`'s weights
+    other_label: int = 0     # the other white cells' class in its fields (0: background)
 
     def cfg_options(self, seed: int, lr: float = DEFAULT_LR) -> dict:
         """The run's cfg-options: budget, seed, the fields' red-cell size, one process."""
@@ -115,6 +116,10 @@ METHODS = {m.name: m for m in (
            synthetic_init=True),
     Method('native_real_synpre_long', 'segformer_allidb_native_real', iters=2000, batch_size=8,
            synthetic_init=True),
+    # The other white cells as a class of their own in training, merged into the
+    # background at inference (its fields: WORK_DIR/data_other2, same images).
+    Method('native_wbc_long', ABLATIONS + 'native_wbc', iters=2000, batch_size=8,
+           other_label=2),
     # A larger working scale (red cells 48 px, not 32): more nuclear detail to
     # tell lymphocytes from other white cells, 2.25x the pixels at inference.
     Method('native_real_rbc48', 'segformer_allidb_native_real', iters=1000, batch_size=4,
@@ -323,9 +328,9 @@ def run_real_benchmark(real_root: str | Path, work_dir: str | Path, configs_dir:
     work_dir, configs_dir = Path(work_dir), Path(configs_dir)
     if not seeds:
         raise AllidbError('--seeds', 'give at least one seed')
-    data_root = work_dir / 'data'
-    step(f'fields: {data_root}')
-    dataset = make_real_fields(real_root, data_root, spec, step=step)
+    step(f'fields: {work_dir / "data"}')
+    dataset = make_real_fields(real_root, work_dir / 'data', spec, step=step)
+    roots = {0: work_dir / 'data'}
     runs: dict[str, list[dict]] = {}
     pretrained: Optional[str] = None  # synthetic_pretrain's checkpoint, built on first need
     for m in methods:
@@ -335,6 +340,12 @@ def run_real_benchmark(real_root: str | Path, work_dir: str | Path, configs_dir:
                 step('synthetic pretraining (once)')
                 pretrained = synthetic_pretrain(work_dir, configs_dir)
             init = pretrained if m.synthetic_init else None
+            if m.other_label not in roots:
+                roots[m.other_label] = work_dir / f'data_other{m.other_label}'
+                step(f'fields with other white cells as class {m.other_label}')
+                make_real_fields(real_root, roots[m.other_label], spec, step=step,
+                                 other_label=m.other_label)
+            data_root = roots[m.other_label]
             step(f'{m.name}/seed_{seed}: training {m.iters} iterations')
             ckpt, spent = train_method(m, run_dir, data_root, configs_dir, seed, force=force,
                                        load_from=init)

@@ -158,13 +158,15 @@ def _tile(crop: Crop, side: int, scale: float, rng: np.random.Generator
 
 
 def compose_field(pool: Sequence[Crop], n_targets: int, spec: FieldSpec, side: int,
-                  rng: np.random.Generator, scale: float = 1.0
+                  rng: np.random.Generator, scale: float = 1.0, other_label: int = 0
                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """One field: ``n_targets`` target crops and look-alikes in a grid.
 
     Returns:
-        ``(image, label, centres)``: BGR uint8, uint8 label (1 on target cells)
-        and an (N, 2) array of the targets' centres (x, y).
+        ``(image, label, centres)``: BGR uint8, uint8 label (1 on target cells,
+        ``other_label`` on the other white cells) and an (N, 2) array of the
+        targets' centres (x, y). The image and targets do not depend on
+        ``other_label``.
     """
     targets = [c for c in pool if c.cell_type == TARGET_TYPE]
     others = [c for c in pool if c.cell_type != TARGET_TYPE]
@@ -186,18 +188,20 @@ def compose_field(pool: Sequence[Crop], n_targets: int, spec: FieldSpec, side: i
             label[y:y + side, x:x + side] = cell
             ys, xs = np.nonzero(cell)
             centres.append((x + xs.mean(), y + ys.mean()))
+        elif other_label:
+            label[y:y + side, x:x + side][cell] = other_label
     return img, label, np.array(centres, np.float64).reshape(-1, 2)
 
 
 def _write_split(tmp: Path, split: str, pool: Sequence[Crop], n: int, spec: FieldSpec,
-                 side: int, scale: float, rng: np.random.Generator) -> dict:
+                 side: int, scale: float, rng: np.random.Generator, other_label: int) -> dict:
     for sub in ('img_dir', 'ann_dir', 'xyc'):
         (tmp / sub / split).mkdir(parents=True)
     healthy = round(n * spec.healthy_share)
     targets = 0
     for i in range(n):
         k = 0 if i < healthy else int(rng.integers(1, spec.max_targets + 1))
-        img, label, centres = compose_field(pool, k, spec, side, rng, scale)
+        img, label, centres = compose_field(pool, k, spec, side, rng, scale, other_label)
         stem = f'{split}_{i:03d}'
         for path, ok in ((tmp / 'img_dir' / split / f'{stem}.jpg',
                           lambda p: cv2.imwrite(str(p), img, [cv2.IMWRITE_JPEG_QUALITY, 95])),
@@ -213,14 +217,16 @@ def _write_split(tmp: Path, split: str, pool: Sequence[Crop], n: int, spec: Fiel
 
 def make_real_fields(real_root: str | Path, out: str | Path,
                      spec: FieldSpec = FieldSpec(),
-                     step: Optional[Callable[[str], None]] = None) -> dict:
+                     step: Optional[Callable[[str], None]] = None,
+                     other_label: int = 0) -> dict:
     """Write (or reuse) ``out/{img_dir,ann_dir,xyc}/{train,val,test,crosslab}``.
 
     Train, val and test come from Zheng Dataset 2 (one lab, CellaVision) with
     disjoint crop pools; ``crosslab`` from all of Dataset 1 (another lab),
     scaled to Dataset 2's cell size. ``out/dataset.json`` records the spec and
     per-split counts; an existing ``out`` with the same spec is reused, with
-    another spec refused.
+    another spec refused. ``other_label`` (not 0) labels the other white cells
+    with that class; the fields are the same.
 
     Raises:
         AllidbError: no Zheng data under ``real_root``, or ``out`` holds other data.
@@ -241,9 +247,11 @@ def make_real_fields(real_root: str | Path, out: str | Path,
             rng = np.random.default_rng([spec.seed, k])
             splits[split] = _write_split(tmp, split, pools[split], spec.counts()[split],
                                          spec, sides[split],
-                                         scale if split == 'crosslab' else 1.0, rng)
+                                         scale if split == 'crosslab' else 1.0, rng,
+                                         other_label)
         return dict(splits=splits, source_rbc_px=SOURCE_RBC_PX, crosslab_scale=scale,
                     tile_px=sides,
                     pools={s: sorted(c.name for c in p) for s, p in pools.items()})
 
-    return recorded_dataset(Path(out), asdict(spec), 'real-field set', build)
+    record = dict(asdict(spec), **({'other_label': other_label} if other_label else {}))
+    return recorded_dataset(Path(out), record, 'real-field set', build)

@@ -38,10 +38,11 @@ def image_size(path: str | os.PathLike) -> tuple[int, int]:
         raise AllidbError(path, f'not a readable image ({e})') from e
 
 
-def check_pair(image: Path, mask: Path) -> None:
+def check_pair(image: Path, mask: Path, num_classes: int = 2) -> None:
     """Raise an :class:`AllidbError` naming the file at fault, if any: an image under
     :data:`MIN_IMAGE_SIDE` px a side, a mask not of its image's size as mmseg loads it
-    (EXIF rotation applied; sizes from the headers), or a mask value not 0, 1 or 255."""
+    (EXIF rotation applied; sizes from the headers), or a mask value that is neither a
+    class index below ``num_classes`` nor 255."""
     w, h = image_size(image)
     if min(w, h) < MIN_IMAGE_SIDE:
         raise AllidbError(image, f'image is {w}x{h}; at least '
@@ -58,23 +59,26 @@ def check_pair(image: Path, mask: Path) -> None:
     if (mw, mh) != (w, h):
         raise AllidbError(mask, f'mask is {mw}x{mh} but its image '
                           f'{image.name} is {w}x{h} (as mmseg loads it)')
-    wrong = (values > 1) & (values != 255)  # not 0, 1 or 255; no sort
+    wrong = (values >= num_classes) & (values != 255)  # no sort
     if wrong.any():
         bad = np.unique(values[wrong])
         shown = ', '.join(str(v) for v in bad[:5]) + (', ...' if bad.size > 5 else '')
+        known = ('0 (background), 1 (lymphoblast)' if num_classes <= 2
+                 else f'0 (background), 1 (lymphoblast) to {num_classes - 1}')
         raise AllidbError(mask, f'mask holds the value(s) {shown}; class '
-                          'indices are 0 (background), 1 (lymphoblast) and '
-                          '255 (ignored)')
+                          f'indices are {known} and 255 (ignored)')
 
 
 def validate_split(img_dir: str | os.PathLike, ann_dir: str | os.PathLike,
-                   seg_suffix: str = '.png', progress: bool = True) -> int:
+                   seg_suffix: str = '.png', progress: bool = True,
+                   num_classes: int = 2) -> int:
     """Check every image/mask pair of one split folder pair; return the number of pairs.
 
     Args:
         img_dir: the split's images (e.g. ``DATA_ROOT/img_dir/train``).
         ann_dir: its masks, ``<image stem><seg_suffix>`` (``DATA_ROOT/ann_dir/train``).
         progress: a tqdm bar for splits of :data:`PROGRESS_FROM` pairs or more.
+        num_classes: the model's classes; mask values from it up (but 255) are errors.
 
     Raises:
         AllidbError: the first problem, naming its file.
@@ -98,5 +102,5 @@ def validate_split(img_dir: str | os.PathLike, ann_dir: str | os.PathLike,
         pairs = tqdm(pairs, desc=f'checking {img_dir}', unit='img',
                      leave=False, dynamic_ncols=True)
     for image, mask in pairs:
-        check_pair(image, mask)
+        check_pair(image, mask, num_classes)
     return len(pairing.pairs)

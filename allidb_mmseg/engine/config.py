@@ -186,6 +186,7 @@ def check_data(cfg: Config, loaders: tuple[str, ...], validate: bool = True) -> 
     if not validate:
         return
     seen = set()
+    num_classes = max(2, int(cfg.get('model', {}).get('decode_head', {}).get('num_classes', 2)))
     for ds in iter_dataset_cfgs(cfg, loaders):
         prefix = ds.get('data_prefix') or {}
         if prefix.get('img_path') is None or prefix.get('seg_map_path') is None:
@@ -194,7 +195,8 @@ def check_data(cfg: Config, loaders: tuple[str, ...], validate: bool = True) -> 
         folders = (osp.join(root, prefix['img_path']), osp.join(root, prefix['seg_map_path']))
         if folders not in seen:
             seen.add(folders)
-            validate_split(*folders, seg_suffix=ds.get('seg_map_suffix', '.png'))
+            validate_split(*folders, seg_suffix=ds.get('seg_map_suffix', '.png'),
+                           num_classes=num_classes)
 
 
 def resolve_resume(work_dir: str, resume: str) -> str:

@@ -35,3 +35,25 @@ def test_only_synthetic_init_runs_start_from_the_pretrained_weights(tmp_path, mo
     assert calls == [('native', 0, None), ('native', 1, None),
                      ('native_synpre', 0, 'pre.pth'), ('native_synpre', 1, 'pre.pth')]
     assert (tmp_path / 'real_data.json').is_file()
+
+
+def test_a_run_with_other_white_cells_as_a_class_gets_fields_of_its_own(tmp_path, monkeypatch):
+    built, trained = [], []
+
+    def fake_fields(real_root, out, spec, step=None, other_label=0):
+        built.append((out.name, other_label))
+        return dict(pools=None)
+
+    def fake_train(method, run_dir, data_root, configs_dir, seed, force=False, load_from=None):
+        trained.append((method.name, data_root.name))
+        return str(run_dir / 'best.pth'), dict(iters=method.iters, wall_s=1.0, cpu_s=60.0)
+
+    monkeypatch.setattr(rd, 'make_real_fields', fake_fields)
+    monkeypatch.setattr(rd, 'train_method', fake_train)
+    monkeypatch.setattr(rd, '_evaluate_run', lambda *a: dict(
+        scores={'test|none': {k: 0.5 for k in rd.SCORES}}))
+    monkeypatch.setattr(rd, 'to_markdown', lambda result: '')
+    rd.run_real_benchmark('real', tmp_path, 'configs', seeds=(0, 1),
+                          methods=[rd.METHODS['native_wbc_long'], rd.METHODS['native']])
+    assert built == [('data', 0), ('data_other2', 2)]  # once each
+    assert trained == [('native_wbc_long', 'data_other2')] * 2 + [('native', 'data')] * 2

@@ -49,6 +49,18 @@ def test_a_field_labels_exactly_its_target_cells_with_one_centre_each():
     assert healthy[1].sum() == 0 and len(healthy[2]) == 0
 
 
+def test_other_white_cells_can_carry_a_class_of_their_own_on_the_same_field():
+    pool = [_crop(2, 'lym'), _crop(1, 'neu'), _crop(3, 'mon')]
+    spec = rf.FieldSpec(cols=3, rows=2)
+    img, label, centres = rf.compose_field(pool, 2, spec, 40, np.random.default_rng(0))
+    img2, label2, centres2 = rf.compose_field(pool, 2, spec, 40, np.random.default_rng(0),
+                                              other_label=2)
+    assert np.array_equal(img, img2) and np.array_equal(centres, centres2)
+    assert np.array_equal(label2 == 1, label == 1)
+    assert (label2 == 2).sum() == 4 * int(_crop(1, 'x').cell.sum())
+    assert (img2[label2 == 2] == (90, 60, 140)).all()  # the look-alikes, nothing else
+
+
 def test_a_field_needing_a_missing_kind_is_refused():
     with pytest.raises(AllidbError, match='pool'):
         rf.compose_field([_crop(1, 'neu')], 1, rf.FieldSpec(cols=2, rows=1), 40,

@@ -98,3 +98,22 @@ def test_exif_rotation_counts_as_mmseg_loads_the_image(tmp_path):
         validate_split(img_dir, ann_dir)
     cv2.imwrite(str(ann_dir / 'a.png'), np.full((40, 30), 255, np.uint8))
     assert validate_split(img_dir, ann_dir) == 1
+
+
+def test_mask_values_are_checked_against_the_models_classes(tmp_path):
+    img_dir, ann_dir = tmp_path / 'img', tmp_path / 'ann'
+    img_dir.mkdir()
+    ann_dir.mkdir()
+    cv2.imwrite(str(img_dir / 'a.png'), np.zeros((16, 16, 3), np.uint8))
+    mask = np.zeros((16, 16), np.uint8)
+    mask[:4], mask[-4:] = 2, 255  # a third class (say, other white cells)
+    cv2.imwrite(str(ann_dir / 'a.png'), mask)
+    with pytest.raises(AllidbError, match=r'holds the value\(s\) 2; class indices are '
+                       r'0 \(background\), 1 \(lymphoblast\) and 255'):
+        validate_split(img_dir, ann_dir)
+    assert validate_split(img_dir, ann_dir, num_classes=3) == 1
+    mask[0, 0] = 3
+    cv2.imwrite(str(ann_dir / 'a.png'), mask)
+    with pytest.raises(AllidbError, match=r'holds the value\(s\) 3; class indices are '
+                       r'0 \(background\), 1 \(lymphoblast\) to 2 and 255'):
+        validate_split(img_dir, ann_dir, num_classes=3)

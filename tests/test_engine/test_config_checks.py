@@ -97,3 +97,22 @@ def test_usable_cfg_options_pass():
                        'model.decode_head.num_classes': 2})
     with pytest.raises(AllidbError):
         check_cfg_options({'train_cfg.max_iters': True})
+
+
+def test_the_data_check_takes_its_classes_from_the_model(tmp_path):
+    import cv2
+    import numpy as np
+
+    from allidb_mmseg.engine.config import check_data
+    from helpers import write_random_seg_root
+
+    root = write_random_seg_root(tmp_path / 'data', {'train': 2})
+    mask = root / 'ann_dir' / 'train' / 'im000.png'
+    values = cv2.imread(str(mask), cv2.IMREAD_UNCHANGED)
+    values[:3] = 2  # a third class
+    cv2.imwrite(str(mask), values)
+    cfg = load_config(CONFIG, data_root=str(root))
+    with pytest.raises(AllidbError, match='holds the value'):
+        check_data(cfg, ('train_dataloader',))
+    cfg.model.decode_head.num_classes = 3
+    check_data(cfg, ('train_dataloader',))
