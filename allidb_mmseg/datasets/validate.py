@@ -63,10 +63,9 @@ def check_pair(image: Path, mask: Path, num_classes: int = 2) -> None:
     if wrong.any():
         bad = np.unique(values[wrong])
         shown = ', '.join(str(v) for v in bad[:5]) + (', ...' if bad.size > 5 else '')
-        known = ('0 (background), 1 (lymphoblast)' if num_classes <= 2
-                 else f'0 (background), 1 (lymphoblast) to {num_classes - 1}')
+        upper = f' to {num_classes - 1}' if num_classes > 2 else ''
         raise AllidbError(mask, f'mask holds the value(s) {shown}; class '
-                          f'indices are {known} and 255 (ignored)')
+                          f'indices are 0 (background), 1 (lymphoblast){upper} and 255 (ignored)')
 
 
 def validate_split(img_dir: str | os.PathLike, ann_dir: str | os.PathLike,

@@ -5,14 +5,15 @@ from __future__ import annotations
 import copy
 import json
 
+import cv2
 import pytest
 import torch
 
-from allidb_mmseg.engine.config import (check_cfg_options, load_config,
+from allidb_mmseg.engine.config import (check_cfg_options, check_data, load_config,
                                         prepare_train_config)
 from allidb_mmseg.engine.runner import train
 from allidb_mmseg.utils import AllidbError
-from helpers import REPO, call_tool, one_line_error, small_options
+from helpers import REPO, call_tool, one_line_error, small_options, write_random_seg_root
 
 CONFIG = str(REPO / 'configs' / 'segformer_allidb_128.py')
 PEAK = 6e-5  # the configs' AdamW lr
@@ -100,12 +101,6 @@ def test_usable_cfg_options_pass():
 
 
 def test_the_data_check_takes_its_classes_from_the_model(tmp_path):
-    import cv2
-    import numpy as np
-
-    from allidb_mmseg.engine.config import check_data
-    from helpers import write_random_seg_root
-
     root = write_random_seg_root(tmp_path / 'data', {'train': 2})
     mask = root / 'ann_dir' / 'train' / 'im000.png'
     values = cv2.imread(str(mask), cv2.IMREAD_UNCHANGED)
