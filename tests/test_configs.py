@@ -254,13 +254,32 @@ def test_native_config_states_only_its_difference_from_the_paper_configs():
                                    dict(type='StainReferenceHook')]
 
 
-def test_scale_options_reach_every_step_that_uses_them():
+def test_the_other_white_cells_config_states_only_its_difference_from_native_aug():
+    wbc, native = load('segformer_allidb_native_wbc'), load('segformer_allidb_native_aug')
+    a, b = wbc.to_dict(), native.to_dict()
+    head = a['model'].pop('decode_head')
+    assert head.pop('type') == 'BackgroundSubclassHead' and head.pop('predict_classes') == 2
+    assert head.pop('num_classes') == 3
+    assert {k: v for k, v in b['model'].pop('decode_head').items()
+            if k not in ('type', 'num_classes')} == head
+    label = a.pop('label_others')
+    assert label == dict(type='LabelOtherWhiteCells', working_rbc_px=native.working_rbc_px,
+                         label=2)
+    loads = [a['train_load'], a['train_pipeline'][0], a['aug_pipeline'][0]] + [
+        view['pipeline'][0] for view in a['train_dataloader']['dataset']['datasets']]
+    for load_step in loads:  # at the working scale, in the cached load
+        assert load_step['transforms'].pop() == label
+    assert a == b  # nothing else: same data, crops, schedule and evaluation
+
+
+@pytest.mark.parametrize('name', ['segformer_allidb_native_aug', 'segformer_allidb_native_wbc'])
+def test_scale_options_reach_every_step_that_uses_them(name):
     from allidb_mmseg.engine.config import load_config
 
-    cfg = load_config(str(REPO / 'configs' / 'segformer_allidb_native_aug.py'),
-                      cfg_options={'working_rbc_px': 32, 'source_rbc_px': 104})
-    assert cfg.test_pipeline[1]['working_rbc_px'] == 32
+    cfg = load_config(str(REPO / 'configs' / f'{name}.py'),
+                      cfg_options={'working_rbc_px': 40, 'source_rbc_px': 104})
+    assert cfg.test_pipeline[1]['working_rbc_px'] == 40
     assert cfg.test_dataloader.dataset.pipeline[1]['source_rbc_px'] == 104
     for view in cfg.train_dataloader.dataset.datasets:
-        assert view.pipeline[0].transforms[2]['working_rbc_px'] == 32
+        assert all(step['working_rbc_px'] == 40 for step in view.pipeline[0].transforms[2:])
     assert cfg.val_evaluator[1]['source_rbc_px'] == 104

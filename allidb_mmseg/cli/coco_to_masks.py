@@ -26,8 +26,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument('--seed', type=int, default=0)
     p.add_argument('--category-map', nargs='+', action='extend', default=[],
                    metavar='SRC=DST',
-                   help='COCO category name = lymphoblast|background|ignore '
-                   '(or 1|0|255)')
+                   help='COCO category name = lymphoblast|background|ignore|'
+                   'other_white_cell (or 1|0|255|2; 2 for configs with that class)')
     p.add_argument('--force', action='store_true',
                    help='replace an existing DATA_ROOT (only on success)')
     p.add_argument('--allow-outside-img-dir', action='store_true',

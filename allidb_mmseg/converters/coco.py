@@ -3,7 +3,7 @@
 Output (``out_root``)::
 
     img_dir/{train,val,test}/<name>     the source images, byte for byte
-    ann_dir/{train,val,test}/<stem>.png uint8 class indices (0, 1, 255)
+    ann_dir/{train,val,test}/<stem>.png uint8 class indices (0, 1, 255; 2 if mapped)
     splits/{train,val,test}.txt         stems, sorted, one per line
     summary.json                        counts, foreground fractions, hashes
 
@@ -200,7 +200,8 @@ def convert_coco(ann_file: str | os.PathLike, img_dir: str | os.PathLike,
         ratios: train/val/test fractions; val and test are rounded half up.
         seed: seed of the split's shuffle.
         category_map: COCO category name -> 'lymphoblast' | 'background' |
-            'ignore' (or 1/0/255), overriding the name rules.
+            'ignore' | 'other_white_cell' (or 1/0/255/2), overriding the name
+            rules.
         force: replace an existing ``out_root`` (after success only).
         progress: show a tqdm bar on stderr.
         allow_outside_img_dir: accept ``file_name`` entries that are

@@ -2,8 +2,10 @@
 
 Polygons, uncompressed RLE (CVAT's brush masks, ``iscrowd=1``) and compressed
 RLE strings are read; ``iscrowd`` only tells the encoding, a crowd region is not
-made "ignore". Precedence is fixed, background < ignore (255) < lymphoblast (1),
-so annotation order never matters and no other region can erase a blast.
+made "ignore". Precedence is fixed, background < other white cell (2) < ignore
+(255) < lymphoblast (1), so annotation order never matters and no other region
+can erase a blast. Class 2 is for configs that learn the other white cells apart
+(``configs/segformer_allidb_native_wbc.py``); two-class configs refuse it.
 """
 from __future__ import annotations
 
@@ -17,11 +19,11 @@ from pycocotools import mask as mask_utils
 from ..utils import AllidbError, AllidbWarning
 from .cvat_coco import decode_rle, rle_runs
 
-BACKGROUND, FOREGROUND, IGNORE = 0, 1, 255
+BACKGROUND, FOREGROUND, OTHER_WBC, IGNORE = 0, 1, 2, 255
 CLASS_NAMES = {'background': BACKGROUND, 'lymphoblast': FOREGROUND,
-               'ignore': IGNORE}
+               'other_white_cell': OTHER_WBC, 'ignore': IGNORE}
 # Painting order: later classes win where regions overlap.
-PAINT_ORDER = (IGNORE, FOREGROUND)
+PAINT_ORDER = (OTHER_WBC, IGNORE, FOREGROUND)
 
 _BLAST_NAME = re.compile(r'(lympho)?blasts?(_cells?)?')
 
@@ -43,7 +45,7 @@ def _norm(name: str) -> str:
 
 
 def parse_class(value: str | int) -> int:
-    """A class given as a name ('lymphoblast', 'ignore', ...) or index (0/1/255)."""
+    """A class given as a name ('lymphoblast', 'ignore', ...) or index (0/1/2/255)."""
     text = str(int(value)) if isinstance(value, (int, np.integer)) else _norm(value)
     if text in CLASS_NAMES:
         return CLASS_NAMES[text]
@@ -60,7 +62,8 @@ def resolve_categories(categories: Sequence[Mapping], used_ids: set,
     """Map COCO category ids to class indices, by category name.
 
     Rules, first match wins: a ``category_map`` entry; a lone category is
-    lymphoblast; "lymphoblast"/"blast(s)" is 1, "background" 0, "ignore" 255.
+    lymphoblast; "lymphoblast"/"blast(s)" is 1, "background" 0, "ignore" 255,
+    "other white cell(s)" 2.
     A used category matching no rule is an error (dropping annotated cells
     would corrupt the masks); unused ones (CVAT exports every label) only warn.
     """
@@ -79,8 +82,8 @@ def resolve_categories(categories: Sequence[Mapping], used_ids: set,
             result[cat_id] = mapped[name]
         elif len(names) == 1 or _BLAST_NAME.fullmatch(_norm(name)):
             result[cat_id] = FOREGROUND
-        elif _norm(name) in ('background', 'ignore'):
-            result[cat_id] = CLASS_NAMES[_norm(name)]
+        elif _norm(name).removesuffix('s') in CLASS_NAMES:
+            result[cat_id] = CLASS_NAMES[_norm(name).removesuffix('s')]
         elif cat_id in used_ids:
             unmapped_used.append(name)
         else:
@@ -88,7 +91,7 @@ def resolve_categories(categories: Sequence[Mapping], used_ids: set,
     if unmapped_used:
         raise ConversionError(
             f'{source}: unmapped categories {sorted(unmapped_used)}; map each '
-            f'with --category-map NAME=lymphoblast|background|ignore')
+            f'with --category-map NAME=lymphoblast|background|ignore|other_white_cell')
     for name in sorted(unmapped_unused):
         warnings.warn(f'{source}: category {name!r} has no annotations and no '
                       f'class; ignored', ConversionWarning, stacklevel=2)

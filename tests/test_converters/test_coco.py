@@ -96,6 +96,21 @@ def test_categories_map_by_name_and_overrides():
         resolve_categories(cats, {1}, {'RBC clump': 'cytoplasm'})
 
 
+def test_other_white_cells_are_class_2_under_ignore_and_blast():
+    cats = [{'id': 1, 'name': 'blast'}, {'id': 2, 'name': 'Other white cells'},
+            {'id': 3, 'name': 'monocyte'}, {'id': 4, 'name': 'smudge'}]
+    classes = resolve_categories(cats, {1, 2, 3, 4}, {'monocyte': 'other_white_cell',
+                                                      'smudge': '255'})
+    assert classes == {1: 1, 2: 2, 3: 2, 4: 255}
+    anns = [_poly_ann(1, 2, (0, 0, 40, 40)),     # another white cell
+            _poly_ann(2, 1, (10, 10, 20, 20)),   # a blast inside it
+            _poly_ann(3, 4, (30, 30, 50, 50))]   # ignore over its corner
+    for order in (anns, anns[::-1]):
+        mask = rasterize(order, 60, 60, classes, 'x.json')
+        assert mask[15, 15] == 1 and mask[5, 5] == 2 and mask[35, 35] == 255
+        assert mask[55, 55] == 0
+
+
 def _poly_ann(aid, cat, xyxy):
     x0, y0, x1, y1 = xyxy
     return {'id': aid, 'category_id': cat,

@@ -6,6 +6,7 @@ import math
 from pathlib import Path
 
 import cv2
+import numpy as np
 import pytest
 import torch
 
@@ -235,3 +236,34 @@ def test_test_tool_prints_and_saves_metrics(jpg_data_root, tmp_path, capsys):
     # A second run must not overwrite the JSON silently.
     assert test.main(argv) == 2
     assert 'exists (use --force to overwrite)' in capsys.readouterr().err
+
+
+def test_the_other_white_cells_config_trains_on_two_class_masks_and_predicts_two(tmp_path):
+    """segformer_allidb_native_wbc: two-class masks in, a third class in the
+    loss (the other white cells, found in the image), two classes out."""
+    from allidb_mmseg.deployment import export_onnx
+    from helpers import white_cell_field
+    from mmengine.registry import DefaultScope
+    from mmseg.registry import DATASETS
+
+    img, centres = white_cell_field()
+    for split in ('train', 'val'):
+        for d in ('img_dir', 'ann_dir'):
+            (tmp_path / 'data' / d / split).mkdir(parents=True)
+        mask = np.zeros(img.shape[:2], np.uint8)
+        cv2.circle(mask, centres[0], 40, 1, -1)  # one blast, three look-alikes
+        for name in ('f', 'g'):  # two: the stain reference needs them
+            cv2.imwrite(str(tmp_path / 'data' / 'img_dir' / split / f'{name}.jpg'), img)
+            cv2.imwrite(str(tmp_path / 'data' / 'ann_dir' / split / f'{name}.png'), mask)
+    config = tiny_config_file(tmp_path / 'wbc.py', base='segformer_allidb_native_wbc')
+    cfg = engine_config.prepare_train_config(
+        str(config), cfg_options=dict(small_options(), source_rbc_px=40, working_rbc_px=16),
+        data_root=str(tmp_path / 'data'), work_dir=str(tmp_path / 'work'))
+    view = cfg.train_dataloader.dataset.datasets[0]
+    with DefaultScope.overwrite_default_scope('mmseg'):
+        whole = DATASETS.build(dict(view, pipeline=view.pipeline[:1]))[0]
+    assert set(np.unique(whole['gt_seg_map'])) == {0, 1, 2}  # the label the loss sees
+    result = engine_runner.train(cfg)
+    assert result['last_iter'] == 2 and 0 <= result['best_mIoU'] <= 100
+    doc = export_onnx(config, result['best_checkpoint'], tmp_path / 'm.onnx')
+    assert doc['num_classes'] == 2 and len(doc['classes']) == 2

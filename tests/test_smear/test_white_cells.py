@@ -7,7 +7,7 @@ import cv2
 import numpy as np
 import pytest
 
-from allidb_mmseg.smear.white_cells import count_white_cells
+from allidb_mmseg.smear.white_cells import count_white_cells, white_cell_labels
 from helpers import GLASS, RED_CELL, white_cell_field as _field
 
 REAL = Path(__file__).resolve().parents[2] / '..' / 'shared' / 'real'
@@ -17,6 +17,19 @@ def test_counts_round_nuclei_and_joins_lobes_but_not_platelets():
     assert found.count == 4
     for x, y in centres:
         assert np.min(np.hypot(*(found.centres - (x, y)).T)) < 15
+
+
+def test_labels_are_the_counted_cells_nuclei_at_the_images_resolution():
+    img, centres = _field()
+    labels = white_cell_labels(img, 40.0)
+    assert labels.shape == img.shape[:2]
+    assert sorted(np.unique(labels)) == [0, 1, 2, 3, 4]  # no label for a platelet
+    lobes = [(628, 420), (656, 404), (660, 438)]  # the neutrophil's: one cell
+    assert len({labels[y, x] for x, y in lobes}) == 1
+    cells = {labels[y, x] for x, y in centres[:3] + lobes[:1]}
+    assert len(cells) == 4 and 0 not in cells  # each cell's nucleus its own label
+    assert labels[305, 320] == labels[250, 700] == 0  # platelets
+    assert np.count_nonzero(white_cell_labels(img, 160.0)) < np.count_nonzero(labels)
 
 
 def test_a_field_without_white_cells_counts_none():

@@ -26,7 +26,7 @@ from mmseg.registry import TRANSFORMS
 #: Caching anything random would freeze one draw for the whole training run.
 DETERMINISTIC = frozenset({'LoadImageFromFile', 'LoadImageFromFileFast',
                            'LoadAnnotations', 'Resize',
-                           'RescaleToWorkingScale'})
+                           'RescaleToWorkingScale', 'LabelOtherWhiteCells'})
 
 
 def _nbytes(value: Any) -> int:
