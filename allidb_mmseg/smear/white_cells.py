@@ -51,9 +51,11 @@ def _checked(img_bgr: np.ndarray, rbc_px: float) -> None:
         raise ValueError(f'red-cell diameter must be positive, got {rbc_px}')
 
 
-def _nuclei(img_bgr: np.ndarray, rbc_px: float) -> tuple[np.ndarray, np.ndarray, float]:
+def _nuclei(img_bgr: np.ndarray, rbc_px: float
+            ) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
     """Nucleus pixels labelled by cell (0: none) at the working resolution, the
-    labels kept (cells, not specks), and that resolution's scale ``s``."""
+    labels kept (cells, not specks), every label's area, and that resolution's
+    scale ``s``."""
     s = min(1.0, _WORK_RBC_PX / float(rbc_px))
     small = img_bgr if s == 1.0 else cv2.resize(img_bgr, None, fx=s, fy=s,
                                                 interpolation=cv2.INTER_AREA)
@@ -69,7 +71,7 @@ def _nuclei(img_bgr: np.ndarray, rbc_px: float) -> tuple[np.ndarray, np.ndarray,
     labels = np.where(nuclei, labels, 0)
     area = np.bincount(labels.ravel(), minlength=n)
     keep = np.flatnonzero(area >= MIN_NUCLEUS_RBC_AREA * np.pi / 4 * rbc ** 2)
-    return labels, keep[keep > 0], s
+    return labels, keep[keep > 0], area, s
 
 
 def count_white_cells(img_bgr: np.ndarray, rbc_px: float) -> WhiteCells:
@@ -81,10 +83,9 @@ def count_white_cells(img_bgr: np.ndarray, rbc_px: float) -> WhiteCells:
             is not positive.
     """
     _checked(img_bgr, rbc_px)
-    labels, keep, s = _nuclei(img_bgr, rbc_px)
+    labels, keep, area, s = _nuclei(img_bgr, rbc_px)
     ys, xs = np.nonzero(labels)
     lab = labels[ys, xs]
-    area = np.bincount(lab, minlength=int(labels.max()) + 1)
     # Each cell's centre is the mean of its nucleus pixels, in image pixels.
     centres = np.stack([np.bincount(lab, weights=v, minlength=area.size)[keep]
                         for v in (xs, ys)], axis=1) / area[keep, None]
@@ -99,7 +100,7 @@ def white_cell_labels(img_bgr: np.ndarray, rbc_px: float) -> np.ndarray:
         ValueError: as :func:`count_white_cells`.
     """
     _checked(img_bgr, rbc_px)
-    labels, keep, _ = _nuclei(img_bgr, rbc_px)
-    relabel = np.zeros(int(labels.max()) + 1, np.int32)
+    labels, keep, area, _ = _nuclei(img_bgr, rbc_px)
+    relabel = np.zeros(area.size, np.int32)
     relabel[keep] = np.arange(1, keep.size + 1)
     return cv2.resize(relabel[labels], img_bgr.shape[1::-1], interpolation=cv2.INTER_NEAREST)
