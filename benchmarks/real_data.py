@@ -121,8 +121,8 @@ METHODS = {m.name: m for m in (
     Method('native_wbc_long', ABLATIONS + 'native_wbc', iters=2000, batch_size=8,
            other_label=2),
     # The same, with the other white cells found in the image, not labelled by
-    # hand (the product config segformer_allidb_native_wbc; the plain fields).
-    Method('native_wbc_auto_long', 'segformer_allidb_native_wbc', iters=2000, batch_size=8),
+    # hand (LabelOtherWhiteCells; the plain fields).
+    Method('native_wbc_auto_long', ABLATIONS + 'native_wbc_auto', iters=2000, batch_size=8),
     # A larger working scale (red cells 48 px, not 32): more nuclear detail to
     # tell lymphocytes from other white cells, 2.25x the pixels at inference.
     Method('native_real_rbc48', 'segformer_allidb_native_real', iters=1000, batch_size=4,

@@ -262,21 +262,29 @@ def test_the_other_white_cells_config_states_only_its_difference_from_native_aug
     assert head.pop('num_classes') == 3
     assert {k: v for k, v in b['model'].pop('decode_head').items()
             if k not in ('type', 'num_classes')} == head
-    label = a.pop('label_others')
-    assert label == dict(type='LabelOtherWhiteCells', working_rbc_px=native.working_rbc_px,
-                         label=2)
-    loads = [a['train_load'], a['train_pipeline'][0], a['aug_pipeline'][0]] + [
-        view['pipeline'][0] for view in a['train_dataloader']['dataset']['datasets']]
-    for load_step in loads:  # at the working scale, in the cached load
-        assert load_step['transforms'].pop() == label
     assert a == b  # nothing else: same data, crops, schedule and evaluation
 
 
-@pytest.mark.parametrize('name', ['segformer_allidb_native_aug', 'segformer_allidb_native_wbc'])
-def test_scale_options_reach_every_step_that_uses_them(name):
+def test_the_image_labelled_ablation_adds_only_the_label_step():
+    auto = Config.fromfile(str(REPO / 'benchmarks' / 'configs' / 'native_wbc_auto.py'),
+                           import_custom_modules=False).to_dict()
+    wbc = load('segformer_allidb_native_wbc').to_dict()
+    label = auto.pop('label_others')
+    assert label == dict(type='LabelOtherWhiteCells', working_rbc_px=wbc['working_rbc_px'],
+                         label=2)
+    loads = [auto['train_load'], auto['train_pipeline'][0], auto['aug_pipeline'][0]] + [
+        view['pipeline'][0] for view in auto['train_dataloader']['dataset']['datasets']]
+    for load_step in loads:  # at the working scale, in the cached load
+        assert load_step['transforms'].pop() == label
+    assert auto == wbc
+
+
+@pytest.mark.parametrize('path', ['configs/segformer_allidb_native_aug.py',
+                                  'benchmarks/configs/native_wbc_auto.py'])
+def test_scale_options_reach_every_step_that_uses_them(path):
     from allidb_mmseg.engine.config import load_config
 
-    cfg = load_config(str(REPO / 'configs' / f'{name}.py'),
+    cfg = load_config(str(REPO / path),
                       cfg_options={'working_rbc_px': 40, 'source_rbc_px': 104})
     assert cfg.test_pipeline[1]['working_rbc_px'] == 40
     assert cfg.test_dataloader.dataset.pipeline[1]['source_rbc_px'] == 104

@@ -238,9 +238,9 @@ def test_test_tool_prints_and_saves_metrics(jpg_data_root, tmp_path, capsys):
     assert 'exists (use --force to overwrite)' in capsys.readouterr().err
 
 
-def test_the_other_white_cells_config_trains_on_two_class_masks_and_predicts_two(tmp_path):
-    """segformer_allidb_native_wbc: two-class masks in, a third class in the
-    loss (the other white cells, found in the image), two classes out."""
+def test_the_other_white_cells_config_trains_three_classes_and_predicts_two(tmp_path):
+    """segformer_allidb_native_wbc: class 2 (a hand-labelled look-alike) in the
+    masks and the loss, two classes out of the model and its export."""
     from allidb_mmseg.deployment import export_onnx
     from helpers import white_cell_field
     from mmengine.registry import DefaultScope
@@ -251,7 +251,8 @@ def test_the_other_white_cells_config_trains_on_two_class_masks_and_predicts_two
         for d in ('img_dir', 'ann_dir'):
             (tmp_path / 'data' / d / split).mkdir(parents=True)
         mask = np.zeros(img.shape[:2], np.uint8)
-        cv2.circle(mask, centres[0], 40, 1, -1)  # one blast, three look-alikes
+        cv2.circle(mask, centres[1], 40, 2, -1)  # another white cell
+        cv2.circle(mask, centres[0], 40, 1, -1)  # a blast
         for name in ('f', 'g'):  # two: the stain reference needs them
             cv2.imwrite(str(tmp_path / 'data' / 'img_dir' / split / f'{name}.jpg'), img)
             cv2.imwrite(str(tmp_path / 'data' / 'ann_dir' / split / f'{name}.png'), mask)
