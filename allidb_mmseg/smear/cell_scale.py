@@ -402,7 +402,6 @@ def min_blast_area(img_bgr: Optional[np.ndarray] = None,
 
 # Config dicts that take scale settings, by type, and which of them.
 _SCALE_USERS = {'RescaleToWorkingScale': ('working_rbc_px', 'source_rbc_px'),
-                'LabelOtherWhiteCells': ('working_rbc_px',),
                 'BlastDetectionMetric': ('source_rbc_px',)}
 
 

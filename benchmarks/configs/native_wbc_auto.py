@@ -5,7 +5,7 @@
 # cached with the rescale; the masks on disk stay two-class.
 _base_ = ['../../configs/segformer_allidb_native_wbc.py']
 
-label_others = dict(type='LabelOtherWhiteCells', working_rbc_px=_base_.working_rbc_px, label=2)
+label_others = dict(type='LabelOtherWhiteCells', label=2)
 train_load = dict(_base_.train_load, transforms=_base_.train_load.transforms + [label_others])
 train_pipeline = [train_load, _base_.random_crop, _base_.pack_inputs]
 aug_pipeline = [train_load, _base_.random_crop, _base_.table1_augmentation, _base_.pack_inputs]

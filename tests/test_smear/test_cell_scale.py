@@ -127,7 +127,8 @@ def test_rescale_keeps_image_and_label_aligned_and_records_the_factor():
     assert out['gt_seg_map'].shape == (h, w)
     np.testing.assert_array_equal(
         out['gt_seg_map'], cv2.resize(mask, (w, h), interpolation=cv2.INTER_NEAREST))
-    # At the working scale the red cells measure what was asked for.
+    # At the working scale the red cells measure what was asked for, as recorded.
+    assert out['rbc_px'] == 20.0
     assert estimate_rbc_diameter(out['img']) == pytest.approx(20, rel=0.12)
 
 

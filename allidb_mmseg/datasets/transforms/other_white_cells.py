@@ -25,30 +25,31 @@ __all__ = ['LabelOtherWhiteCells']
 class LabelOtherWhiteCells(BaseTransform):
     """Set the background pixels of non-target white cells to ``label``.
 
-    Runs after :class:`RescaleToWorkingScale`, where red cells are
-    ``working_rbc_px`` across. A cell is its nucleus grown by ``margin`` red-cell
-    diameters (part of the cytoplasm); a cell with any target (class 1) pixel in
-    it is left alone, and so are ignored (255) and target pixels.
+    Runs after :class:`RescaleToWorkingScale`, which records the red-cell size
+    (``rbc_px``) it brought the image to. A cell is its nucleus grown by
+    ``margin`` red-cell diameters (part of the cytoplasm); a cell with any target
+    (class 1) pixel in it is left alone, and so are ignored (255) and target
+    pixels.
 
     Args:
-        working_rbc_px: red-cell diameter of the images it sees, in pixels.
         label: the class given to the other white cells.
         margin: how far beyond the nucleus, in red-cell diameters.
     """
 
-    def __init__(self, working_rbc_px: float, label: int = 2, margin: float = 0.15) -> None:
-        if not working_rbc_px > 0 or margin < 0 or label in (0, 1, 255):
-            raise ValueError(f'LabelOtherWhiteCells: working_rbc_px {working_rbc_px} must be '
-                             f'positive, margin {margin} not negative, label {label} not 0, 1 '
-                             'or 255')
-        self.working_rbc_px = float(working_rbc_px)
+    def __init__(self, label: int = 2, margin: float = 0.15) -> None:
+        if margin < 0 or label in (0, 1, 255):
+            raise ValueError(f'LabelOtherWhiteCells: margin {margin} must not be negative, '
+                             f'label {label} not 0, 1 or 255')
         self.label = int(label)
         self.margin = float(margin)
 
     def transform(self, results: dict) -> dict:
-        gt = results['gt_seg_map']
-        cells = white_cell_labels(results['img'], self.working_rbc_px)
-        grow = int(round(self.margin * self.working_rbc_px))
+        if 'rbc_px' not in results:
+            raise KeyError('LabelOtherWhiteCells: no rbc_px in the results; put it after '
+                           'RescaleToWorkingScale')
+        gt, rbc_px = results['gt_seg_map'], results['rbc_px']
+        cells = white_cell_labels(results['img'], rbc_px)
+        grow = int(round(self.margin * rbc_px))
         if grow:
             # A grey dilation grows every label; where two meet, the larger wins.
             cells = cv2.dilate(cells.astype(np.float32), cv2.getStructuringElement(
@@ -61,5 +62,4 @@ class LabelOtherWhiteCells(BaseTransform):
         return results
 
     def __repr__(self) -> str:
-        return (f'{self.__class__.__name__}(working_rbc_px={self.working_rbc_px}, '
-                f'label={self.label}, margin={self.margin})')
+        return f'{self.__class__.__name__}(label={self.label}, margin={self.margin})'

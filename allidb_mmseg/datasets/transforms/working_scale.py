@@ -25,7 +25,8 @@ class RescaleToWorkingScale(BaseTransform):
 
     Like mmseg's ``Resize`` it keeps ``ori_shape`` (evaluation stays at the
     label's resolution) and sets ``img_shape``, ``scale_factor`` (w, h) and
-    ``keep_ratio``; the factor is recorded as ``working_scale``.
+    ``keep_ratio``; the factor is recorded as ``working_scale`` and the red-cell
+    diameter the image now has as ``rbc_px``.
 
     Args:
         working_rbc_px: the working scale, red-cell diameter in pixels.
@@ -52,7 +53,8 @@ class RescaleToWorkingScale(BaseTransform):
                 results[key] = cv2.resize(results[key], (new_w, new_h),
                                           interpolation=cv2.INTER_NEAREST)
         results.update(img_shape=results['img'].shape[:2], scale_factor=(new_w / w, new_h / h),
-                       keep_ratio=True, working_scale=float(factor))
+                       keep_ratio=True, working_scale=float(factor),
+                       rbc_px=self.working_rbc_px)
         return results
 
     def __repr__(self) -> str:
